@@ -1,0 +1,1 @@
+//! The user-scheduler daemon and CLI.
