@@ -1,1 +1,3 @@
 //! The user-scheduler daemon and CLI.
+
+pub mod synthetic;

@@ -1,1 +1,4 @@
 //! The pure scheduling engine.
+
+pub mod quantity;
+pub mod rng;

@@ -1,0 +1,1 @@
+//! Synthetic z2jh-like clusters.
