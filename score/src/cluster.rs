@@ -1,0 +1,907 @@
+//! The cluster the engine decides on: every node and every pod assigned to one,
+//! kept as compact records and updated incrementally.
+//!
+//! Layout, for scanning: the per-node numbers the filter and score loop reads
+//! for every node live in one dense `Vec<NodeHot>` (96 bytes a node); what is
+//! read rarely (names, extended resources, ports, pods) lives in a parallel
+//! `Vec<NodeCold>`. Labels, taints and `spec.unschedulable` are interned as a
+//! *node class*: nodes of one pool share a class, so a pod's label and taint
+//! verdicts are computed once per class rather than once per node. The
+//! `kubernetes.io/hostname` label is unique per node, so it is kept out of the
+//! class and stored on the node.
+
+use std::collections::HashMap;
+
+use crate::model::{
+    HostPort, LabelSelector, Labels, NodeSpec, PodAffinityRules, PodSpec, Protocol, TaintEffect,
+};
+use crate::pod::{PodRequests, pod_requests};
+use crate::symbols::{Sym, Symbols};
+
+/// The label every node carries with its own name.
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// What kind of pod a pod is, for packing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PodRole {
+    /// A JupyterHub user server (`component=singleuser-server` by default).
+    RealUser,
+    /// A placeholder that only holds headroom (`component=user-placeholder` by default).
+    Placeholder,
+    /// Anything else (system pods, hub pods, image pullers, ...).
+    Other,
+}
+
+/// The selectors that classify pods into [`PodRole`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleSelectors {
+    /// Selects real user pods.
+    pub real_user: LabelSelector,
+    /// Selects placeholder pods.
+    pub placeholder: LabelSelector,
+}
+
+impl Default for RoleSelectors {
+    fn default() -> Self {
+        RoleSelectors {
+            real_user: LabelSelector::equals("component", "singleuser-server"),
+            placeholder: LabelSelector::equals("component", "user-placeholder"),
+        }
+    }
+}
+
+impl RoleSelectors {
+    /// The role of a pod with these labels. A pod matching both selectors is a real user.
+    #[must_use]
+    pub fn classify(&self, labels: &Labels) -> PodRole {
+        if self.real_user.matches(labels) {
+            PodRole::RealUser
+        } else if self.placeholder.matches(labels) {
+            PodRole::Placeholder
+        } else {
+            PodRole::Other
+        }
+    }
+}
+
+/// An interned taint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TaintRec {
+    pub key: Sym,
+    pub value: Sym,
+    pub effect: TaintEffect,
+}
+
+/// Labels (without the hostname), taints and `spec.unschedulable` shared by many nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClassKey {
+    pub labels: Box<[(Sym, Sym)]>,
+    pub taints: Box<[TaintRec]>,
+    pub unschedulable: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct NodeClass {
+    pub key: ClassKey,
+    refs: u32,
+}
+
+/// The numbers read for every node on every decision.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct NodeHot {
+    pub alloc_cpu: u64,
+    pub alloc_mem: u64,
+    pub alloc_eph: u64,
+    /// Sum of the real requests of the pods on the node (fit).
+    pub req_cpu: u64,
+    pub req_mem: u64,
+    pub req_eph: u64,
+    /// Sum of the non-zero requests (scoring).
+    pub nz_cpu: u64,
+    pub nz_mem: u64,
+    /// Non-zero requests of real user pods only.
+    pub real_cpu: u64,
+    pub real_mem: u64,
+    pub alloc_pods: u32,
+    pub pods: u32,
+    pub class: u32,
+    /// Number of pods on the node that use host ports.
+    pub port_pods: u32,
+}
+
+/// What is read rarely.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NodeCold {
+    pub name: Box<str>,
+    pub hostname: Option<Sym>,
+    pub extended_alloc: Vec<(Sym, u64)>,
+    pub extended_req: Vec<(Sym, u64)>,
+    /// Host ports in use, one entry per container port (a multiset).
+    pub ports: Vec<HostPortRec>,
+    /// Every name of every image, sorted by symbol, with the image size.
+    pub images: Box<[(Sym, u64)]>,
+    /// Slab ids of the pods on the node.
+    pub pods: Vec<u32>,
+    pub real_users: u32,
+    pub placeholders: u32,
+}
+
+/// An interned host port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct HostPortRec {
+    pub ip: Sym,
+    pub protocol: Protocol,
+    pub port: u16,
+}
+
+/// Which nodes hold an image: one bit per node, plus the size when every node
+/// reports the same one.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ImageColumn {
+    pub nodes: u32,
+    pub bits: Vec<u64>,
+    /// The size every node reports, `None` when nodes disagree (then the node's
+    /// own entry is read).
+    pub uniform_size: Option<u64>,
+}
+
+/// A pod assigned to a node, as compactly as the engine needs it.
+#[derive(Clone, Debug)]
+pub struct PodRecord {
+    pub(crate) uid: Box<str>,
+    pub(crate) namespace: Sym,
+    pub(crate) name: Box<str>,
+    pub(crate) node_name: Box<str>,
+    /// Node index, or `u32::MAX` while the node is unknown.
+    pub(crate) node: u32,
+    pub(crate) role: PodRole,
+    pub(crate) priority: i32,
+    pub(crate) req: [u64; 3],
+    pub(crate) nz: [u64; 2],
+    pub(crate) extended: Box<[(Sym, u64)]>,
+    pub(crate) ports: Box<[HostPortRec]>,
+    pub(crate) labels: Box<[(Sym, Sym)]>,
+    /// Affinity terms, kept only for the pods that have any.
+    pub(crate) affinity: Option<Box<(PodAffinityRules, PodAffinityRules)>>,
+    pub(crate) start_time: i64,
+}
+
+impl PodRecord {
+    /// UID.
+    #[must_use]
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+    /// Name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Role.
+    #[must_use]
+    pub fn role(&self) -> PodRole {
+        self.role
+    }
+    /// Priority.
+    #[must_use]
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+    /// The node the pod is on.
+    #[must_use]
+    pub fn node_name(&self) -> &str {
+        &self.node_name
+    }
+    /// Start time, seconds since the epoch.
+    #[must_use]
+    pub fn start_time(&self) -> i64 {
+        self.start_time
+    }
+    /// Real requests: cpu millicores, memory bytes, ephemeral storage bytes.
+    #[must_use]
+    pub fn requests(&self) -> [u64; 3] {
+        self.req
+    }
+}
+
+/// Per-node figures for reports (`demo`, `explain --format text`, metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSummary {
+    /// Node name.
+    pub name: String,
+    /// Pods on the node.
+    pub pods: u32,
+    /// Real user pods on the node.
+    pub real_users: u32,
+    /// Placeholder pods on the node.
+    pub placeholders: u32,
+    /// Requested cpu (millicores) and allocatable.
+    pub cpu_milli: (u64, u64),
+    /// Requested memory (bytes) and allocatable.
+    pub memory: (u64, u64),
+}
+
+const NO_NODE: u32 = u32::MAX;
+
+/// Every node and every assigned pod.
+#[derive(Debug)]
+pub struct Cluster {
+    pub(crate) symbols: Symbols,
+    roles: RoleSelectors,
+    pub(crate) hot: Vec<NodeHot>,
+    pub(crate) cold: Vec<NodeCold>,
+    node_index: HashMap<Box<str>, u32>,
+    pub(crate) classes: Vec<NodeClass>,
+    class_index: HashMap<ClassKey, u32>,
+    free_classes: Vec<u32>,
+    pub(crate) pods: Vec<Option<PodRecord>>,
+    free_pods: Vec<u32>,
+    pod_index: HashMap<Box<str>, u32>,
+    /// Pods whose node is not (yet) known, by node name.
+    orphans: HashMap<Box<str>, Vec<u32>>,
+    pub(crate) images: HashMap<Sym, ImageColumn>,
+    namespaces: HashMap<String, Labels>,
+    /// Assigned pods that carry pod affinity or anti-affinity terms.
+    pub(crate) affinity_pods: u32,
+    pub(crate) hostname_key: Sym,
+    pub(crate) any_ip: Sym,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster::new(RoleSelectors::default())
+    }
+}
+
+impl Cluster {
+    /// An empty cluster that classifies pods with `roles`.
+    #[must_use]
+    pub fn new(roles: RoleSelectors) -> Self {
+        let mut symbols = Symbols::default();
+        let hostname_key = symbols.intern(HOSTNAME_LABEL);
+        let any_ip = symbols.intern("0.0.0.0");
+        Cluster {
+            symbols,
+            roles,
+            hot: Vec::new(),
+            cold: Vec::new(),
+            node_index: HashMap::new(),
+            classes: Vec::new(),
+            class_index: HashMap::new(),
+            free_classes: Vec::new(),
+            pods: Vec::new(),
+            free_pods: Vec::new(),
+            pod_index: HashMap::new(),
+            orphans: HashMap::new(),
+            images: HashMap::new(),
+            namespaces: HashMap::new(),
+            affinity_pods: 0,
+            hostname_key,
+            any_ip,
+        }
+    }
+
+    /// The role selectors.
+    #[must_use]
+    pub fn roles(&self) -> &RoleSelectors {
+        &self.roles
+    }
+
+    /// Number of nodes.
+    #[must_use]
+    pub fn node_count(&self) -> usize {
+        self.hot.len()
+    }
+
+    /// Number of assigned pods (including those on nodes not yet known).
+    #[must_use]
+    pub fn pod_count(&self) -> usize {
+        self.pod_index.len()
+    }
+
+    /// The name of node `index` (indices are `0..node_count()`; removing a node
+    /// moves the last node into its slot).
+    #[must_use]
+    pub fn node_name(&self, index: usize) -> &str {
+        &self.cold[index].name
+    }
+
+    /// The index of a node.
+    #[must_use]
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.node_index.get(name).map(|&i| i as usize)
+    }
+
+    /// A pod by UID.
+    #[must_use]
+    pub fn pod(&self, uid: &str) -> Option<&PodRecord> {
+        self.pod_index
+            .get(uid)
+            .and_then(|&slot| self.pods[slot as usize].as_ref())
+    }
+
+    /// The pods on node `index`.
+    pub fn pods_on(&self, index: usize) -> impl Iterator<Item = &PodRecord> {
+        self.cold[index]
+            .pods
+            .iter()
+            .filter_map(|&slot| self.pods[slot as usize].as_ref())
+    }
+
+    /// Figures of node `index`.
+    #[must_use]
+    pub fn summary(&self, index: usize) -> NodeSummary {
+        let hot = &self.hot[index];
+        let cold = &self.cold[index];
+        NodeSummary {
+            name: cold.name.to_string(),
+            pods: hot.pods,
+            real_users: cold.real_users,
+            placeholders: cold.placeholders,
+            cpu_milli: (hot.req_cpu, hot.alloc_cpu),
+            memory: (hot.req_mem, hot.alloc_mem),
+        }
+    }
+
+    /// The labels of node `index`, hostname included.
+    #[must_use]
+    pub fn node_labels(&self, index: usize) -> Labels {
+        let class = &self.classes[self.hot[index].class as usize].key;
+        let mut labels: Labels = class
+            .labels
+            .iter()
+            .map(|&(k, v)| {
+                (
+                    self.symbols.resolve(k).to_string(),
+                    self.symbols.resolve(v).to_string(),
+                )
+            })
+            .collect();
+        if let Some(h) = self.cold[index].hostname {
+            labels.insert(HOSTNAME_LABEL.to_string(), self.symbols.resolve(h).to_string());
+        }
+        labels
+    }
+
+    /// Records the labels of a namespace (used by affinity namespace selectors).
+    /// Unknown namespaces carry only `kubernetes.io/metadata.name`, which the API
+    /// server sets on every namespace.
+    pub fn set_namespace_labels(&mut self, namespace: &str, labels: Labels) {
+        self.namespaces.insert(namespace.to_string(), labels);
+    }
+
+    /// The labels of a namespace.
+    #[must_use]
+    pub fn namespace_labels(&self, namespace: &str) -> Labels {
+        self.namespaces.get(namespace).cloned().unwrap_or_else(|| {
+            Labels::from([(
+                "kubernetes.io/metadata.name".to_string(),
+                namespace.to_string(),
+            )])
+        })
+    }
+
+    // === nodes ===
+
+    /// Adds a node, or updates it in place (its pods stay).
+    pub fn upsert_node(&mut self, spec: &NodeSpec) {
+        let class = self.intern_class(spec);
+        let hostname = spec
+            .labels
+            .get(HOSTNAME_LABEL)
+            .map(|h| self.symbols.intern(h));
+        let mut images: Vec<(Sym, u64)> = spec
+            .images
+            .iter()
+            .flat_map(|img| img.names.iter().map(move |n| (n, img.size_bytes)))
+            .map(|(n, size)| (self.symbols.intern(n), size))
+            .collect();
+        images.sort_unstable();
+        images.dedup_by_key(|(s, _)| *s);
+        let extended_alloc: Vec<(Sym, u64)> = spec
+            .allocatable
+            .extended
+            .iter()
+            .map(|(n, v)| (self.symbols.intern(n), *v))
+            .collect();
+        let alloc = &spec.allocatable;
+
+        let index = if let Some(&i) = self.node_index.get(spec.name.as_str()) {
+            let i = i as usize;
+            let old_class = self.hot[i].class;
+            self.release_class(old_class);
+            self.unindex_images(i);
+            i
+        } else {
+            let i = self.hot.len();
+            self.hot.push(NodeHot::default());
+            self.cold.push(NodeCold {
+                name: spec.name.as_str().into(),
+                ..NodeCold::default()
+            });
+            self.node_index.insert(spec.name.as_str().into(), u32_of(i));
+            for column in self.images.values_mut() {
+                column.bits.resize(self.hot.len().div_ceil(64), 0);
+            }
+            i
+        };
+        {
+            let hot = &mut self.hot[index];
+            hot.alloc_cpu = alloc.cpu_milli.unwrap_or(0);
+            hot.alloc_mem = alloc.memory.unwrap_or(0);
+            hot.alloc_eph = alloc.ephemeral_storage.unwrap_or(0);
+            hot.alloc_pods = u32::try_from(alloc.pods.unwrap_or(0)).unwrap_or(u32::MAX);
+            hot.class = class;
+        }
+        let cold = &mut self.cold[index];
+        cold.hostname = hostname;
+        cold.extended_alloc = extended_alloc;
+        cold.images = images.into_boxed_slice();
+        self.index_images(index);
+
+        if let Some(orphans) = self.orphans.remove(spec.name.as_str()) {
+            for slot in orphans {
+                self.attach(slot, index);
+            }
+        }
+    }
+
+    /// Removes a node. Its pods stay known and come back if the node does.
+    pub fn remove_node(&mut self, name: &str) -> bool {
+        let Some(i) = self.node_index.remove(name) else {
+            return false;
+        };
+        let i = i as usize;
+        // Detach the node's pods.
+        let slots = std::mem::take(&mut self.cold[i].pods);
+        for &slot in &slots {
+            if let Some(p) = self.pods[slot as usize].as_mut() {
+                p.node = NO_NODE;
+            }
+        }
+        self.orphans.entry(name.into()).or_default().extend(slots);
+        self.unindex_images(i);
+        let class = self.hot[i].class;
+        self.release_class(class);
+
+        let last = self.hot.len() - 1;
+        if i != last {
+            // Move the last node into slot i.
+            self.unindex_images(last);
+            self.hot.swap(i, last);
+            self.cold.swap(i, last);
+            self.hot.pop();
+            self.cold.pop();
+            self.index_images(i);
+            self.node_index.insert(self.cold[i].name.clone(), u32_of(i));
+            for &slot in &self.cold[i].pods {
+                if let Some(p) = self.pods[slot as usize].as_mut() {
+                    p.node = u32_of(i);
+                }
+            }
+        } else {
+            self.hot.pop();
+            self.cold.pop();
+        }
+        for column in self.images.values_mut() {
+            column.bits.truncate(self.hot.len().div_ceil(64));
+        }
+        true
+    }
+
+    fn intern_class(&mut self, spec: &NodeSpec) -> u32 {
+        let mut labels: Vec<(Sym, Sym)> = spec
+            .labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != HOSTNAME_LABEL)
+            .map(|(k, v)| (self.symbols.intern(k), self.symbols.intern(v)))
+            .collect();
+        labels.sort_unstable();
+        let taints: Vec<TaintRec> = spec
+            .taints
+            .iter()
+            .map(|t| TaintRec {
+                key: self.symbols.intern(&t.key),
+                value: self.symbols.intern(&t.value),
+                effect: t.effect,
+            })
+            .collect();
+        let key = ClassKey {
+            labels: labels.into_boxed_slice(),
+            taints: taints.into_boxed_slice(),
+            unschedulable: spec.unschedulable,
+        };
+        if let Some(&id) = self.class_index.get(&key) {
+            self.classes[id as usize].refs += 1;
+            return id;
+        }
+        let class = NodeClass {
+            key: key.clone(),
+            refs: 1,
+        };
+        let id = if let Some(id) = self.free_classes.pop() {
+            self.classes[id as usize] = class;
+            id
+        } else {
+            self.classes.push(class);
+            u32_of(self.classes.len() - 1)
+        };
+        self.class_index.insert(key, id);
+        id
+    }
+
+    fn release_class(&mut self, id: u32) {
+        let class = &mut self.classes[id as usize];
+        class.refs -= 1;
+        if class.refs == 0 {
+            self.class_index.remove(&class.key);
+            self.free_classes.push(id);
+        }
+    }
+
+    fn index_images(&mut self, i: usize) {
+        let words = self.hot.len().div_ceil(64);
+        for &(sym, size) in &self.cold[i].images {
+            let column = self.images.entry(sym).or_insert_with(|| ImageColumn {
+                nodes: 0,
+                bits: vec![0; words],
+                uniform_size: Some(size),
+            });
+            column.bits.resize(words, 0);
+            column.bits[i / 64] |= 1 << (i % 64);
+            column.nodes += 1;
+            if column.uniform_size != Some(size) {
+                column.uniform_size = None;
+            }
+        }
+    }
+
+    fn unindex_images(&mut self, i: usize) {
+        for &(sym, _) in &self.cold[i].images {
+            if let Some(column) = self.images.get_mut(&sym) {
+                column.bits[i / 64] &= !(1 << (i % 64));
+                column.nodes -= 1;
+                if column.nodes == 0 {
+                    self.images.remove(&sym);
+                }
+            }
+        }
+    }
+
+    // === pods ===
+
+    /// Adds a pod to `node` (replacing any pod with the same UID). A pod on a
+    /// node the cluster does not know yet is kept and counted once the node
+    /// arrives.
+    pub fn add_pod(&mut self, spec: &PodSpec, node: &str) {
+        let requests = pod_requests(spec);
+        self.add_pod_with_requests(spec, &requests, node);
+    }
+
+    /// [`add_pod`](Self::add_pod) with requests already computed.
+    pub fn add_pod_with_requests(&mut self, spec: &PodSpec, requests: &PodRequests, node: &str) {
+        self.remove_pod(&spec.uid);
+        let record = self.record(spec, requests, node);
+        let slot = if let Some(slot) = self.free_pods.pop() {
+            self.pods[slot as usize] = Some(record);
+            slot
+        } else {
+            self.pods.push(Some(record));
+            u32_of(self.pods.len() - 1)
+        };
+        self.pod_index.insert(spec.uid.as_str().into(), slot);
+        match self.node_index.get(node) {
+            Some(&i) => self.attach(slot, i as usize),
+            None => self.orphans.entry(node.into()).or_default().push(slot),
+        }
+    }
+
+    /// Removes a pod; returns whether it was known.
+    pub fn remove_pod(&mut self, uid: &str) -> bool {
+        let Some(slot) = self.pod_index.remove(uid) else {
+            return false;
+        };
+        let node = self.pods[slot as usize].as_ref().map_or(NO_NODE, |p| p.node);
+        if node == NO_NODE {
+            let name = self.pods[slot as usize]
+                .as_ref()
+                .map(|p| p.node_name.clone())
+                .unwrap_or_default();
+            if let Some(list) = self.orphans.get_mut(&name) {
+                list.retain(|&s| s != slot);
+                if list.is_empty() {
+                    self.orphans.remove(&name);
+                }
+            }
+        } else {
+            self.detach(slot, node as usize);
+        }
+        if let Some(p) = self.pods[slot as usize].take()
+            && p.affinity.is_some()
+        {
+            self.affinity_pods -= 1;
+        }
+        self.free_pods.push(slot);
+        true
+    }
+
+    fn record(&mut self, spec: &PodSpec, requests: &PodRequests, node: &str) -> PodRecord {
+        let mut labels: Vec<(Sym, Sym)> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (self.symbols.intern(k), self.symbols.intern(v)))
+            .collect();
+        labels.sort_unstable();
+        let ports: Vec<HostPortRec> = spec
+            .containers
+            .iter()
+            .chain(&spec.init_containers)
+            .flat_map(|c| &c.host_ports)
+            .map(|p: &HostPort| HostPortRec {
+                ip: self.symbols.intern(&p.ip),
+                protocol: p.protocol,
+                port: p.port,
+            })
+            .collect();
+        let extended: Vec<(Sym, u64)> = requests
+            .extended
+            .iter()
+            .map(|(n, v)| (self.symbols.intern(n), *v))
+            .collect();
+        let affinity = if spec.pod_affinity.is_empty() && spec.pod_anti_affinity.is_empty() {
+            None
+        } else {
+            self.affinity_pods += 1;
+            Some(Box::new((spec.pod_affinity.clone(), spec.pod_anti_affinity.clone())))
+        };
+        PodRecord {
+            uid: spec.uid.as_str().into(),
+            namespace: self.symbols.intern(&spec.namespace),
+            name: spec.name.as_str().into(),
+            node_name: node.into(),
+            node: NO_NODE,
+            role: self.roles.classify(&spec.labels),
+            priority: spec.priority,
+            req: [requests.cpu_milli, requests.memory, requests.ephemeral_storage],
+            nz: [requests.nonzero_cpu_milli, requests.nonzero_memory],
+            extended: extended.into_boxed_slice(),
+            ports: ports.into_boxed_slice(),
+            labels: labels.into_boxed_slice(),
+            affinity,
+            start_time: spec.start_time,
+        }
+    }
+
+    fn attach(&mut self, slot: u32, i: usize) {
+        let Some(p) = self.pods[slot as usize].as_mut() else {
+            return;
+        };
+        p.node = u32_of(i);
+        let hot = &mut self.hot[i];
+        hot.req_cpu += p.req[0];
+        hot.req_mem += p.req[1];
+        hot.req_eph += p.req[2];
+        hot.nz_cpu += p.nz[0];
+        hot.nz_mem += p.nz[1];
+        hot.pods += 1;
+        if !p.ports.is_empty() {
+            hot.port_pods += 1;
+        }
+        let cold = &mut self.cold[i];
+        match p.role {
+            PodRole::RealUser => {
+                hot.real_cpu += p.nz[0];
+                hot.real_mem += p.nz[1];
+                cold.real_users += 1;
+            }
+            PodRole::Placeholder => cold.placeholders += 1,
+            PodRole::Other => {}
+        }
+        for &(name, v) in &p.extended {
+            match cold.extended_req.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, total)) => *total += v,
+                None => cold.extended_req.push((name, v)),
+            }
+        }
+        cold.ports.extend_from_slice(&p.ports);
+        cold.pods.push(slot);
+    }
+
+    fn detach(&mut self, slot: u32, i: usize) {
+        let Some(p) = self.pods[slot as usize].as_mut() else {
+            return;
+        };
+        p.node = NO_NODE;
+        let hot = &mut self.hot[i];
+        hot.req_cpu -= p.req[0];
+        hot.req_mem -= p.req[1];
+        hot.req_eph -= p.req[2];
+        hot.nz_cpu -= p.nz[0];
+        hot.nz_mem -= p.nz[1];
+        hot.pods -= 1;
+        if !p.ports.is_empty() {
+            hot.port_pods -= 1;
+        }
+        let cold = &mut self.cold[i];
+        match p.role {
+            PodRole::RealUser => {
+                hot.real_cpu -= p.nz[0];
+                hot.real_mem -= p.nz[1];
+                cold.real_users -= 1;
+            }
+            PodRole::Placeholder => cold.placeholders -= 1,
+            PodRole::Other => {}
+        }
+        for &(name, v) in &p.extended {
+            if let Some((_, total)) = cold.extended_req.iter_mut().find(|(n, _)| *n == name) {
+                *total -= v;
+            }
+        }
+        for port in &p.ports {
+            if let Some(pos) = cold.ports.iter().position(|q| q == port) {
+                cold.ports.swap_remove(pos);
+            }
+        }
+        if let Some(pos) = cold.pods.iter().position(|&s| s == slot) {
+            cold.pods.swap_remove(pos);
+        }
+    }
+
+    // === lookups used by the plugins ===
+
+    /// The value of label `key` on node `i` (the hostname label included).
+    pub(crate) fn node_label(&self, i: usize, key: Sym) -> Option<Sym> {
+        if key == self.hostname_key {
+            return self.cold[i].hostname;
+        }
+        class_label(&self.classes[self.hot[i].class as usize].key, key)
+    }
+}
+
+/// The value of `key` among a class's labels.
+pub(crate) fn class_label(class: &ClassKey, key: Sym) -> Option<Sym> {
+    class
+        .labels
+        .binary_search_by_key(&key, |&(k, _)| k)
+        .ok()
+        .map(|pos| class.labels[pos].1)
+}
+
+fn u32_of(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 nodes and pods")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Container, NodeImage, ResourceList};
+
+    pub(crate) fn node(name: &str, cpu: u64, mem: u64) -> NodeSpec {
+        NodeSpec {
+            name: name.into(),
+            labels: Labels::from([(HOSTNAME_LABEL.into(), name.into())]),
+            allocatable: ResourceList {
+                cpu_milli: Some(cpu),
+                memory: Some(mem),
+                pods: Some(110),
+                ..ResourceList::default()
+            },
+            ..NodeSpec::default()
+        }
+    }
+
+    fn pod(uid: &str, component: &str, cpu: u64, mem: u64) -> PodSpec {
+        PodSpec {
+            namespace: "jhub".into(),
+            name: uid.into(),
+            uid: uid.into(),
+            labels: Labels::from([("component".into(), component.into())]),
+            containers: vec![Container {
+                requests: ResourceList {
+                    cpu_milli: Some(cpu),
+                    memory: Some(mem),
+                    ..ResourceList::default()
+                },
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }
+    }
+
+    #[test]
+    fn adding_and_removing_pods_updates_node_totals() {
+        let mut c = Cluster::default();
+        c.upsert_node(&node("n1", 4000, 16 << 30));
+        c.add_pod(&pod("u1", "singleuser-server", 500, 1 << 30), "n1");
+        c.add_pod(&pod("p1", "user-placeholder", 500, 1 << 30), "n1");
+        let s = c.summary(0);
+        assert_eq!((s.pods, s.real_users, s.placeholders), (2, 1, 1));
+        assert_eq!(s.cpu_milli, (1000, 4000));
+        assert_eq!(c.hot[0].real_cpu, 500);
+        assert!(c.remove_pod("u1"));
+        assert!(!c.remove_pod("u1"));
+        let s = c.summary(0);
+        assert_eq!((s.pods, s.real_users, s.placeholders), (1, 0, 1));
+        assert_eq!(c.hot[0].real_cpu, 0);
+        assert_eq!(s.cpu_milli, (500, 4000));
+    }
+
+    #[test]
+    fn readding_a_pod_replaces_it() {
+        let mut c = Cluster::default();
+        c.upsert_node(&node("n1", 4000, 16 << 30));
+        c.upsert_node(&node("n2", 4000, 16 << 30));
+        c.add_pod(&pod("u1", "singleuser-server", 500, 0), "n1");
+        c.add_pod(&pod("u1", "singleuser-server", 700, 0), "n2");
+        assert_eq!(c.hot[0].req_cpu, 0);
+        assert_eq!(c.hot[1].req_cpu, 700);
+        assert_eq!(c.pod_count(), 1);
+    }
+
+    #[test]
+    fn pods_wait_for_their_node_and_survive_its_removal() {
+        let mut c = Cluster::default();
+        c.add_pod(&pod("u1", "singleuser-server", 500, 0), "n1");
+        assert_eq!(c.node_count(), 0);
+        c.upsert_node(&node("n1", 4000, 1 << 30));
+        assert_eq!(c.hot[0].req_cpu, 500);
+        assert!(c.remove_node("n1"));
+        c.upsert_node(&node("n1", 4000, 1 << 30));
+        assert_eq!(c.hot[0].req_cpu, 500);
+        assert!(c.remove_pod("u1"));
+        assert_eq!(c.hot[0].req_cpu, 0);
+    }
+
+    #[test]
+    fn removing_a_node_moves_the_last_one_and_keeps_its_pods() {
+        let mut c = Cluster::default();
+        for n in ["a", "b", "c"] {
+            c.upsert_node(&node(n, 4000, 1 << 30));
+        }
+        c.add_pod(&pod("u1", "singleuser-server", 300, 0), "c");
+        c.remove_node("a");
+        assert_eq!(c.node_index("c"), Some(0));
+        assert_eq!(c.hot[0].req_cpu, 300);
+        assert!(c.remove_pod("u1"));
+        assert_eq!(c.hot[0].req_cpu, 0);
+    }
+
+    #[test]
+    fn nodes_of_a_pool_share_a_class_and_classes_are_released() {
+        let mut c = Cluster::default();
+        let mut a = node("a", 1, 1);
+        a.labels.insert("pool".into(), "user".into());
+        let mut b = node("b", 1, 1);
+        b.labels.insert("pool".into(), "user".into());
+        c.upsert_node(&a);
+        c.upsert_node(&b);
+        assert_eq!(c.hot[0].class, c.hot[1].class);
+        b.unschedulable = true;
+        c.upsert_node(&b);
+        assert_ne!(c.hot[0].class, c.hot[1].class);
+        c.remove_node("a");
+        c.remove_node("b");
+        assert_eq!(c.class_index.len(), 0);
+        assert_eq!(c.node_count(), 0);
+    }
+
+    #[test]
+    fn image_columns_follow_nodes() {
+        let mut c = Cluster::default();
+        for n in ["a", "b"] {
+            let mut spec = node(n, 1, 1);
+            spec.images = vec![NodeImage {
+                names: vec!["img:1".into()],
+                size_bytes: 100,
+            }];
+            c.upsert_node(&spec);
+        }
+        let sym = c.symbols.lookup("img:1");
+        assert_eq!(c.images[&sym].nodes, 2);
+        c.remove_node("a");
+        assert_eq!(c.images[&sym].nodes, 1);
+        assert_eq!(c.images[&sym].bits[0], 1, "node b moved to slot 0");
+        c.remove_node("b");
+        assert!(!c.images.contains_key(&sym));
+    }
+}
