@@ -1,3 +1,6 @@
 //! The user-scheduler daemon and CLI.
 
+pub mod cluster_file;
+pub mod config;
+pub mod convert;
 pub mod synthetic;
