@@ -245,6 +245,8 @@ pub struct Cluster {
     pub(crate) affinity_pods: u32,
     pub(crate) hostname_key: Sym,
     pub(crate) any_ip: Sym,
+    /// The taint a cordoned node is treated as having.
+    pub(crate) unschedulable_taint: TaintRec,
 }
 
 impl Default for Cluster {
@@ -260,6 +262,11 @@ impl Cluster {
         let mut symbols = Symbols::default();
         let hostname_key = symbols.intern(HOSTNAME_LABEL);
         let any_ip = symbols.intern("0.0.0.0");
+        let unschedulable_taint = TaintRec {
+            key: symbols.intern(crate::plugins::node_unschedulable::UNSCHEDULABLE_TAINT_KEY),
+            value: symbols.intern(""),
+            effect: TaintEffect::NoSchedule,
+        };
         Cluster {
             symbols,
             roles,
@@ -278,6 +285,7 @@ impl Cluster {
             affinity_pods: 0,
             hostname_key,
             any_ip,
+            unschedulable_taint,
         }
     }
 
@@ -358,7 +366,10 @@ impl Cluster {
             })
             .collect();
         if let Some(h) = self.cold[index].hostname {
-            labels.insert(HOSTNAME_LABEL.to_string(), self.symbols.resolve(h).to_string());
+            labels.insert(
+                HOSTNAME_LABEL.to_string(),
+                self.symbols.resolve(h).to_string(),
+            );
         }
         labels
     }
@@ -601,7 +612,9 @@ impl Cluster {
         let Some(slot) = self.pod_index.remove(uid) else {
             return false;
         };
-        let node = self.pods[slot as usize].as_ref().map_or(NO_NODE, |p| p.node);
+        let node = self.pods[slot as usize]
+            .as_ref()
+            .map_or(NO_NODE, |p| p.node);
         if node == NO_NODE {
             let name = self.pods[slot as usize]
                 .as_ref()
@@ -652,7 +665,10 @@ impl Cluster {
             None
         } else {
             self.affinity_pods += 1;
-            Some(Box::new((spec.pod_affinity.clone(), spec.pod_anti_affinity.clone())))
+            Some(Box::new((
+                spec.pod_affinity.clone(),
+                spec.pod_anti_affinity.clone(),
+            )))
         };
         PodRecord {
             uid: spec.uid.as_str().into(),
@@ -662,7 +678,11 @@ impl Cluster {
             node: NO_NODE,
             role: self.roles.classify(&spec.labels),
             priority: spec.priority,
-            req: [requests.cpu_milli, requests.memory, requests.ephemeral_storage],
+            req: [
+                requests.cpu_milli,
+                requests.memory,
+                requests.ephemeral_storage,
+            ],
             nz: [requests.nonzero_cpu_milli, requests.nonzero_memory],
             extended: extended.into_boxed_slice(),
             ports: ports.into_boxed_slice(),

@@ -1,12 +1,37 @@
-//! The pure scheduling engine.
+//! The pure scheduling engine: no I/O, no async, no clock.
+//!
+//! # Layout
+//! - [`model`]: plain descriptions of nodes and pods (what converters build).
+//! - [`quantity`]: exact Kubernetes quantities.
+//! - [`pod`]: a pod's effective requests, as kube computes them.
+//! - [`cluster`]: the compact, incrementally updated node and pod tables.
+//! - [`profile`]: which plugins run, with which weights and arguments.
+//! - [`plugins`]: one module per filter/score plugin, with kube's arithmetic.
+//! - [`schedule`]: one decision (filter, score, normalize, weigh, select) and `explain`.
+//! - [`reason`], [`message`]: kube's reason strings and the FailedScheduling message.
+//!
+//! # Decisions of note
+//! "Does not fit" is a result ([`schedule::Decision`] with no node), never an
+//! error. Every feasible node is scored (no `percentageOfNodesToScore`
+//! sampling). Real users and placeholders are told apart by label selectors
+//! ([`RoleSelectors`]) so packing can count real users only.
 
 pub mod cluster;
+pub mod message;
 pub mod model;
+pub mod plugins;
 pub mod pod;
 pub mod profile;
 pub mod quantity;
+pub mod reason;
 pub mod rng;
+pub mod schedule;
 pub mod symbols;
+pub mod testing;
+
+#[cfg(test)]
+mod schedule_tests;
 
 pub use cluster::{Cluster, NodeSummary, PodRecord, PodRole, RoleSelectors};
 pub use profile::Profile;
+pub use schedule::{Decision, Explanation, NodeExplanation, Scratch, explain, schedule};

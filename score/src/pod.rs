@@ -59,13 +59,12 @@ impl Resource<'_> {
 /// Aggregates one resource over a pod. `missing_default` is substituted for
 /// containers whose requests have no key for the resource.
 fn aggregate(pod: &PodSpec, resource: Resource<'_>, missing_default: Option<u64>) -> u64 {
-    let request = |c: &Container| {
-        resource
-            .get(&c.requests)
-            .or(missing_default)
-            .unwrap_or(0)
-    };
-    let mut regular: u64 = pod.containers.iter().map(request).fold(0, u64::saturating_add);
+    let request = |c: &Container| resource.get(&c.requests).or(missing_default).unwrap_or(0);
+    let mut regular: u64 = pod
+        .containers
+        .iter()
+        .map(request)
+        .fold(0, u64::saturating_add);
     let mut sidecars: u64 = 0;
     let mut init_max: u64 = 0;
     for init in &pod.init_containers {
@@ -188,7 +187,10 @@ mod tests {
                 // 250 + 500 = 750m; memory 1Gi, and the second container has no
                 // memory key: 1024Mi + 200Mi default = 1224Mi for scoring.
                 name: "containers are summed",
-                containers: vec![container(Some(250), Some(1024 * MI)), container(Some(500), None)],
+                containers: vec![
+                    container(Some(250), Some(1024 * MI)),
+                    container(Some(500), None),
+                ],
                 init: vec![],
                 overhead: ResourceList::default(),
                 pod_level: None,
@@ -201,7 +203,10 @@ mod tests {
                 // regular 500m; init containers 2000m then 100m: max(500, 2000) = 2000m.
                 name: "init containers are a running maximum",
                 containers: vec![container(Some(500), Some(MI))],
-                init: vec![container(Some(2000), Some(MI)), container(Some(100), Some(MI))],
+                init: vec![
+                    container(Some(2000), Some(MI)),
+                    container(Some(100), Some(MI)),
+                ],
                 overhead: ResourceList::default(),
                 pod_level: None,
                 cpu: 2000,
@@ -266,8 +271,16 @@ mod tests {
             let r = pod_requests(&pod);
             assert_eq!(r.cpu_milli, case.cpu, "{}: cpu", case.name);
             assert_eq!(r.memory, case.mem, "{}: memory", case.name);
-            assert_eq!(r.nonzero_cpu_milli, case.nonzero_cpu, "{}: non-zero cpu", case.name);
-            assert_eq!(r.nonzero_memory, case.nonzero_mem, "{}: non-zero memory", case.name);
+            assert_eq!(
+                r.nonzero_cpu_milli, case.nonzero_cpu,
+                "{}: non-zero cpu",
+                case.name
+            );
+            assert_eq!(
+                r.nonzero_memory, case.nonzero_mem,
+                "{}: non-zero memory",
+                case.name
+            );
         }
     }
 
@@ -285,7 +298,10 @@ mod tests {
             init_containers: vec![gpu(0)],
             ..PodSpec::default()
         };
-        assert_eq!(pod_requests(&pod).extended, vec![("nvidia.com/gpu".to_string(), 2)]);
+        assert_eq!(
+            pod_requests(&pod).extended,
+            vec![("nvidia.com/gpu".to_string(), 2)]
+        );
         let none = PodSpec {
             containers: vec![gpu(0)],
             ..PodSpec::default()

@@ -1,0 +1,336 @@
+//! NodeResourcesFit (kube `plugins/noderesources/fit.go`, `most_allocated.go`,
+//! `least_allocated.go`, `resource_allocation.go`).
+//!
+//! Filter: one pod more than `allocatable.pods` → "Too many pods"; then, only
+//! when the pod requests anything, each of cpu, memory, ephemeral-storage and
+//! every extended resource with a non-zero request fails when
+//! `request > allocatable − requested` (exact fit allowed) → "Insufficient
+//! <name>". A request larger than the whole allocatable cannot be helped by
+//! preemption.
+//!
+//! Score: for each configured resource with non-zero allocatable,
+//! `requested = node non-zero requested + pod non-zero request` (cpu and memory;
+//! real requests for the others; an extended resource the pod does not request
+//! is skipped), then MostAllocated `min(requested, allocatable) × 100 /
+//! allocatable` or LeastAllocated `(allocatable − requested) × 100 /
+//! allocatable` (0 when requested > allocatable), and the weighted integer mean.
+
+use super::MAX_NODE_SCORE;
+use crate::cluster::{NodeCold, NodeHot};
+use crate::profile::ScoringStrategy;
+use crate::reason::{Reason, ResourceName};
+use crate::symbols::Sym;
+
+/// What the filter checks, for one pod.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FitRequest {
+    pub cpu: u64,
+    pub mem: u64,
+    pub eph: u64,
+    /// Extended resources the filter checks (ignored ones removed).
+    pub extended: Vec<(Sym, u64)>,
+}
+
+impl FitRequest {
+    fn is_empty(&self) -> bool {
+        self.cpu == 0 && self.mem == 0 && self.eph == 0 && self.extended.is_empty()
+    }
+}
+
+fn check(request: u64, allocatable: u64, requested: u64, resource: ResourceName) -> Option<Reason> {
+    (request > 0 && request > allocatable.saturating_sub(requested)).then_some(
+        Reason::Insufficient {
+            resource,
+            exceeds_allocatable: request > allocatable,
+        },
+    )
+}
+
+/// Calls `reject` with every reason the node cannot take the pod; returns
+/// whether it fits.
+pub(crate) fn fits(
+    hot: &NodeHot,
+    cold: &NodeCold,
+    req: &FitRequest,
+    mut reject: impl FnMut(Reason),
+) -> bool {
+    let mut fits = true;
+    if hot.pods + 1 > hot.alloc_pods {
+        reject(Reason::TooManyPods);
+        fits = false;
+    }
+    if req.is_empty() {
+        return fits;
+    }
+    let checks = [
+        check(req.cpu, hot.alloc_cpu, hot.req_cpu, ResourceName::Cpu),
+        check(req.mem, hot.alloc_mem, hot.req_mem, ResourceName::Memory),
+        check(
+            req.eph,
+            hot.alloc_eph,
+            hot.req_eph,
+            ResourceName::EphemeralStorage,
+        ),
+    ];
+    for reason in checks.into_iter().flatten() {
+        reject(reason);
+        fits = false;
+    }
+    for &(name, amount) in &req.extended {
+        let allocatable = lookup(&cold.extended_alloc, name);
+        let requested = lookup(&cold.extended_req, name);
+        if let Some(reason) = check(amount, allocatable, requested, ResourceName::Extended(name)) {
+            reject(reason);
+            fits = false;
+        }
+    }
+    fits
+}
+
+pub(crate) fn lookup(list: &[(Sym, u64)], name: Sym) -> u64 {
+    list.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
+}
+
+/// kube's `mostRequestedScore`.
+#[must_use]
+pub fn most_allocated(requested: u64, allocatable: u64) -> i64 {
+    if allocatable == 0 {
+        return 0;
+    }
+    let requested = u128::from(requested.min(allocatable));
+    let score = requested * MAX_NODE_SCORE as u128 / u128::from(allocatable);
+    i64::try_from(score).unwrap_or(MAX_NODE_SCORE)
+}
+
+/// kube's `leastRequestedScore`.
+#[must_use]
+pub fn least_allocated(requested: u64, allocatable: u64) -> i64 {
+    if allocatable == 0 || requested > allocatable {
+        return 0;
+    }
+    let free = u128::from(allocatable - requested);
+    i64::try_from(free * MAX_NODE_SCORE as u128 / u128::from(allocatable)).unwrap_or(0)
+}
+
+/// One scored resource, resolved for a pod: where to read the node's numbers
+/// and how much the pod adds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ScoredResource {
+    Cpu { pod: u64 },
+    Memory { pod: u64 },
+    Ephemeral { pod: u64 },
+    Extended { name: Sym, pod: u64 },
+}
+
+/// The weighted score of one node.
+pub(crate) fn score(
+    strategy: ScoringStrategy,
+    resources: &[(ScoredResource, i64)],
+    hot: &NodeHot,
+    cold: &NodeCold,
+) -> i64 {
+    let mut total = 0i64;
+    let mut weights = 0i64;
+    for &(resource, weight) in resources {
+        let (allocatable, requested) = match resource {
+            ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu + pod),
+            ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem + pod),
+            ScoredResource::Ephemeral { pod } => (hot.alloc_eph, hot.req_eph + pod),
+            ScoredResource::Extended { name, pod } => (
+                lookup(&cold.extended_alloc, name),
+                lookup(&cold.extended_req, name) + pod,
+            ),
+        };
+        if allocatable == 0 {
+            continue;
+        }
+        let s = match strategy {
+            ScoringStrategy::MostAllocated => most_allocated(requested, allocatable),
+            ScoringStrategy::LeastAllocated => least_allocated(requested, allocatable),
+        };
+        total += s * weight;
+        weights += weight;
+    }
+    if weights == 0 { 0 } else { total / weights }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GI: u64 = 1 << 30;
+
+    fn node(cpu: u64, mem: u64, req_cpu: u64, req_mem: u64) -> NodeHot {
+        NodeHot {
+            alloc_cpu: cpu,
+            alloc_mem: mem,
+            alloc_eph: 100 * GI,
+            req_cpu,
+            req_mem,
+            nz_cpu: req_cpu,
+            nz_mem: req_mem,
+            alloc_pods: 110,
+            ..NodeHot::default()
+        }
+    }
+
+    #[test]
+    fn kube_worked_example_most_allocated_is_28() {
+        // allocatable 4000m / 16 GiB; node non-zero requested 1000m / 4 GiB;
+        // pod: no cpu request (counts 100m) and 1e9 bytes of memory.
+        // cpu: (1000 + 100) × 100 / 4000 = 27 (27.5 truncated)
+        // memory: (4294967296 + 1e9) × 100 / 17179869184 = 30 (30.8 truncated)
+        // score: (27×1 + 30×1) / 2 = 28
+        let hot = node(4000, 16 * GI, 1000, 4 * GI);
+        let resources = [
+            (ScoredResource::Cpu { pod: 100 }, 1),
+            (ScoredResource::Memory { pod: 1_000_000_000 }, 1),
+        ];
+        let cold = NodeCold::default();
+        assert_eq!(
+            score(ScoringStrategy::MostAllocated, &resources, &hot, &cold),
+            28
+        );
+        // LeastAllocated: cpu (4000−1100)×100/4000 = 72; memory
+        // (17179869184−5294967296)×100/17179869184 = 69; (72+69)/2 = 70.
+        assert_eq!(
+            score(ScoringStrategy::LeastAllocated, &resources, &hot, &cold),
+            70
+        );
+    }
+
+    #[test]
+    fn score_table() {
+        let cold = NodeCold::default();
+        // (name, node, pod cpu, pod mem, cpu weight, mem weight, most, least)
+        let cases = [
+            // empty node, 1000m of 4000m = 25; 4Gi of 16Gi = 25 → 25 / 75.
+            (
+                "quarter",
+                node(4000, 16 * GI, 0, 0),
+                1000,
+                4 * GI,
+                1,
+                1,
+                25,
+                75,
+            ),
+            // over-committed: most caps at 100, least gives 0.
+            (
+                "over",
+                node(4000, 16 * GI, 4000, 16 * GI),
+                1000,
+                GI,
+                1,
+                1,
+                100,
+                0,
+            ),
+            // weights 3:1 → (50×3 + 0×1)/4 = 37 (37.5 truncated); least (50×3+100)/4 = 62.
+            (
+                "weighted",
+                node(4000, 16 * GI, 1000, 0),
+                1000,
+                0,
+                3,
+                1,
+                37,
+                62,
+            ),
+            // zero allocatable memory is skipped: only cpu counts (50 / 50).
+            ("no memory", node(4000, 0, 1000, 0), 1000, 0, 1, 1, 50, 50),
+            // nothing allocatable at all: 0.
+            ("empty node object", node(0, 0, 0, 0), 1, 1, 1, 1, 0, 0),
+        ];
+        for (name, hot, pod_cpu, pod_mem, wc, wm, most, least) in cases {
+            let resources = [
+                (ScoredResource::Cpu { pod: pod_cpu }, wc),
+                (ScoredResource::Memory { pod: pod_mem }, wm),
+            ];
+            assert_eq!(
+                score(ScoringStrategy::MostAllocated, &resources, &hot, &cold),
+                most,
+                "{name}: most"
+            );
+            assert_eq!(
+                score(ScoringStrategy::LeastAllocated, &resources, &hot, &cold),
+                least,
+                "{name}: least"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_table() {
+        let gpu = Sym(7);
+        let cold = NodeCold {
+            extended_alloc: vec![(gpu, 2)],
+            extended_req: vec![(gpu, 1)],
+            ..NodeCold::default()
+        };
+        let req = |cpu, mem, gpus| FitRequest {
+            cpu,
+            mem,
+            eph: 0,
+            extended: if gpus > 0 { vec![(gpu, gpus)] } else { vec![] },
+        };
+        // node: 4000m/16Gi with 3000m/8Gi requested, 1 of 2 GPUs used.
+        let hot = node(4000, 16 * GI, 3000, 8 * GI);
+        let cases: [(&str, FitRequest, Vec<Reason>); 6] = [
+            (
+                "exact fit is allowed (1000m free)",
+                req(1000, 8 * GI, 1),
+                vec![],
+            ),
+            (
+                "1001m does not fit",
+                req(1001, 0, 0),
+                vec![Reason::Insufficient {
+                    resource: ResourceName::Cpu,
+                    exceeds_allocatable: false,
+                }],
+            ),
+            (
+                "both cpu and memory short: both reasons",
+                req(2000, 9 * GI, 0),
+                vec![
+                    Reason::Insufficient {
+                        resource: ResourceName::Cpu,
+                        exceeds_allocatable: false,
+                    },
+                    Reason::Insufficient {
+                        resource: ResourceName::Memory,
+                        exceeds_allocatable: false,
+                    },
+                ],
+            ),
+            (
+                "larger than the node: unresolvable",
+                req(5000, 0, 0),
+                vec![Reason::Insufficient {
+                    resource: ResourceName::Cpu,
+                    exceeds_allocatable: true,
+                }],
+            ),
+            (
+                "second GPU taken",
+                req(0, 0, 2),
+                vec![Reason::Insufficient {
+                    resource: ResourceName::Extended(gpu),
+                    exceeds_allocatable: false,
+                }],
+            ),
+            ("no requests always fit", req(0, 0, 0), vec![]),
+        ];
+        for (name, r, want) in cases {
+            let mut got = Vec::new();
+            let ok = fits(&hot, &cold, &r, |reason| got.push(reason));
+            assert_eq!(got, want, "{name}");
+            assert_eq!(ok, want.is_empty(), "{name}");
+        }
+        let full = NodeHot { pods: 110, ..hot };
+        let mut got = Vec::new();
+        assert!(!fits(&full, &cold, &req(0, 0, 0), |r| got.push(r)));
+        assert_eq!(got, vec![Reason::TooManyPods]);
+    }
+}

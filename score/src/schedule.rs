@@ -1,0 +1,684 @@
+//! One scheduling decision: filter every node, score every feasible node,
+//! normalize, weigh, select.
+//!
+//! The hot loop reads each node's [`NodeHot`](crate::cluster) record once and
+//! looks its label and taint verdicts up per node *class* (computed at most once
+//! per class per pod), so a pod's node affinity, tolerations and node-purpose
+//! rule cost one table lookup per node. Only pods that name a node, use host
+//! ports, have affinity on the hostname label, or have inter-pod affinity take
+//! slower per-node paths. Every buffer lives in [`Scratch`], reused across
+//! decisions: the loop allocates nothing per node.
+//!
+//! Every feasible node is scored. kube-scheduler's `percentageOfNodesToScore`
+//! (which stops after a sample of feasible nodes on large clusters) is
+//! deliberately not reproduced: packing must compare all nodes.
+
+use crate::cluster::{Cluster, ImageColumn, NodeCold, NodeHot, PodRole, class_label};
+use crate::message;
+use crate::model::PodSpec;
+use crate::plugins::image_locality::{self, normalized_image_name};
+use crate::plugins::inter_pod_affinity::InterPodAffinityState;
+use crate::plugins::node_affinity::{CompiledPreferred, CompiledRequired, NodeLabels};
+use crate::plugins::node_ports;
+use crate::plugins::node_purpose::PurposeLabel;
+use crate::plugins::node_resources_fit::{self, FitRequest, ScoredResource};
+use crate::plugins::node_unschedulable::tolerates_unschedulable;
+use crate::plugins::normalize::{default_normalize, min_max_normalize};
+use crate::plugins::real_user_colocation;
+use crate::plugins::taint_toleration::{
+    CompiledToleration, first_untolerated, intolerable_prefer_no_schedule,
+};
+use crate::pod::{PodRequests, pod_requests};
+use crate::profile::{FilterPlugin, NodePurposeMode, Profile, ScorePlugin};
+use crate::reason::Reason;
+use crate::rng::SplitMix64;
+use crate::symbols::Sym;
+
+/// Label and taint verdicts of one node class for one pod.
+#[derive(Clone, Copy, Debug, Default)]
+struct ClassVerdict {
+    purpose: Option<Reason>,
+    unschedulable: Option<Reason>,
+    taint: Option<Reason>,
+    affinity: Option<Reason>,
+    /// The first of the above, in kube's filter order.
+    fail: Option<Reason>,
+    preferred_affinity: i64,
+    prefer_no_schedule: i64,
+    purpose_score: i64,
+}
+
+/// Reusable buffers for decisions. One per scheduling thread.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    stamp: u32,
+    class_stamp: Vec<u32>,
+    class_verdict: Vec<ClassVerdict>,
+    /// Node indices of the feasible nodes, in node order.
+    feasible: Vec<u32>,
+    /// Per enabled score plugin (profile order), per feasible node: the score.
+    scores: Vec<Vec<i64>>,
+    totals: Vec<i64>,
+    histogram: Vec<(Reason, u32)>,
+    /// (node, reason) of every rejection, kept only when explaining.
+    log: Option<Vec<(u32, Reason)>>,
+}
+
+impl Scratch {
+    /// The rejection reasons of the last decision, with the number of nodes each
+    /// rejected.
+    #[must_use]
+    pub fn histogram(&self) -> &[(Reason, u32)] {
+        &self.histogram
+    }
+
+    /// Node indices that passed every filter in the last decision.
+    #[must_use]
+    pub fn feasible(&self) -> &[u32] {
+        &self.feasible
+    }
+
+    fn reject(&mut self, node: usize, reason: Reason) {
+        match self.histogram.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.histogram.push((reason, 1)),
+        }
+        if let Some(log) = &mut self.log {
+            log.push((u32::try_from(node).unwrap_or(u32::MAX), reason));
+        }
+    }
+}
+
+/// The outcome of one decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The chosen node's index, `None` when no node is feasible.
+    pub selected: Option<usize>,
+    /// How many nodes passed every filter.
+    pub feasible: usize,
+    /// How many feasible nodes share the best total.
+    pub tied: usize,
+    /// The best total, 0 when nothing is feasible.
+    pub best_total: i64,
+}
+
+/// A pod compiled against the cluster's symbols, ready for the node loop.
+struct Prepared<'a> {
+    role: PodRole,
+    fit: FitRequest,
+    scored: Vec<(ScoredResource, i64)>,
+    tolerations: Vec<CompiledToleration>,
+    tolerates_unschedulable: bool,
+    required: CompiledRequired,
+    enforced: CompiledRequired,
+    preferred: CompiledPreferred,
+    per_node_affinity: bool,
+    node_name: Option<&'a str>,
+    ports: Vec<crate::cluster::HostPortRec>,
+    purpose: PurposeLabel,
+    images: Vec<(Sym, &'a ImageColumn)>,
+    containers: usize,
+    ipa: Option<InterPodAffinityState>,
+    filter_purpose: bool,
+    filter_unschedulable: bool,
+    filter_node_name: bool,
+    filter_taints: bool,
+    filter_affinity: bool,
+    filter_ports: bool,
+    filter_fit: bool,
+}
+
+struct NodeView<'a> {
+    cluster: &'a Cluster,
+    index: usize,
+}
+
+impl NodeLabels for NodeView<'_> {
+    fn label(&self, key: Sym) -> Option<Sym> {
+        self.cluster.node_label(self.index, key)
+    }
+    fn name(&self) -> Option<&str> {
+        Some(self.cluster.node_name(self.index))
+    }
+}
+
+struct ClassView<'a> {
+    class: &'a crate::cluster::ClassKey,
+}
+
+impl NodeLabels for ClassView<'_> {
+    fn label(&self, key: Sym) -> Option<Sym> {
+        class_label(self.class, key)
+    }
+    fn name(&self) -> Option<&str> {
+        None
+    }
+}
+
+fn prepare<'a>(
+    cluster: &'a Cluster,
+    profile: &Profile,
+    pod: &'a PodSpec,
+    requests: &PodRequests,
+) -> Prepared<'a> {
+    let symbols = &cluster.symbols;
+    let fit_args = &profile.fit;
+    let ignored = |name: &str| {
+        fit_args.ignored_resources.iter().any(|r| r == name)
+            || name.split_once('/').is_some_and(|(group, _)| {
+                fit_args.ignored_resource_groups.iter().any(|g| g == group)
+            })
+    };
+    let fit = FitRequest {
+        cpu: requests.cpu_milli,
+        mem: requests.memory,
+        eph: requests.ephemeral_storage,
+        extended: requests
+            .extended
+            .iter()
+            .filter(|(n, _)| !ignored(n))
+            .map(|(n, v)| (symbols.lookup(n), *v))
+            .collect(),
+    };
+    let scored = fit_args
+        .resources
+        .iter()
+        .filter_map(|r| {
+            let resource = match r.name.as_str() {
+                "cpu" => ScoredResource::Cpu {
+                    pod: requests.nonzero_cpu_milli,
+                },
+                "memory" => ScoredResource::Memory {
+                    pod: requests.nonzero_memory,
+                },
+                "ephemeral-storage" => ScoredResource::Ephemeral {
+                    pod: requests.ephemeral_storage,
+                },
+                name => {
+                    // An extended resource the pod does not request is skipped.
+                    let pod = requests
+                        .extended
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(0, |(_, v)| *v);
+                    if pod == 0 {
+                        return None;
+                    }
+                    ScoredResource::Extended {
+                        name: symbols.lookup(name),
+                        pod,
+                    }
+                }
+            };
+            Some((resource, r.weight))
+        })
+        .collect();
+    let tolerations: Vec<CompiledToleration> = pod
+        .tolerations
+        .iter()
+        .map(|t| CompiledToleration::compile(t, symbols))
+        .collect();
+    let tolerates_unschedulable =
+        tolerates_unschedulable(&tolerations, &cluster.unschedulable_taint, symbols);
+    let required = CompiledRequired::compile(
+        &pod.node_selector,
+        pod.required_node_affinity.as_deref(),
+        symbols,
+    );
+    let enforced = CompiledRequired::compile(
+        std::iter::empty(),
+        profile.added_affinity.required.as_deref(),
+        symbols,
+    );
+    let preferred = CompiledPreferred::compile(
+        pod.preferred_node_affinity
+            .iter()
+            .chain(&profile.added_affinity.preferred),
+        symbols,
+    );
+    let per_node_affinity = required.per_node(cluster.hostname_key)
+        || enforced.per_node(cluster.hostname_key)
+        || preferred.per_node(cluster.hostname_key);
+    let ports = pod
+        .containers
+        .iter()
+        .chain(&pod.init_containers)
+        .flat_map(|c| &c.host_ports)
+        .map(|p| crate::cluster::HostPortRec {
+            ip: symbols.lookup(&p.ip),
+            protocol: p.protocol,
+            port: p.port,
+        })
+        .collect();
+    let images = pod
+        .init_containers
+        .iter()
+        .chain(&pod.containers)
+        .filter_map(|c| {
+            let sym = symbols.lookup(&normalized_image_name(&c.image));
+            cluster.images.get(&sym).map(|col| (sym, col))
+        })
+        .collect();
+    let ipa = if profile.filter_enabled(FilterPlugin::InterPodAffinity)
+        || profile
+            .score_weight(ScorePlugin::InterPodAffinity)
+            .is_some()
+    {
+        InterPodAffinityState::prepare(cluster, pod, profile.hard_pod_affinity_weight)
+    } else {
+        None
+    };
+    let purpose = PurposeLabel {
+        key: symbols.lookup(&profile.node_purpose.key),
+        value: symbols.lookup(&profile.node_purpose.value),
+    };
+    Prepared {
+        role: cluster.roles().classify(&pod.labels),
+        fit,
+        scored,
+        tolerations,
+        tolerates_unschedulable,
+        required,
+        enforced,
+        preferred,
+        per_node_affinity,
+        node_name: pod.node_name.as_deref(),
+        ports,
+        purpose,
+        images,
+        containers: pod.containers.len() + pod.init_containers.len(),
+        ipa,
+        filter_purpose: profile.filter_enabled(FilterPlugin::NodePurpose)
+            && profile.node_purpose.mode == NodePurposeMode::Require,
+        filter_unschedulable: profile.filter_enabled(FilterPlugin::NodeUnschedulable),
+        filter_node_name: profile.filter_enabled(FilterPlugin::NodeName),
+        filter_taints: profile.filter_enabled(FilterPlugin::TaintToleration),
+        filter_affinity: profile.filter_enabled(FilterPlugin::NodeAffinity),
+        filter_ports: profile.filter_enabled(FilterPlugin::NodePorts),
+        filter_fit: profile.filter_enabled(FilterPlugin::NodeResourcesFit),
+    }
+}
+
+fn affinity_verdict(p: &Prepared<'_>, node: &impl NodeLabels, cluster: &Cluster) -> Option<Reason> {
+    if !p.filter_affinity {
+        return None;
+    }
+    if !p.required.matches(node, &cluster.symbols) {
+        return Some(Reason::NodeAffinity);
+    }
+    if !p.enforced.matches(node, &cluster.symbols) {
+        return Some(Reason::EnforcedNodeAffinity);
+    }
+    None
+}
+
+fn class_verdict(p: &Prepared<'_>, cluster: &Cluster, class: u32) -> ClassVerdict {
+    let key = &cluster.classes[class as usize].key;
+    let symbols = &cluster.symbols;
+    let view = ClassView { class: key };
+    let purpose_value = class_label(key, p.purpose.key);
+    let purpose =
+        (p.filter_purpose && !p.purpose.matches(purpose_value)).then_some(Reason::NodePurpose);
+    let unschedulable = (p.filter_unschedulable && key.unschedulable && !p.tolerates_unschedulable)
+        .then_some(Reason::Unschedulable);
+    let taint = if p.filter_taints {
+        first_untolerated(&key.taints, &p.tolerations, symbols).map(|t| Reason::UntoleratedTaint {
+            key: t.key,
+            value: t.value,
+        })
+    } else {
+        None
+    };
+    let (affinity, preferred_affinity) = if p.per_node_affinity {
+        (None, 0)
+    } else {
+        (
+            affinity_verdict(p, &view, cluster),
+            p.preferred.score(&view, symbols),
+        )
+    };
+    ClassVerdict {
+        purpose,
+        unschedulable,
+        taint,
+        affinity,
+        fail: purpose.or(unschedulable).or(taint).or(affinity),
+        preferred_affinity,
+        prefer_no_schedule: intolerable_prefer_no_schedule(&key.taints, &p.tolerations, symbols),
+        purpose_score: p.purpose.score(purpose_value),
+    }
+}
+
+fn image_sum(p: &Prepared<'_>, cold: &NodeCold, index: usize, total_nodes: usize) -> i64 {
+    let mut sum = 0;
+    for &(sym, column) in &p.images {
+        if column.bits[index / 64] & (1 << (index % 64)) == 0 {
+            continue;
+        }
+        let size = column.uniform_size.unwrap_or_else(|| {
+            cold.images
+                .binary_search_by_key(&sym, |&(s, _)| s)
+                .map_or(0, |i| cold.images[i].1)
+        });
+        sum += image_locality::scaled(size, column.nodes, total_nodes);
+    }
+    sum
+}
+
+/// Decides where `pod` goes. With `rng`, ties are broken at random (kube's
+/// reservoir sampling); without, the first tied node in node order wins.
+pub fn schedule(
+    cluster: &Cluster,
+    profile: &Profile,
+    pod: &PodSpec,
+    scratch: &mut Scratch,
+    rng: Option<&mut SplitMix64>,
+) -> Decision {
+    let requests = pod_requests(pod);
+    schedule_with_requests(cluster, profile, pod, &requests, scratch, rng)
+}
+
+/// [`schedule`] with the pod's requests already computed.
+pub fn schedule_with_requests(
+    cluster: &Cluster,
+    profile: &Profile,
+    pod: &PodSpec,
+    requests: &PodRequests,
+    scratch: &mut Scratch,
+    rng: Option<&mut SplitMix64>,
+) -> Decision {
+    let p = prepare(cluster, profile, pod, requests);
+    run(cluster, profile, &p, scratch);
+    select(scratch, rng)
+}
+
+#[allow(clippy::too_many_lines)]
+fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scratch) {
+    let n = cluster.node_count();
+    let plugins = &profile.scores;
+    scratch.stamp = scratch.stamp.wrapping_add(1);
+    if scratch.stamp == 0 {
+        scratch.class_stamp.fill(0);
+        scratch.stamp = 1;
+    }
+    if scratch.class_stamp.len() < cluster.classes.len() {
+        scratch.class_stamp.resize(cluster.classes.len(), 0);
+        scratch
+            .class_verdict
+            .resize(cluster.classes.len(), ClassVerdict::default());
+    }
+    scratch.feasible.clear();
+    scratch.histogram.clear();
+    scratch.scores.resize_with(plugins.len(), Vec::new);
+    for s in &mut scratch.scores {
+        s.clear();
+    }
+    if let Some(log) = &mut scratch.log {
+        log.clear();
+    }
+    let per_node = p.per_node_affinity || (p.filter_node_name && p.node_name.is_some());
+    let check_ports = p.filter_ports && !p.ports.is_empty();
+    let ipa_filter = p
+        .ipa
+        .as_ref()
+        .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity));
+    let ipa_score = p.ipa.as_ref().filter(|s| s.scoring);
+    let symbols = &cluster.symbols;
+
+    for i in 0..n {
+        let hot: &NodeHot = &cluster.hot[i];
+        let class = hot.class as usize;
+        if scratch.class_stamp[class] != scratch.stamp {
+            scratch.class_verdict[class] = class_verdict(p, cluster, hot.class);
+            scratch.class_stamp[class] = scratch.stamp;
+        }
+        let cv = scratch.class_verdict[class];
+        let mut preferred_affinity = cv.preferred_affinity;
+        if per_node {
+            // The full filter sequence in kube's order, with node-level checks.
+            let view = NodeView { cluster, index: i };
+            let node_name = (p.filter_node_name
+                && p.node_name.is_some_and(|n| n != cluster.node_name(i)))
+            .then_some(Reason::NodeName);
+            let affinity = if p.per_node_affinity {
+                preferred_affinity = p.preferred.score(&view, symbols);
+                affinity_verdict(p, &view, cluster)
+            } else {
+                cv.affinity
+            };
+            if let Some(reason) = cv
+                .purpose
+                .or(cv.unschedulable)
+                .or(node_name)
+                .or(cv.taint)
+                .or(affinity)
+            {
+                scratch.reject(i, reason);
+                continue;
+            }
+        } else if let Some(reason) = cv.fail {
+            scratch.reject(i, reason);
+            continue;
+        }
+        let cold = &cluster.cold[i];
+        if check_ports
+            && hot.port_pods > 0
+            && node_ports::conflicts(&p.ports, &cold.ports, cluster.any_ip)
+        {
+            scratch.reject(i, Reason::NodePorts);
+            continue;
+        }
+        if p.filter_fit {
+            let mut fits = true;
+            // `fits` reports every insufficient resource, as kube does.
+            let fit_ok = node_resources_fit::fits(hot, cold, &p.fit, |reason| {
+                fits = false;
+                match scratch.histogram.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, c)) => *c += 1,
+                    None => scratch.histogram.push((reason, 1)),
+                }
+                if let Some(log) = &mut scratch.log {
+                    log.push((u32::try_from(i).unwrap_or(u32::MAX), reason));
+                }
+            });
+            if !fit_ok || !fits {
+                continue;
+            }
+        }
+        if let Some(state) = ipa_filter
+            && let Some(reason) = state.filter(cluster, i)
+        {
+            scratch.reject(i, reason);
+            continue;
+        }
+        scratch.feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
+        for (k, &(plugin, _)) in plugins.iter().enumerate() {
+            let raw = match plugin {
+                ScorePlugin::NodePurpose => {
+                    if profile.node_purpose.mode == NodePurposeMode::Prefer {
+                        cv.purpose_score
+                    } else {
+                        0
+                    }
+                }
+                ScorePlugin::RealUserColocation => {
+                    if p.role == PodRole::RealUser {
+                        real_user_colocation::score(hot)
+                    } else {
+                        0
+                    }
+                }
+                ScorePlugin::NodeResourcesFit => {
+                    node_resources_fit::score(profile.fit.strategy, &p.scored, hot, cold)
+                }
+                ScorePlugin::NodeAffinity => preferred_affinity,
+                ScorePlugin::TaintToleration => cv.prefer_no_schedule,
+                ScorePlugin::InterPodAffinity => ipa_score.map_or(0, |s| s.score(cluster, i)),
+                ScorePlugin::ImageLocality => {
+                    if p.images.is_empty() {
+                        image_locality::score(0, p.containers)
+                    } else {
+                        image_locality::score(image_sum(p, cold, i, n), p.containers)
+                    }
+                }
+            };
+            scratch.scores[k].push(raw);
+        }
+    }
+
+    // Normalize and weigh.
+    for (k, &(plugin, _)) in plugins.iter().enumerate() {
+        let scores = &mut scratch.scores[k];
+        match plugin {
+            ScorePlugin::NodeAffinity => default_normalize(scores, false),
+            ScorePlugin::TaintToleration => default_normalize(scores, true),
+            ScorePlugin::InterPodAffinity if ipa_score.is_some() => min_max_normalize(scores),
+            _ => {}
+        }
+    }
+    scratch.totals.clear();
+    scratch.totals.resize(scratch.feasible.len(), 0);
+    for (k, &(_, weight)) in plugins.iter().enumerate() {
+        for (total, score) in scratch.totals.iter_mut().zip(&scratch.scores[k]) {
+            *total += score * weight;
+        }
+    }
+}
+
+fn select(scratch: &Scratch, mut rng: Option<&mut SplitMix64>) -> Decision {
+    let mut best: Option<(usize, i64)> = None;
+    let mut tied = 0usize;
+    for (k, &total) in scratch.totals.iter().enumerate() {
+        match best {
+            Some((_, b)) if total < b => {}
+            Some((_, b)) if total == b => {
+                tied += 1;
+                if let Some(rng) = rng.as_deref_mut()
+                    && rng.below(tied as u64) == 0
+                {
+                    best = Some((k, total));
+                }
+            }
+            _ => {
+                best = Some((k, total));
+                tied = 1;
+            }
+        }
+    }
+    Decision {
+        selected: best.map(|(k, _)| scratch.feasible[k] as usize),
+        feasible: scratch.feasible.len(),
+        tied,
+        best_total: best.map_or(0, |(_, t)| t),
+    }
+}
+
+/// The FailedScheduling message for the last decision (which found no node),
+/// with an optional postfilter (preemption) sentence.
+#[must_use]
+pub fn failure_message(
+    cluster: &Cluster,
+    profile: &Profile,
+    scratch: &Scratch,
+    postfilter: Option<&str>,
+) -> String {
+    let purpose = (
+        profile.node_purpose.key.as_str(),
+        profile.node_purpose.value.as_str(),
+    );
+    let mut histogram: Vec<(String, usize)> = Vec::new();
+    for &(reason, count) in &scratch.histogram {
+        let text = reason.render(&cluster.symbols, purpose);
+        match histogram.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, c)) => *c += count as usize,
+            None => histogram.push((text, count as usize)),
+        }
+    }
+    message::failed_scheduling(cluster.node_count(), &histogram, postfilter)
+}
+
+/// What `explain` reports for one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeExplanation {
+    /// Node name.
+    pub name: String,
+    /// Whether it passed every filter.
+    pub feasible: bool,
+    /// kube's reason strings, in filter order.
+    pub reasons: Vec<String>,
+    /// Normalized score (before weight) of each enabled score plugin, feasible nodes only.
+    pub scores: Vec<(&'static str, i64)>,
+    /// Weighted sum, feasible nodes only.
+    pub total: Option<i64>,
+}
+
+/// A full account of one decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    /// `namespace/name`.
+    pub pod: String,
+    /// Every node, in node order.
+    pub nodes: Vec<NodeExplanation>,
+    /// The chosen node (the first of the tied ones).
+    pub selected: Option<String>,
+    /// Every node with the best total.
+    pub tied: Vec<String>,
+    /// The FailedScheduling message when nothing is feasible.
+    pub message: Option<String>,
+}
+
+/// Explains where `pod` would go and why; deterministic (ties go to the first
+/// node in node order).
+#[must_use]
+pub fn explain(cluster: &Cluster, profile: &Profile, pod: &PodSpec) -> Explanation {
+    let mut scratch = Scratch {
+        log: Some(Vec::new()),
+        ..Scratch::default()
+    };
+    let decision = schedule(cluster, profile, pod, &mut scratch, None);
+    let purpose = (
+        profile.node_purpose.key.as_str(),
+        profile.node_purpose.value.as_str(),
+    );
+    let mut nodes: Vec<NodeExplanation> = (0..cluster.node_count())
+        .map(|i| NodeExplanation {
+            name: cluster.node_name(i).to_string(),
+            feasible: false,
+            reasons: Vec::new(),
+            scores: Vec::new(),
+            total: None,
+        })
+        .collect();
+    for &(i, reason) in scratch.log.as_deref().unwrap_or_default() {
+        nodes[i as usize]
+            .reasons
+            .push(reason.render(&cluster.symbols, purpose));
+    }
+    let best = decision.best_total;
+    let mut tied = Vec::new();
+    for (k, &i) in scratch.feasible.iter().enumerate() {
+        let node = &mut nodes[i as usize];
+        node.feasible = true;
+        node.scores = profile
+            .scores
+            .iter()
+            .enumerate()
+            .map(|(p, &(plugin, _))| (plugin.name(), scratch.scores[p][k]))
+            .collect();
+        node.total = Some(scratch.totals[k]);
+        if scratch.totals[k] == best {
+            tied.push(node.name.clone());
+        }
+    }
+    let message = decision
+        .selected
+        .is_none()
+        .then(|| failure_message(cluster, profile, &scratch, None));
+    Explanation {
+        pod: pod.key(),
+        nodes,
+        selected: decision.selected.map(|i| cluster.node_name(i).to_string()),
+        tied,
+        message,
+    }
+}

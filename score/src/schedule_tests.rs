@@ -1,0 +1,527 @@
+//! Scenario tests of whole decisions, and property tests.
+
+use crate::Cluster;
+use crate::model::{NodeSelectorOperator, TaintEffect};
+use crate::profile::{
+    AddedAffinity, FilterPlugin, NodePurposeMode, Profile, ScorePlugin, ScoringStrategy,
+};
+use crate::rng::SplitMix64;
+use crate::schedule::{Scratch, explain, failure_message, schedule};
+use crate::testing::{GI, node, pod};
+
+fn cluster(nodes: Vec<crate::model::NodeSpec>) -> Cluster {
+    let mut c = Cluster::default();
+    for n in &nodes {
+        c.upsert_node(n);
+    }
+    c
+}
+
+fn place(c: &mut Cluster, p: crate::testing::PodBuilder, node: &str) {
+    c.add_pod(&p.build(), node);
+}
+
+/// The z2jh chart's profile: NodeAffinity 14631, InterPodAffinity 1331,
+/// NodeResourcesFit 121 (MostAllocated cpu 1 / memory 1), ImageLocality 11,
+/// TaintToleration 3 (left at kube's default).
+fn z2jh_profile() -> Profile {
+    let mut p = Profile::kube_default("jhub-user-scheduler");
+    p.scores = vec![
+        (ScorePlugin::TaintToleration, 3),
+        (ScorePlugin::NodeAffinity, 14631),
+        (ScorePlugin::InterPodAffinity, 1331),
+        (ScorePlugin::NodeResourcesFit, 121),
+        (ScorePlugin::ImageLocality, 11),
+    ];
+    p.fit.strategy = ScoringStrategy::MostAllocated;
+    p
+}
+
+fn selected(c: &Cluster, profile: &Profile, p: &crate::model::PodSpec) -> Option<String> {
+    explain(c, profile, p).selected
+}
+
+#[test]
+fn pods_land_on_the_fullest_feasible_node() {
+    let mut c = cluster(vec![
+        node("empty").capacity(4000, 16 * GI).build(),
+        node("half").capacity(4000, 16 * GI).build(),
+        node("full").capacity(4000, 16 * GI).build(),
+    ]);
+    place(&mut c, pod("a").req(2000, 8 * GI), "half");
+    place(&mut c, pod("b").req(3500, 15 * GI), "full");
+    let p = pod("new").user().req(1000, 4 * GI).build();
+    // "full" has only 500m free: infeasible; "half" is fuller than "empty".
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(e.selected.as_deref(), Some("half"));
+    assert_eq!(
+        e.nodes[2].reasons,
+        vec!["Insufficient cpu", "Insufficient memory"]
+    );
+}
+
+#[test]
+fn users_pack_next_to_users_not_placeholders() {
+    let mut c = cluster(vec![
+        node("placeholders").capacity(4000, 16 * GI).build(),
+        node("users").capacity(4000, 16 * GI).build(),
+    ]);
+    for i in 0..2 {
+        place(
+            &mut c,
+            pod(&format!("ph{i}")).placeholder().mem(2 * GI),
+            "placeholders",
+        );
+        place(&mut c, pod(&format!("u{i}")).user().mem(2 * GI), "users");
+    }
+    let p = pod("new").user().mem(2 * GI).build();
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    // Same MostAllocated on both; RealUserColocation: users node cpu 200×100/4000 = 5,
+    // memory 4Gi/16Gi = 25 → (5+25)/2 = 15; placeholders node 0.
+    assert_eq!(e.selected.as_deref(), Some("users"));
+    let users = &e.nodes[1];
+    assert!(
+        users.scores.contains(&("RealUserColocation", 15)),
+        "{:?}",
+        users.scores
+    );
+    assert_eq!(e.tied, vec!["users"]);
+}
+
+#[test]
+fn node_purpose_prefer_require_ignore() {
+    let mut c = cluster(vec![
+        node("core")
+            .capacity(4000, 16 * GI)
+            .label("hub.jupyter.org/node-purpose", "core")
+            .build(),
+        node("user")
+            .capacity(4000, 16 * GI)
+            .label("hub.jupyter.org/node-purpose", "user")
+            .build(),
+    ]);
+    // Make the core node fuller, so only the purpose rule sends the pod to "user".
+    place(&mut c, pod("hub").req(2000, 8 * GI), "core");
+    let p = pod("new").user().mem(GI).build();
+    let mut profile = Profile::jupyterhub();
+    assert_eq!(selected(&c, &profile, &p).as_deref(), Some("user"));
+    profile.node_purpose.mode = NodePurposeMode::Ignore;
+    assert_eq!(selected(&c, &profile, &p).as_deref(), Some("core"));
+    profile.node_purpose.mode = NodePurposeMode::Require;
+    let e = explain(&c, &profile, &p);
+    assert_eq!(e.selected.as_deref(), Some("user"));
+    assert_eq!(
+        e.nodes[0].reasons,
+        vec!["node(s) didn't have the node-purpose label {hub.jupyter.org/node-purpose: user}"]
+    );
+}
+
+#[test]
+fn tainted_core_nodes_are_never_used_and_the_message_says_why() {
+    let c = cluster(vec![
+        node("core-1")
+            .capacity(4000, 16 * GI)
+            .taint("hub.jupyter.org/dedicated", "core", TaintEffect::NoSchedule)
+            .build(),
+        node("core-2")
+            .capacity(4000, 16 * GI)
+            .taint("hub.jupyter.org/dedicated", "core", TaintEffect::NoSchedule)
+            .build(),
+        node("user-1")
+            .capacity(1000, 2 * GI)
+            .taint("hub.jupyter.org/dedicated", "user", TaintEffect::NoSchedule)
+            .build(),
+    ]);
+    let p = pod("big")
+        .user()
+        .z2jh_user_tolerations()
+        .mem(4 * GI)
+        .build();
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(e.selected, None);
+    assert_eq!(
+        e.message.as_deref(),
+        Some(
+            "0/3 nodes are available: 1 Insufficient memory, 2 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}."
+        )
+    );
+    let small = pod("small").user().z2jh_user_tolerations().mem(GI).build();
+    assert_eq!(
+        selected(&c, &Profile::jupyterhub(), &small).as_deref(),
+        Some("user-1")
+    );
+}
+
+#[test]
+fn z2jh_weights_give_kube_totals() {
+    // kube's worked example node, labelled as a user node, with the user image.
+    let mut c = cluster(vec![
+        node("user")
+            .capacity(4000, 16 * GI)
+            .label("hub.jupyter.org/node-purpose", "user")
+            .image("jupyter/scipy:1", 2_000_000_000)
+            .build(),
+        node("other").capacity(4000, 16 * GI).build(),
+    ]);
+    place(&mut c, pod("sys").req(1000, 4 * GI), "user");
+    let p = pod("new")
+        .user()
+        .mem(1_000_000_000)
+        .image("jupyter/scipy:1")
+        .prefer_node(
+            100,
+            "hub.jupyter.org/node-purpose",
+            NodeSelectorOperator::In,
+            &["user"],
+        )
+        .build();
+    let e = explain(&c, &z2jh_profile(), &p);
+    let user = &e.nodes[0];
+    // NodeAffinity 100 × 14631 = 1463100
+    // InterPodAffinity skipped: 0 × 1331
+    // NodeResourcesFit MostAllocated 28 (kube's worked example) × 121 = 3388
+    // ImageLocality: 2e9 × (1 node / 2 nodes) = 1e9 → 100 × (1e9 − 23 MiB) / (1000 MiB − 23 MiB) = 95 → × 11 = 1045
+    // TaintToleration: no PreferNoSchedule taints → 100 × 3 = 300
+    assert_eq!(
+        user.scores,
+        vec![
+            ("TaintToleration", 100),
+            ("NodeAffinity", 100),
+            ("InterPodAffinity", 0),
+            ("NodeResourcesFit", 28),
+            ("ImageLocality", 95)
+        ]
+    );
+    assert_eq!(user.total, Some(1_463_100 + 3388 + 1045 + 300));
+    // other: NodeAffinity 0; MostAllocated cpu 100×100/4000 = 2, memory 1e9×100/16Gi = 5 → 3;
+    // ImageLocality 0; TaintToleration 100: 363 + 300.
+    assert_eq!(e.nodes[1].total, Some(3 * 121 + 300));
+    assert_eq!(e.selected.as_deref(), Some("user"));
+}
+
+#[test]
+fn ties_are_reported_and_broken_at_random() {
+    let c = cluster(
+        (0..4)
+            .map(|i| node(&format!("n{i}")).capacity(4000, 16 * GI).build())
+            .collect(),
+    );
+    let p = pod("p").user().mem(GI).build();
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(e.tied, vec!["n0", "n1", "n2", "n3"]);
+    assert_eq!(e.selected.as_deref(), Some("n0"));
+    let mut seen = [false; 4];
+    let mut scratch = Scratch::default();
+    let mut rng = SplitMix64::new(7);
+    for _ in 0..200 {
+        let d = schedule(&c, &Profile::jupyterhub(), &p, &mut scratch, Some(&mut rng));
+        assert_eq!(d.tied, 4);
+        seen[d.selected.unwrap()] = true;
+    }
+    assert_eq!(seen, [true; 4], "every tied node gets picked sometimes");
+}
+
+#[test]
+fn node_name_selector_cordon_and_ports() {
+    let mut c = cluster(vec![
+        node("a")
+            .capacity(4000, 16 * GI)
+            .label("disk", "ssd")
+            .build(),
+        node("b").capacity(4000, 16 * GI).cordoned().build(),
+        node("c")
+            .capacity(4000, 16 * GI)
+            .label("disk", "hdd")
+            .build(),
+    ]);
+    let profile = Profile::jupyterhub();
+    let e = explain(&c, &profile, &pod("p").node_selector("disk", "ssd").build());
+    assert_eq!(e.selected.as_deref(), Some("a"));
+    assert_eq!(e.nodes[1].reasons, vec!["node(s) were unschedulable"]);
+    assert_eq!(
+        e.nodes[2].reasons,
+        vec!["node(s) didn't match Pod's node affinity/selector"]
+    );
+    let e = explain(&c, &profile, &pod("p").node_name("c").build());
+    assert_eq!(e.selected.as_deref(), Some("c"));
+    assert_eq!(
+        e.nodes[0].reasons,
+        vec!["node(s) didn't match the requested node name"]
+    );
+    // The cordon wins over the node name: NodeUnschedulable runs first.
+    let e = explain(&c, &profile, &pod("p").node_name("b").build());
+    assert_eq!(e.nodes[1].reasons, vec!["node(s) were unschedulable"]);
+    let tolerant = pod("p")
+        .tolerate(
+            "node.kubernetes.io/unschedulable",
+            "",
+            Some(TaintEffect::NoSchedule),
+        )
+        .node_name("b")
+        .build();
+    assert_eq!(selected(&c, &profile, &tolerant).as_deref(), Some("b"));
+    // Host ports.
+    place(&mut c, pod("web").host_port(8080), "a");
+    let e = explain(
+        &c,
+        &profile,
+        &pod("p2")
+            .host_port(8080)
+            .node_selector("disk", "ssd")
+            .build(),
+    );
+    assert_eq!(
+        e.nodes[0].reasons,
+        vec!["node(s) didn't have free ports for the requested pod ports"]
+    );
+    assert!(c.remove_pod("web"));
+    let e = explain(
+        &c,
+        &profile,
+        &pod("p2")
+            .host_port(8080)
+            .node_selector("disk", "ssd")
+            .build(),
+    );
+    assert_eq!(e.selected.as_deref(), Some("a"));
+}
+
+#[test]
+fn gpu_pods_need_free_gpus() {
+    let mut c = cluster(vec![
+        node("cpu").capacity(8000, 32 * GI).build(),
+        node("gpu")
+            .capacity(8000, 32 * GI)
+            .extended("nvidia.com/gpu", 1)
+            .build(),
+    ]);
+    let p = pod("g")
+        .user()
+        .extended("nvidia.com/gpu", 1)
+        .mem(GI)
+        .build();
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(e.selected.as_deref(), Some("gpu"));
+    assert_eq!(e.nodes[0].reasons, vec!["Insufficient nvidia.com/gpu"]);
+    place(&mut c, pod("g0").extended("nvidia.com/gpu", 1), "gpu");
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(
+        e.message.as_deref(),
+        Some("0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")
+    );
+    let mut ignoring = Profile::jupyterhub();
+    ignoring.fit.ignored_resource_groups = vec!["nvidia.com".into()];
+    assert!(explain(&c, &ignoring, &p).selected.is_some());
+}
+
+#[test]
+fn inter_pod_anti_affinity_spreads_and_is_symmetric() {
+    let mut c = cluster(vec![
+        node("a").capacity(4000, 16 * GI).build(),
+        node("b").capacity(4000, 16 * GI).build(),
+    ]);
+    place(&mut c, pod("db-0").label("app", "db").req(1000, GI), "a");
+    let hostname = "kubernetes.io/hostname";
+    let p = pod("db-1")
+        .label("app", "db")
+        .anti_affinity("app", "db", hostname)
+        .build();
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(e.selected.as_deref(), Some("b"));
+    assert_eq!(
+        e.nodes[0].reasons,
+        vec!["node(s) didn't match pod anti-affinity rules"]
+    );
+    // Symmetric: an existing pod's anti-affinity keeps matching pods away.
+    place(
+        &mut c,
+        pod("loner").anti_affinity("app", "web", hostname),
+        "b",
+    );
+    let web = pod("web").label("app", "web").build();
+    let e = explain(&c, &Profile::jupyterhub(), &web);
+    assert_eq!(e.selected.as_deref(), Some("a"));
+    assert_eq!(
+        e.nodes[1].reasons,
+        vec!["node(s) didn't satisfy existing pods anti-affinity rules"]
+    );
+}
+
+#[test]
+fn inter_pod_affinity_required_and_preferred() {
+    let mut c = cluster(vec![
+        node("a")
+            .capacity(4000, 16 * GI)
+            .label("zone", "z1")
+            .build(),
+        node("b")
+            .capacity(4000, 16 * GI)
+            .label("zone", "z2")
+            .build(),
+        node("c").capacity(4000, 16 * GI).build(),
+    ]);
+    let p = pod("cache")
+        .label("app", "cache")
+        .affinity("app", "cache", "zone")
+        .build();
+    // No pod matches anywhere and the pod matches its own term: it may start
+    // the series, but only on nodes that have the topology key.
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(
+        e.nodes[2].reasons,
+        vec!["node(s) didn't match pod affinity rules"]
+    );
+    assert!(e.nodes[0].feasible && e.nodes[1].feasible);
+    place(&mut c, pod("cache-0").label("app", "cache"), "b");
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(e.selected.as_deref(), Some("b"));
+    assert_eq!(
+        e.nodes[0].reasons,
+        vec!["node(s) didn't match pod affinity rules"]
+    );
+    // Preferred: weight 50 towards app=cache in the zone; min-max: b 100, a and c 0.
+    let q = pod("q").prefer_pods(50, "app", "cache", "zone").build();
+    let mut profile = Profile::jupyterhub();
+    profile.scores.push((ScorePlugin::InterPodAffinity, 1000));
+    let e = explain(&c, &profile, &q);
+    assert!(e.nodes[1].scores.contains(&("InterPodAffinity", 100)));
+    assert!(e.nodes[0].scores.contains(&("InterPodAffinity", 0)));
+    assert_eq!(e.selected.as_deref(), Some("b"));
+}
+
+#[test]
+fn image_locality_and_prefer_no_schedule() {
+    let c = cluster(vec![
+        node("plain").capacity(4000, 16 * GI).build(),
+        node("image")
+            .capacity(4000, 16 * GI)
+            .image("jupyter/base:1", 1_500_000_000)
+            .build(),
+        node("soft")
+            .capacity(4000, 16 * GI)
+            .image("jupyter/base:1", 1_500_000_000)
+            .taint("spot", "true", TaintEffect::PreferNoSchedule)
+            .build(),
+    ]);
+    let p = pod("u").user().mem(GI).image("jupyter/base:1").build();
+    let e = explain(&c, &Profile::jupyterhub(), &p);
+    assert_eq!(e.selected.as_deref(), Some("image"));
+    // The soft-tainted node: 1 intolerable PreferNoSchedule taint, max 1 → reversed 0.
+    assert!(e.nodes[2].scores.contains(&("TaintToleration", 0)));
+    assert!(e.nodes[1].scores.contains(&("TaintToleration", 100)));
+}
+
+#[test]
+fn added_affinity_is_enforced() {
+    let c = cluster(vec![
+        node("a").capacity(4000, 16 * GI).label("pool", "x").build(),
+        node("b").capacity(4000, 16 * GI).label("pool", "y").build(),
+    ]);
+    let mut profile = Profile::jupyterhub();
+    profile.added_affinity = AddedAffinity {
+        required: Some(vec![crate::model::NodeSelectorTerm {
+            match_expressions: vec![crate::model::NodeSelectorRequirement {
+                key: "pool".into(),
+                operator: NodeSelectorOperator::In,
+                values: vec!["y".into()],
+            }],
+            match_fields: vec![],
+        }]),
+        preferred: vec![],
+    };
+    let e = explain(&c, &profile, &pod("p").build());
+    assert_eq!(e.selected.as_deref(), Some("b"));
+    assert_eq!(
+        e.nodes[0].reasons,
+        vec!["node(s) didn't match scheduler-enforced node affinity"]
+    );
+}
+
+#[test]
+fn disabled_filters_do_not_filter() {
+    let c = cluster(vec![node("a").capacity(100, GI).cordoned().build()]);
+    let mut profile = Profile::jupyterhub();
+    profile.filters.retain(|f| {
+        !matches!(
+            f,
+            FilterPlugin::NodeUnschedulable | FilterPlugin::NodeResourcesFit
+        )
+    });
+    assert!(
+        explain(&c, &profile, &pod("p").req(4000, 4 * GI).build())
+            .selected
+            .is_some()
+    );
+}
+
+#[test]
+fn failure_message_matches_explain() {
+    let c = cluster(vec![node("a").capacity(100, GI).build()]);
+    let p = pod("p").req(4000, 0).build();
+    let mut scratch = Scratch::default();
+    let d = schedule(&c, &Profile::jupyterhub(), &p, &mut scratch, None);
+    assert_eq!(d.selected, None);
+    let msg = failure_message(
+        &c,
+        &Profile::jupyterhub(),
+        &scratch,
+        Some("preemption: not helpful."),
+    );
+    assert_eq!(
+        msg,
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: not helpful."
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (cpu, memory, role) of a pod; role 0 user, 1 placeholder, 2 other.
+    type ArbPod = (u64, u64, u8);
+    /// (cpu, memory, pods) of a node.
+    type ArbNode = (u64, u64, Vec<ArbPod>);
+
+    fn arb_cluster() -> impl Strategy<Value = (Vec<ArbNode>, ArbPod)> {
+        let pod = (0u64..3000, 0u64..(8 * GI), 0u8..3);
+        let node = (
+            1u64..16_000,
+            1u64..(64 * GI),
+            prop::collection::vec(pod.clone(), 0..6),
+        );
+        (prop::collection::vec(node, 1..12), pod)
+    }
+
+    proptest! {
+        #[test]
+        fn the_chosen_node_has_room_and_scores_stay_in_range((nodes, new) in arb_cluster()) {
+            let mut c = Cluster::default();
+            for (i, (cpu, mem, pods)) in nodes.iter().enumerate() {
+                let name = format!("n{i}");
+                c.upsert_node(&node(&name).capacity(*cpu, *mem).build());
+                for (j, (pcpu, pmem, role)) in pods.iter().enumerate() {
+                    let b = pod(&format!("p{i}-{j}")).req(*pcpu, *pmem);
+                    let b = match role { 0 => b.user(), 1 => b.placeholder(), _ => b };
+                    c.add_pod(&b.build(), &name);
+                }
+            }
+            let (pcpu, pmem, role) = new;
+            let b = pod("new").req(pcpu, pmem);
+            let p = if role == 0 { b.user() } else { b }.build();
+            for profile in [Profile::jupyterhub(), Profile::kube_default("x")] {
+                let e = explain(&c, &profile, &p);
+                for n in &e.nodes {
+                    for (_, s) in &n.scores {
+                        prop_assert!((0..=100).contains(s), "score {s} out of range");
+                    }
+                }
+                if let Some(name) = e.selected {
+                    let i = c.node_index(&name).unwrap();
+                    let s = c.summary(i);
+                    prop_assert!(s.cpu_milli.0 + pcpu <= s.cpu_milli.1);
+                    prop_assert!(s.memory.0 + pmem <= s.memory.1);
+                }
+            }
+        }
+    }
+}
