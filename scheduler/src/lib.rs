@@ -3,4 +3,5 @@
 pub mod cluster_file;
 pub mod config;
 pub mod convert;
+pub mod daemon;
 pub mod synthetic;
