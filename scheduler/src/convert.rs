@@ -1,1 +1,1251 @@
-//! (being written)
+//! Kubernetes API objects to engine types: the one place that knows both.
+//!
+//! [`node_spec`] and [`pod_spec`] turn a `Node` and a `Pod` into the engine's
+//! [`NodeSpec`] and [`PodSpec`]. Quantities are parsed exactly with
+//! [`score::quantity`]: CPU rounds up to millicores, everything else rounds up
+//! to an integer. A value the engine cannot use is an error naming the object
+//! and the field, for example
+//! `pod jhub/jupyter-alice: spec.containers[0].resources.requests[cpu]: invalid quantity "12x": unknown suffix "x"`;
+//! a node taint with an unknown effect is skipped with a warning instead, since
+//! the rest of the node is still usable.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+use score::model::{
+    Container, HostPort, LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Labels,
+    NodeImage, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec,
+    PodAffinityRules, PodAffinityTerm, PodSpec, PreferredSchedulingTerm, Protocol, ResourceList,
+    Taint, TaintEffect, Toleration, TolerationOperator, WeightedPodAffinityTerm,
+};
+use score::quantity::{self, QuantityError};
+
+/// Why an object could not be converted. Every message starts with the object
+/// (`node n1`, `pod ns/name`) and the field path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// A quantity that does not parse or does not fit.
+    #[error("{object}: {field}: {source}")]
+    Quantity {
+        /// `node NAME` or `pod NAMESPACE/NAME`.
+        object: String,
+        /// Field path, e.g. `spec.containers[0].resources.requests[cpu]`.
+        field: String,
+        /// The quantity error.
+        source: QuantityError,
+    },
+    /// Any other invalid or missing value.
+    #[error("{object}: {field}: {message}")]
+    Invalid {
+        /// `node NAME` or `pod NAMESPACE/NAME`.
+        object: String,
+        /// Field path.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The object being converted, for error messages.
+struct Ctx {
+    object: String,
+}
+
+impl Ctx {
+    fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> ConvertError {
+        ConvertError::Invalid {
+            object: self.object.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn quantity(&self, field: String, source: QuantityError) -> ConvertError {
+        ConvertError::Quantity {
+            object: self.object.clone(),
+            field,
+            source,
+        }
+    }
+}
+
+/// The parse of a node selector operator (`In`, `NotIn`, `Exists`,
+/// `DoesNotExist`, `Gt`, `Lt`), `None` for anything else.
+#[must_use]
+pub fn node_selector_operator(op: &str) -> Option<NodeSelectorOperator> {
+    Some(match op {
+        "In" => NodeSelectorOperator::In,
+        "NotIn" => NodeSelectorOperator::NotIn,
+        "Exists" => NodeSelectorOperator::Exists,
+        "DoesNotExist" => NodeSelectorOperator::DoesNotExist,
+        "Gt" => NodeSelectorOperator::Gt,
+        "Lt" => NodeSelectorOperator::Lt,
+        _ => return None,
+    })
+}
+
+/// The parse of a label selector operator (`In`, `NotIn`, `Exists`,
+/// `DoesNotExist`), `None` for anything else.
+#[must_use]
+pub fn label_selector_operator(op: &str) -> Option<LabelSelectorOperator> {
+    Some(match op {
+        "In" => LabelSelectorOperator::In,
+        "NotIn" => LabelSelectorOperator::NotIn,
+        "Exists" => LabelSelectorOperator::Exists,
+        "DoesNotExist" => LabelSelectorOperator::DoesNotExist,
+        _ => return None,
+    })
+}
+
+/// The parse of a taint effect, `None` for anything else.
+#[must_use]
+pub fn taint_effect(effect: &str) -> Option<TaintEffect> {
+    Some(match effect {
+        "NoSchedule" => TaintEffect::NoSchedule,
+        "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
+        "NoExecute" => TaintEffect::NoExecute,
+        _ => return None,
+    })
+}
+
+/// A resource map (`requests`, `limits`, `allocatable`, `overhead`) as a
+/// [`ResourceList`]: `cpu` in millicores, everything else rounded up to an
+/// integer; keys other than cpu, memory, ephemeral-storage and pods are
+/// extended resources (hugepages included). `field` is the path of the map.
+fn resource_list(
+    ctx: &Ctx,
+    field: &str,
+    map: &BTreeMap<String, ApiQuantity>,
+) -> Result<ResourceList, ConvertError> {
+    let mut list = ResourceList::default();
+    for (name, value) in map {
+        let err = |e| ctx.quantity(format!("{field}[{name}]"), e);
+        let q = quantity::parse(&value.0).map_err(err)?;
+        if name == "cpu" {
+            list.cpu_milli = Some(q.to_milli_ceil().map_err(err)?);
+            continue;
+        }
+        let v = q.to_int_ceil().map_err(err)?;
+        match name.as_str() {
+            "memory" => list.memory = Some(v),
+            "ephemeral-storage" => list.ephemeral_storage = Some(v),
+            "pods" => list.pods = Some(v),
+            _ => list.extended.push((name.clone(), v)),
+        }
+    }
+    Ok(list)
+}
+
+/// `requests` with every resource that only `limits` names defaulted to its
+/// limit, as the API server's defaulting does. `keep` selects which limit keys
+/// may be copied.
+fn requests_with_limits(
+    requirements: &core::ResourceRequirements,
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<String, ApiQuantity> {
+    let mut requests = requirements.requests.clone().unwrap_or_default();
+    for (name, limit) in requirements.limits.iter().flatten() {
+        if keep(name) && !requests.contains_key(name) {
+            requests.insert(name.clone(), limit.clone());
+        }
+    }
+    requests
+}
+
+/// Converts a Node.
+///
+/// Returns the node and warnings (taints with an unknown effect, which are
+/// skipped).
+///
+/// # Errors
+/// A missing name, or an allocatable quantity that does not parse, is negative
+/// or is too large.
+pub fn node_spec(node: &core::Node) -> Result<(NodeSpec, Vec<String>), ConvertError> {
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let ctx = Ctx {
+        object: format!("node {}", if name.is_empty() { "<unnamed>" } else { &name }),
+    };
+    if name.is_empty() {
+        return Err(ctx.invalid("metadata.name", "missing"));
+    }
+    let mut warnings = Vec::new();
+    let spec = node.spec.as_ref();
+    let mut taints = Vec::new();
+    for (i, t) in spec
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        match taint_effect(&t.effect) {
+            Some(effect) => taints.push(Taint {
+                key: t.key.clone(),
+                value: t.value.clone().unwrap_or_default(),
+                effect,
+            }),
+            None => warnings.push(format!(
+                "{}: spec.taints[{i}].effect: unknown effect {:?}; taint {:?} ignored",
+                ctx.object, t.effect, t.key
+            )),
+        }
+    }
+    let status = node.status.as_ref();
+    let allocatable = match status.and_then(|s| s.allocatable.as_ref()) {
+        Some(map) => resource_list(&ctx, "status.allocatable", map)?,
+        None => ResourceList::default(),
+    };
+    let images = status
+        .and_then(|s| s.images.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|img| NodeImage {
+            names: img.names.clone().unwrap_or_default(),
+            size_bytes: img
+                .size_bytes
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+        })
+        .collect();
+    Ok((
+        NodeSpec {
+            name,
+            labels: node.metadata.labels.clone().unwrap_or_default(),
+            taints,
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            allocatable,
+            images,
+        },
+        warnings,
+    ))
+}
+
+fn node_selector_requirements(
+    ctx: &Ctx,
+    field: &str,
+    reqs: Option<&Vec<core::NodeSelectorRequirement>>,
+) -> Result<Vec<NodeSelectorRequirement>, ConvertError> {
+    reqs.into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, r)| {
+            let operator = node_selector_operator(&r.operator).ok_or_else(|| {
+                ctx.invalid(
+                    format!("{field}[{i}].operator"),
+                    format!("unknown operator {:?}", r.operator),
+                )
+            })?;
+            Ok(NodeSelectorRequirement {
+                key: r.key.clone(),
+                operator,
+                values: r.values.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn node_selector_term(
+    ctx: &Ctx,
+    field: &str,
+    term: &core::NodeSelectorTerm,
+) -> Result<NodeSelectorTerm, ConvertError> {
+    Ok(NodeSelectorTerm {
+        match_expressions: node_selector_requirements(
+            ctx,
+            &format!("{field}.matchExpressions"),
+            term.match_expressions.as_ref(),
+        )?,
+        match_fields: node_selector_requirements(
+            ctx,
+            &format!("{field}.matchFields"),
+            term.match_fields.as_ref(),
+        )?,
+    })
+}
+
+fn label_selector(
+    ctx: &Ctx,
+    field: &str,
+    sel: &meta::LabelSelector,
+) -> Result<LabelSelector, ConvertError> {
+    let match_labels = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let match_expressions = sel
+        .match_expressions
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, r)| {
+            let operator = label_selector_operator(&r.operator).ok_or_else(|| {
+                ctx.invalid(
+                    format!("{field}.matchExpressions[{i}].operator"),
+                    format!("unknown operator {:?}", r.operator),
+                )
+            })?;
+            Ok(LabelSelectorRequirement {
+                key: r.key.clone(),
+                operator,
+                values: r.values.clone().unwrap_or_default(),
+            })
+        })
+        .collect::<Result<_, ConvertError>>()?;
+    Ok(LabelSelector {
+        match_labels,
+        match_expressions,
+    })
+}
+
+fn pod_affinity_term(
+    ctx: &Ctx,
+    field: &str,
+    term: &core::PodAffinityTerm,
+) -> Result<PodAffinityTerm, ConvertError> {
+    Ok(PodAffinityTerm {
+        label_selector: term
+            .label_selector
+            .as_ref()
+            .map(|s| label_selector(ctx, &format!("{field}.labelSelector"), s))
+            .transpose()?,
+        namespaces: term.namespaces.clone().unwrap_or_default(),
+        namespace_selector: term
+            .namespace_selector
+            .as_ref()
+            .map(|s| label_selector(ctx, &format!("{field}.namespaceSelector"), s))
+            .transpose()?,
+        topology_key: term.topology_key.clone(),
+    })
+}
+
+fn pod_affinity_rules(
+    ctx: &Ctx,
+    field: &str,
+    required: Option<&Vec<core::PodAffinityTerm>>,
+    preferred: Option<&Vec<core::WeightedPodAffinityTerm>>,
+) -> Result<PodAffinityRules, ConvertError> {
+    let required = required
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, t)| {
+            pod_affinity_term(
+                ctx,
+                &format!("{field}.requiredDuringSchedulingIgnoredDuringExecution[{i}]"),
+                t,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let preferred = preferred
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, t)| {
+            Ok(WeightedPodAffinityTerm {
+                weight: t.weight,
+                term: pod_affinity_term(
+                    ctx,
+                    &format!(
+                        "{field}.preferredDuringSchedulingIgnoredDuringExecution[{i}].podAffinityTerm"
+                    ),
+                    &t.pod_affinity_term,
+                )?,
+            })
+        })
+        .collect::<Result<_, ConvertError>>()?;
+    Ok(PodAffinityRules {
+        required,
+        preferred,
+    })
+}
+
+fn toleration(ctx: &Ctx, field: &str, t: &core::Toleration) -> Result<Toleration, ConvertError> {
+    let operator = match t.operator.as_deref().unwrap_or("") {
+        "" | "Equal" => TolerationOperator::Equal,
+        "Exists" => TolerationOperator::Exists,
+        "Lt" => TolerationOperator::Lt,
+        "Gt" => TolerationOperator::Gt,
+        other => {
+            return Err(ctx.invalid(
+                format!("{field}.operator"),
+                format!("unknown operator {other:?}"),
+            ));
+        }
+    };
+    let effect = match t.effect.as_deref().unwrap_or("") {
+        "" => None,
+        e => Some(taint_effect(e).ok_or_else(|| {
+            ctx.invalid(format!("{field}.effect"), format!("unknown effect {e:?}"))
+        })?),
+    };
+    Ok(Toleration {
+        key: t.key.clone().unwrap_or_default(),
+        operator,
+        value: t.value.clone().unwrap_or_default(),
+        effect,
+    })
+}
+
+fn container(
+    ctx: &Ctx,
+    field: &str,
+    c: &core::Container,
+    init: bool,
+) -> Result<Container, ConvertError> {
+    let requests = match &c.resources {
+        Some(r) => resource_list(
+            ctx,
+            &format!("{field}.resources.requests"),
+            &requests_with_limits(r, |_| true),
+        )?,
+        None => ResourceList::default(),
+    };
+    let mut host_ports = Vec::new();
+    for (i, p) in c.ports.iter().flatten().enumerate() {
+        let Some(port) = p.host_port.filter(|&p| p != 0) else {
+            continue;
+        };
+        let port = u16::try_from(port).ok().filter(|&p| p > 0).ok_or_else(|| {
+            ctx.invalid(
+                format!("{field}.ports[{i}].hostPort"),
+                format!("{port} is not a valid port number"),
+            )
+        })?;
+        let protocol = match p.protocol.as_deref().unwrap_or("") {
+            "" | "TCP" => Protocol::Tcp,
+            "UDP" => Protocol::Udp,
+            "SCTP" => Protocol::Sctp,
+            other => {
+                return Err(ctx.invalid(
+                    format!("{field}.ports[{i}].protocol"),
+                    format!("unknown protocol {other:?}"),
+                ));
+            }
+        };
+        let ip = match p.host_ip.as_deref() {
+            None | Some("") => "0.0.0.0".to_string(),
+            Some(ip) => ip.to_string(),
+        };
+        host_ports.push(HostPort { ip, protocol, port });
+    }
+    Ok(Container {
+        requests,
+        image: c.image.clone().unwrap_or_default(),
+        host_ports,
+        restartable: init && c.restart_policy.as_deref() == Some("Always"),
+    })
+}
+
+/// The resources pod-level `spec.resources` may name (kube's PodLevelResources).
+fn pod_level_resource(name: &str) -> bool {
+    name == "cpu" || name == "memory" || name.starts_with("hugepages-")
+}
+
+fn time_seconds(t: Option<&meta::Time>) -> Option<i64> {
+    t.map(|t| t.0.as_second())
+}
+
+/// Converts a Pod.
+///
+/// # Errors
+/// A missing name, an unknown operator (tolerations, affinity selectors), an
+/// unknown taint effect or port protocol in the spec, a host port out of
+/// range, or a quantity that does not parse, is negative or is too large.
+pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
+    let namespace = pod
+        .metadata
+        .namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_string());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let ctx = Ctx {
+        object: format!(
+            "pod {namespace}/{}",
+            if name.is_empty() { "<unnamed>" } else { &name }
+        ),
+    };
+    if name.is_empty() {
+        return Err(ctx.invalid("metadata.name", "missing"));
+    }
+    let uid = pod
+        .metadata
+        .uid
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("{namespace}/{name}"));
+    let empty = core::PodSpec::default();
+    let spec = pod.spec.as_ref().unwrap_or(&empty);
+
+    let node_affinity = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref());
+    let na_field = "spec.affinity.nodeAffinity";
+    let required_node_affinity = node_affinity
+        .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref())
+        .map(|sel| {
+            sel.node_selector_terms
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    node_selector_term(
+                        &ctx,
+                        &format!(
+                            "{na_field}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[{i}]"
+                        ),
+                        t,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let preferred_node_affinity = node_affinity
+        .and_then(|na| {
+            na.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, p)| {
+            Ok(PreferredSchedulingTerm {
+                weight: p.weight,
+                preference: node_selector_term(
+                    &ctx,
+                    &format!(
+                        "{na_field}.preferredDuringSchedulingIgnoredDuringExecution[{i}].preference"
+                    ),
+                    &p.preference,
+                )?,
+            })
+        })
+        .collect::<Result<Vec<_>, ConvertError>>()?;
+
+    let tolerations = spec
+        .tolerations
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, t)| toleration(&ctx, &format!("spec.tolerations[{i}]"), t))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let affinity = spec.affinity.as_ref();
+    let pod_affinity = match affinity.and_then(|a| a.pod_affinity.as_ref()) {
+        Some(pa) => pod_affinity_rules(
+            &ctx,
+            "spec.affinity.podAffinity",
+            pa.required_during_scheduling_ignored_during_execution
+                .as_ref(),
+            pa.preferred_during_scheduling_ignored_during_execution
+                .as_ref(),
+        )?,
+        None => PodAffinityRules::default(),
+    };
+    let pod_anti_affinity = match affinity.and_then(|a| a.pod_anti_affinity.as_ref()) {
+        Some(pa) => pod_affinity_rules(
+            &ctx,
+            "spec.affinity.podAntiAffinity",
+            pa.required_during_scheduling_ignored_during_execution
+                .as_ref(),
+            pa.preferred_during_scheduling_ignored_during_execution
+                .as_ref(),
+        )?,
+        None => PodAffinityRules::default(),
+    };
+
+    let containers = spec
+        .containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| container(&ctx, &format!("spec.containers[{i}]"), c, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let init_containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| container(&ctx, &format!("spec.initContainers[{i}]"), c, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    let overhead = match &spec.overhead {
+        Some(map) => resource_list(&ctx, "spec.overhead", map)?,
+        None => ResourceList::default(),
+    };
+    let pod_requests = match &spec.resources {
+        Some(r) => {
+            let map = requests_with_limits(r, pod_level_resource);
+            if map.is_empty() {
+                None
+            } else {
+                Some(resource_list(&ctx, "spec.resources.requests", &map)?)
+            }
+        }
+        None => None,
+    };
+    let start_time = time_seconds(pod.status.as_ref().and_then(|s| s.start_time.as_ref()))
+        .or_else(|| time_seconds(pod.metadata.creation_timestamp.as_ref()))
+        .unwrap_or(0);
+
+    Ok(PodSpec {
+        namespace,
+        name,
+        uid,
+        labels: pod.metadata.labels.clone().unwrap_or_default(),
+        priority: spec.priority.unwrap_or(0),
+        preemption_never: spec.preemption_policy.as_deref() == Some("Never"),
+        node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
+        node_selector: spec.node_selector.clone().unwrap_or_default(),
+        required_node_affinity,
+        preferred_node_affinity,
+        tolerations,
+        pod_affinity,
+        pod_anti_affinity,
+        containers,
+        init_containers,
+        overhead,
+        pod_requests,
+        start_time,
+    })
+}
+
+/// Whether a pod has finished (phase `Succeeded` or `Failed`); such pods
+/// occupy nothing on their node.
+#[must_use]
+pub fn is_terminal(pod: &core::Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// Whether a pod still has scheduling gates (`spec.schedulingGates`), so it
+/// must not be scheduled yet.
+#[must_use]
+pub fn scheduling_gated(pod: &core::Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduling_gates.as_ref())
+        .is_some_and(|g| !g.is_empty())
+}
+
+/// Labels of an object's metadata, empty when absent.
+#[must_use]
+pub fn labels_of(meta: &meta::ObjectMeta) -> Labels {
+    meta.labels.clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(yaml: &str) -> core::Pod {
+        serde_yaml_ng::from_str(yaml).expect("test pod YAML")
+    }
+
+    fn node(yaml: &str) -> core::Node {
+        serde_yaml_ng::from_str(yaml).expect("test node YAML")
+    }
+
+    const BASE_POD: &str = "
+metadata: {name: p, namespace: ns}
+spec:
+  containers: [{name: c}]
+";
+
+    #[test]
+    fn node_allocatable_table() {
+        // (allocatable YAML, expected ResourceList)
+        let cases: Vec<(&str, ResourceList)> = vec![
+            (
+                "{cpu: '4', memory: 16Gi, ephemeral-storage: 100Gi, pods: '110'}",
+                ResourceList {
+                    cpu_milli: Some(4000),
+                    memory: Some(16 << 30),
+                    ephemeral_storage: Some(100 << 30),
+                    pods: Some(110),
+                    extended: vec![],
+                },
+            ),
+            // 3.5m rounds up to 4m; 1.5 bytes rounds up to 2.
+            (
+                "{cpu: 3.5m, memory: '1.5'}",
+                ResourceList {
+                    cpu_milli: Some(4),
+                    memory: Some(2),
+                    ..ResourceList::default()
+                },
+            ),
+            (
+                "{cpu: 3920m, hugepages-2Mi: '0', nvidia.com/gpu: '2'}",
+                ResourceList {
+                    cpu_milli: Some(3920),
+                    extended: vec![("hugepages-2Mi".into(), 0), ("nvidia.com/gpu".into(), 2)],
+                    ..ResourceList::default()
+                },
+            ),
+            ("{}", ResourceList::default()),
+        ];
+        for (alloc, want) in cases {
+            let n = node(&format!(
+                "metadata: {{name: n1}}\nstatus: {{allocatable: {alloc}}}"
+            ));
+            let (spec, warnings) = node_spec(&n).unwrap();
+            assert_eq!(spec.allocatable, want, "{alloc}");
+            assert!(warnings.is_empty());
+        }
+    }
+
+    #[test]
+    fn node_fields() {
+        let n = node(
+            "
+metadata: {name: n1, labels: {a: b}}
+spec:
+  unschedulable: true
+  taints:
+  - {key: k1, value: v1, effect: NoSchedule}
+  - {key: k2, effect: PreferNoSchedule}
+  - {key: k3, effect: Bogus}
+  - {key: k4, effect: NoExecute}
+status:
+  images:
+  - {names: [img:1, img@sha256:x], sizeBytes: 1000}
+  - {names: [other]}
+",
+        );
+        let (spec, warnings) = node_spec(&n).unwrap();
+        assert_eq!(spec.name, "n1");
+        assert_eq!(spec.labels.get("a").map(String::as_str), Some("b"));
+        assert!(spec.unschedulable);
+        assert_eq!(
+            spec.taints,
+            vec![
+                Taint {
+                    key: "k1".into(),
+                    value: "v1".into(),
+                    effect: TaintEffect::NoSchedule
+                },
+                Taint {
+                    key: "k2".into(),
+                    value: String::new(),
+                    effect: TaintEffect::PreferNoSchedule
+                },
+                Taint {
+                    key: "k4".into(),
+                    value: String::new(),
+                    effect: TaintEffect::NoExecute
+                },
+            ]
+        );
+        assert_eq!(
+            warnings,
+            vec!["node n1: spec.taints[2].effect: unknown effect \"Bogus\"; taint \"k3\" ignored"]
+        );
+        assert_eq!(
+            spec.images,
+            vec![
+                NodeImage {
+                    names: vec!["img:1".into(), "img@sha256:x".into()],
+                    size_bytes: 1000
+                },
+                NodeImage {
+                    names: vec!["other".into()],
+                    size_bytes: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn node_errors() {
+        let cases = [
+            (
+                "metadata: {name: n1}\nstatus: {allocatable: {cpu: 12x}}",
+                "node n1: status.allocatable[cpu]: invalid quantity \"12x\": unknown suffix \"x\"",
+            ),
+            (
+                "metadata: {name: n1}\nstatus: {allocatable: {memory: '-1'}}",
+                "node n1: status.allocatable[memory]: quantity \"-1\" is negative",
+            ),
+            (
+                "metadata: {}\nstatus: {}",
+                "node <unnamed>: metadata.name: missing",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = node_spec(&node(yaml)).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn pod_identity_table() {
+        // (metadata + spec extra YAML, namespace, uid, priority, never, node, start)
+        let cases = [
+            (
+                "metadata: {name: p}\nspec: {containers: []}",
+                "default",
+                "default/p",
+                0,
+                false,
+                None,
+                0,
+            ),
+            (
+                "metadata: {name: p, namespace: jhub, uid: u-1, creationTimestamp: '1970-01-01T00:01:40Z'}
+spec: {containers: [], priority: -10, preemptionPolicy: Never, nodeName: n1}",
+                "jhub",
+                "u-1",
+                -10,
+                true,
+                Some("n1"),
+                100,
+            ),
+            (
+                "metadata: {name: p, creationTimestamp: '1970-01-01T00:01:40Z'}
+spec: {containers: [], priority: 5, preemptionPolicy: PreemptLowerPriority}
+status: {startTime: '1970-01-01T00:02:00Z'}",
+                "default",
+                "default/p",
+                5,
+                false,
+                None,
+                120,
+            ),
+        ];
+        for (yaml, ns, uid, prio, never, node, start) in cases {
+            let p = pod_spec(&pod(yaml)).unwrap();
+            assert_eq!(p.namespace, ns, "{yaml}");
+            assert_eq!(p.name, "p");
+            assert_eq!(p.uid, uid, "{yaml}");
+            assert_eq!(p.priority, prio, "{yaml}");
+            assert_eq!(p.preemption_never, never, "{yaml}");
+            assert_eq!(p.node_name.as_deref(), node, "{yaml}");
+            assert_eq!(p.start_time, start, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn container_requests_table() {
+        // (resources YAML, expected requests)
+        let cases: Vec<(&str, ResourceList)> = vec![
+            ("{}", ResourceList::default()),
+            (
+                "{requests: {cpu: 100m, memory: 1e9}}",
+                ResourceList {
+                    cpu_milli: Some(100),
+                    memory: Some(1_000_000_000),
+                    ..ResourceList::default()
+                },
+            ),
+            // Limits only: the API server copies them into requests.
+            (
+                "{limits: {cpu: '2', nvidia.com/gpu: '1'}}",
+                ResourceList {
+                    cpu_milli: Some(2000),
+                    extended: vec![("nvidia.com/gpu".into(), 1)],
+                    ..ResourceList::default()
+                },
+            ),
+            // A request wins over the limit of the same resource; other limits fill in.
+            (
+                "{requests: {cpu: 500m}, limits: {cpu: '2', memory: 1Gi}}",
+                ResourceList {
+                    cpu_milli: Some(500),
+                    memory: Some(1 << 30),
+                    ..ResourceList::default()
+                },
+            ),
+            // An explicit zero stays Some(0).
+            (
+                "{requests: {cpu: '0', ephemeral-storage: 1Gi}}",
+                ResourceList {
+                    cpu_milli: Some(0),
+                    ephemeral_storage: Some(1 << 30),
+                    ..ResourceList::default()
+                },
+            ),
+        ];
+        for (res, want) in cases {
+            let p = pod(&format!(
+                "metadata: {{name: p}}\nspec: {{containers: [{{name: c, image: i, resources: {res}}}]}}"
+            ));
+            let spec = pod_spec(&p).unwrap();
+            assert_eq!(spec.containers[0].requests, want, "{res}");
+            assert_eq!(spec.containers[0].image, "i");
+        }
+    }
+
+    #[test]
+    fn init_containers_overhead_and_pod_level() {
+        let p = pod("
+metadata: {name: p}
+spec:
+  containers: [{name: c}]
+  initContainers:
+  - {name: i1, resources: {requests: {cpu: '1'}}}
+  - {name: i2, restartPolicy: Always, resources: {requests: {memory: 1Mi}}}
+  overhead: {cpu: 250m}
+  resources: {requests: {cpu: '3'}, limits: {memory: 2Gi, nvidia.com/gpu: '1'}}
+");
+        let spec = pod_spec(&p).unwrap();
+        assert_eq!(spec.init_containers.len(), 2);
+        assert!(!spec.init_containers[0].restartable);
+        assert!(spec.init_containers[1].restartable);
+        assert_eq!(spec.init_containers[0].requests.cpu_milli, Some(1000));
+        assert_eq!(spec.init_containers[1].requests.memory, Some(1 << 20));
+        assert_eq!(spec.overhead.cpu_milli, Some(250));
+        // Pod-level limits default pod-level requests only for cpu, memory, hugepages.
+        assert_eq!(
+            spec.pod_requests,
+            Some(ResourceList {
+                cpu_milli: Some(3000),
+                memory: Some(2 << 30),
+                ..ResourceList::default()
+            })
+        );
+        assert_eq!(pod_spec(&pod(BASE_POD)).unwrap().pod_requests, None);
+    }
+
+    #[test]
+    fn host_ports_table() {
+        // (ports YAML, expected host ports)
+        let cases: Vec<(&str, Vec<HostPort>)> = vec![
+            ("[{containerPort: 80}]", vec![]),
+            ("[{containerPort: 80, hostPort: 0}]", vec![]),
+            (
+                "[{containerPort: 80, hostPort: 8080}]",
+                vec![HostPort {
+                    ip: "0.0.0.0".into(),
+                    protocol: Protocol::Tcp,
+                    port: 8080,
+                }],
+            ),
+            (
+                "[{containerPort: 53, hostPort: 53, protocol: UDP, hostIP: 10.0.0.1}, {containerPort: 9, hostPort: 9, protocol: SCTP, hostIP: ''}]",
+                vec![
+                    HostPort {
+                        ip: "10.0.0.1".into(),
+                        protocol: Protocol::Udp,
+                        port: 53,
+                    },
+                    HostPort {
+                        ip: "0.0.0.0".into(),
+                        protocol: Protocol::Sctp,
+                        port: 9,
+                    },
+                ],
+            ),
+        ];
+        for (ports, want) in cases {
+            let p = pod(&format!(
+                "metadata: {{name: p}}\nspec: {{containers: [{{name: c, ports: {ports}}}]}}"
+            ));
+            assert_eq!(
+                pod_spec(&p).unwrap().containers[0].host_ports,
+                want,
+                "{ports}"
+            );
+        }
+    }
+
+    #[test]
+    fn tolerations_table() {
+        // (toleration YAML, expected)
+        let cases = [
+            (
+                "{key: k, value: v, effect: NoSchedule}",
+                Toleration {
+                    key: "k".into(),
+                    operator: TolerationOperator::Equal,
+                    value: "v".into(),
+                    effect: Some(TaintEffect::NoSchedule),
+                },
+            ),
+            (
+                "{key: k, operator: Equal, value: v}",
+                Toleration {
+                    key: "k".into(),
+                    operator: TolerationOperator::Equal,
+                    value: "v".into(),
+                    effect: None,
+                },
+            ),
+            (
+                "{operator: Exists}",
+                Toleration {
+                    key: String::new(),
+                    operator: TolerationOperator::Exists,
+                    value: String::new(),
+                    effect: None,
+                },
+            ),
+            (
+                "{key: k, operator: Lt, value: '5', effect: NoExecute}",
+                Toleration {
+                    key: "k".into(),
+                    operator: TolerationOperator::Lt,
+                    value: "5".into(),
+                    effect: Some(TaintEffect::NoExecute),
+                },
+            ),
+            (
+                "{key: k, operator: Gt, value: '5', effect: PreferNoSchedule}",
+                Toleration {
+                    key: "k".into(),
+                    operator: TolerationOperator::Gt,
+                    value: "5".into(),
+                    effect: Some(TaintEffect::PreferNoSchedule),
+                },
+            ),
+        ];
+        for (tol, want) in cases {
+            let p = pod(&format!(
+                "metadata: {{name: p}}\nspec: {{containers: [], tolerations: [{tol}]}}"
+            ));
+            assert_eq!(pod_spec(&p).unwrap().tolerations, vec![want], "{tol}");
+        }
+    }
+
+    #[test]
+    fn node_affinity_and_selector() {
+        let p = pod("
+metadata: {name: p}
+spec:
+  containers: []
+  nodeSelector: {disk: ssd}
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+        - matchExpressions:
+          - {key: a, operator: In, values: [x, y]}
+          - {key: b, operator: NotIn, values: [z]}
+          - {key: c, operator: Exists}
+        - matchExpressions:
+          - {key: d, operator: DoesNotExist}
+          - {key: e, operator: Gt, values: ['3']}
+          - {key: f, operator: Lt, values: ['9']}
+          matchFields:
+          - {key: metadata.name, operator: In, values: [n1]}
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        preference:
+          matchExpressions:
+          - {key: hub.jupyter.org/node-purpose, operator: In, values: [user]}
+");
+        let spec = pod_spec(&p).unwrap();
+        assert_eq!(
+            spec.node_selector.get("disk").map(String::as_str),
+            Some("ssd")
+        );
+        let req = |key: &str, operator, values: &[&str]| NodeSelectorRequirement {
+            key: key.into(),
+            operator,
+            values: values.iter().map(|s| s.to_string()).collect(),
+        };
+        use NodeSelectorOperator as Op;
+        assert_eq!(
+            spec.required_node_affinity,
+            Some(vec![
+                NodeSelectorTerm {
+                    match_expressions: vec![
+                        req("a", Op::In, &["x", "y"]),
+                        req("b", Op::NotIn, &["z"]),
+                        req("c", Op::Exists, &[]),
+                    ],
+                    match_fields: vec![],
+                },
+                NodeSelectorTerm {
+                    match_expressions: vec![
+                        req("d", Op::DoesNotExist, &[]),
+                        req("e", Op::Gt, &["3"]),
+                        req("f", Op::Lt, &["9"]),
+                    ],
+                    match_fields: vec![req("metadata.name", Op::In, &["n1"])],
+                },
+            ])
+        );
+        assert_eq!(
+            spec.preferred_node_affinity,
+            vec![PreferredSchedulingTerm {
+                weight: 100,
+                preference: NodeSelectorTerm {
+                    match_expressions: vec![req("hub.jupyter.org/node-purpose", Op::In, &["user"])],
+                    match_fields: vec![],
+                },
+            }]
+        );
+        // No affinity at all: None, not Some(empty).
+        assert_eq!(
+            pod_spec(&pod(BASE_POD)).unwrap().required_node_affinity,
+            None
+        );
+    }
+
+    #[test]
+    fn pod_affinity_terms() {
+        let p = pod("
+metadata: {name: p, namespace: jhub}
+spec:
+  containers: []
+  affinity:
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - labelSelector: {matchLabels: {app: db}}
+        topologyKey: kubernetes.io/hostname
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 50
+        podAffinityTerm:
+          labelSelector:
+            matchExpressions:
+            - {key: component, operator: In, values: [singleuser-server]}
+          namespaces: [jhub, other]
+          topologyKey: topology.kubernetes.io/zone
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - namespaceSelector: {}
+        topologyKey: kubernetes.io/hostname
+");
+        let spec = pod_spec(&p).unwrap();
+        assert_eq!(
+            spec.pod_affinity.required,
+            vec![PodAffinityTerm {
+                label_selector: Some(LabelSelector::equals("app", "db")),
+                namespaces: vec![],
+                namespace_selector: None,
+                topology_key: "kubernetes.io/hostname".into(),
+            }]
+        );
+        assert_eq!(
+            spec.pod_affinity.preferred,
+            vec![WeightedPodAffinityTerm {
+                weight: 50,
+                term: PodAffinityTerm {
+                    label_selector: Some(LabelSelector {
+                        match_labels: vec![],
+                        match_expressions: vec![LabelSelectorRequirement {
+                            key: "component".into(),
+                            operator: LabelSelectorOperator::In,
+                            values: vec!["singleuser-server".into()],
+                        }],
+                    }),
+                    namespaces: vec!["jhub".into(), "other".into()],
+                    namespace_selector: None,
+                    topology_key: "topology.kubernetes.io/zone".into(),
+                },
+            }]
+        );
+        assert_eq!(
+            spec.pod_anti_affinity.required,
+            vec![PodAffinityTerm {
+                label_selector: None,
+                namespaces: vec![],
+                namespace_selector: Some(LabelSelector::default()),
+                topology_key: "kubernetes.io/hostname".into(),
+            }]
+        );
+        assert!(spec.pod_anti_affinity.preferred.is_empty());
+    }
+
+    #[test]
+    fn pod_errors_name_the_field() {
+        let cases = [
+            (
+                "metadata: {name: jupyter-alice, namespace: jhub}
+spec: {containers: [{name: c, resources: {requests: {cpu: 12x}}}]}",
+                "pod jhub/jupyter-alice: spec.containers[0].resources.requests[cpu]: invalid quantity \"12x\": unknown suffix \"x\"",
+            ),
+            (
+                "metadata: {name: p}
+spec: {containers: [{name: a}, {name: c, resources: {limits: {memory: 1Gx}}}]}",
+                "pod default/p: spec.containers[1].resources.requests[memory]: invalid quantity \"1Gx\": unknown suffix \"Gx\"",
+            ),
+            (
+                "metadata: {name: p}
+spec: {containers: [], initContainers: [{name: i, resources: {requests: {cpu: '-1'}}}]}",
+                "pod default/p: spec.initContainers[0].resources.requests[cpu]: quantity \"-1\" is negative",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], overhead: {cpu: abc}}",
+                "pod default/p: spec.overhead[cpu]: invalid quantity \"abc\": expected a number",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], tolerations: [{key: k}, {key: k, operator: Like}]}",
+                "pod default/p: spec.tolerations[1].operator: unknown operator \"Like\"",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], tolerations: [{key: k, effect: Sometimes}]}",
+                "pod default/p: spec.tolerations[0].effect: unknown effect \"Sometimes\"",
+            ),
+            (
+                "metadata: {name: p}
+spec:
+  containers: []
+  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: a, operator: Has}]}]}}}",
+                "pod default/p: spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator: unknown operator \"Has\"",
+            ),
+            (
+                "metadata: {name: p}
+spec:
+  containers: []
+  affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: h, labelSelector: {matchExpressions: [{key: a, operator: Gt}]}}]}}",
+                "pod default/p: spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchExpressions[0].operator: unknown operator \"Gt\"",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [{name: c, ports: [{containerPort: 1, hostPort: 70000}]}]}",
+                "pod default/p: spec.containers[0].ports[0].hostPort: 70000 is not a valid port number",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [{name: c, ports: [{containerPort: 1, hostPort: 7, protocol: QUIC}]}]}",
+                "pod default/p: spec.containers[0].ports[0].protocol: unknown protocol \"QUIC\"",
+            ),
+            (
+                "metadata: {namespace: x}\nspec: {containers: []}",
+                "pod x/<unnamed>: metadata.name: missing",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = pod_spec(&pod(yaml)).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn terminal_and_gated_table() {
+        // (YAML, terminal, gated)
+        let cases = [
+            (BASE_POD.to_string(), false, false),
+            (
+                format!("{BASE_POD}status: {{phase: Running}}"),
+                false,
+                false,
+            ),
+            (
+                format!("{BASE_POD}status: {{phase: Succeeded}}"),
+                true,
+                false,
+            ),
+            (format!("{BASE_POD}status: {{phase: Failed}}"), true, false),
+            (
+                "metadata: {name: p}\nspec: {containers: [], schedulingGates: [{name: g}]}"
+                    .to_string(),
+                false,
+                true,
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], schedulingGates: []}".to_string(),
+                false,
+                false,
+            ),
+        ];
+        for (yaml, terminal, gated) in cases {
+            let p = pod(&yaml);
+            assert_eq!(is_terminal(&p), terminal, "{yaml}");
+            assert_eq!(scheduling_gated(&p), gated, "{yaml}");
+        }
+    }
+}
