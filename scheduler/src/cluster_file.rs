@@ -1,1 +1,686 @@
-//! (being written)
+//! Cluster snapshot files: what `explain --cluster FILE` and `explain --pod FILE` read.
+//!
+//! A cluster file is YAML with one or more `---` documents; each document is a
+//! Kubernetes object or a list of them (`kind: List`, `NodeList`, `PodList`,
+//! ... with `items`), as `kubectl get nodes,pods,pvc,pv,storageclass,pdb,csinode -A -o yaml`
+//! prints. Nodes, Pods, PersistentVolumeClaims, PersistentVolumes,
+//! StorageClasses, PodDisruptionBudgets, CSINodes and Namespaces are kept as
+//! typed objects in input order; other kinds are skipped with one warning per
+//! kind. Quantities written as bare YAML numbers (`cpu: 4`) are read as the
+//! strings the API would print (`cpu: "4"`), so hand-written files work too.
+
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
+use score::{Cluster, RoleSelectors};
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use crate::convert::{self, ConvertError};
+
+/// The label the API server puts on every namespace with its own name.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Mapping keys whose values are resource maps (quantities).
+const QUANTITY_MAPS: &[&str] = &["allocatable", "capacity", "requests", "limits", "overhead"];
+
+/// Why a cluster or pod file was rejected. Every message starts with the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterFileError {
+    /// The file could not be read.
+    #[error("{source_name}: cannot read: {error}")]
+    Io {
+        /// The file.
+        source_name: String,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// A document is not YAML.
+    #[error("{source_name}: document {document}: invalid YAML: {error}")]
+    Yaml {
+        /// The file.
+        source_name: String,
+        /// 1-based document number.
+        document: usize,
+        /// The parser's error.
+        error: serde_yaml_ng::Error,
+    },
+    /// An object is malformed or does not deserialize.
+    #[error("{source_name}: {location}: {message}")]
+    Invalid {
+        /// The file.
+        source_name: String,
+        /// `document N`, `document N, items[i]`, with the object when known.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An object does not convert to the engine's types.
+    #[error("{source_name}: {error}")]
+    Convert {
+        /// The file.
+        source_name: String,
+        /// The conversion error, naming the object and the field.
+        error: Box<ConvertError>,
+    },
+}
+
+/// The objects of a cluster file, each kind in input order.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterFile {
+    /// The file name, for messages.
+    pub source: String,
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Pods, assigned or not.
+    pub pods: Vec<Pod>,
+    /// PersistentVolumeClaims.
+    pub pvcs: Vec<PersistentVolumeClaim>,
+    /// PersistentVolumes.
+    pub pvs: Vec<PersistentVolume>,
+    /// StorageClasses.
+    pub storage_classes: Vec<StorageClass>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// CSINodes.
+    pub csi_nodes: Vec<CSINode>,
+    /// Namespaces (their labels feed affinity namespace selectors).
+    pub namespaces: Vec<Namespace>,
+    /// One line per skipped kind.
+    pub warnings: Vec<String>,
+}
+
+/// Reads and parses a cluster file.
+///
+/// # Errors
+/// See [`parse`]; also when the file cannot be read.
+pub fn load(path: &Path) -> Result<ClusterFile, ClusterFileError> {
+    let source = path.display().to_string();
+    let text = read(path, &source)?;
+    parse(&text, &source)
+}
+
+fn read(path: &Path, source: &str) -> Result<String, ClusterFileError> {
+    std::fs::read_to_string(path).map_err(|error| ClusterFileError::Io {
+        source_name: source.to_string(),
+        error,
+    })
+}
+
+/// Parses the YAML documents of a cluster file. `source` names the file in
+/// errors and warnings.
+///
+/// # Errors
+/// Invalid YAML, a document or list item that is not a mapping or has no
+/// `kind`, or an object of a used kind that does not deserialize.
+pub fn parse(yaml: &str, source: &str) -> Result<ClusterFile, ClusterFileError> {
+    let mut file = ClusterFile {
+        source: source.to_string(),
+        ..ClusterFile::default()
+    };
+    let mut skipped: Vec<(String, usize)> = Vec::new();
+    for (i, value) in documents(yaml, source)? {
+        let location = format!("document {i}");
+        let kind = kind_of(&value, source, &location)?;
+        if kind.ends_with("List") && value.get("items").is_some() {
+            let list_api_version = value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let item_kind = (kind != "List").then(|| kind.trim_end_matches("List").to_string());
+            let items = match value.get("items") {
+                Some(Value::Sequence(items)) => items.clone(),
+                Some(Value::Null) => Vec::new(),
+                Some(_) => {
+                    return Err(invalid(source, &location, "items: expected a list"));
+                }
+                None => Vec::new(),
+            };
+            for (j, mut item) in items.into_iter().enumerate() {
+                let location = format!("{location}, items[{j}]");
+                // Items of typed lists (NodeList, ...) may omit kind and apiVersion.
+                if let (Some(kind), Value::Mapping(map)) = (&item_kind, &mut item) {
+                    if map.get("kind").is_none_or(Value::is_null) {
+                        map.insert("kind".into(), Value::String(kind.clone()));
+                    }
+                    if let Some(v) = &list_api_version
+                        && map.get("apiVersion").is_none_or(Value::is_null)
+                    {
+                        map.insert("apiVersion".into(), Value::String(v.clone()));
+                    }
+                }
+                let kind = kind_of(&item, source, &location)?;
+                add_object(&mut file, &mut skipped, &kind, item, &location)?;
+            }
+        } else {
+            add_object(&mut file, &mut skipped, &kind, value, &location)?;
+        }
+    }
+    for (kind, n) in skipped {
+        file.warnings.push(format!(
+            "{source}: skipped {n} {kind} object{}: not used by the scheduler",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(file)
+}
+
+/// The non-empty documents of a YAML stream, numbered from 1.
+fn documents(yaml: &str, source: &str) -> Result<Vec<(usize, Value)>, ClusterFileError> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
+        let value = Value::deserialize(doc).map_err(|error| ClusterFileError::Yaml {
+            source_name: source.to_string(),
+            document: i + 1,
+            error,
+        })?;
+        if !value.is_null() {
+            out.push((i + 1, value));
+        }
+    }
+    Ok(out)
+}
+
+fn invalid(source: &str, location: &str, message: impl Into<String>) -> ClusterFileError {
+    ClusterFileError::Invalid {
+        source_name: source.to_string(),
+        location: location.to_string(),
+        message: message.into(),
+    }
+}
+
+fn kind_of(value: &Value, source: &str, location: &str) -> Result<String, ClusterFileError> {
+    if !value.is_mapping() {
+        return Err(invalid(
+            source,
+            location,
+            "expected a Kubernetes object (a mapping)",
+        ));
+    }
+    match value.get("kind") {
+        Some(Value::String(k)) if !k.is_empty() => Ok(k.clone()),
+        _ => Err(invalid(source, location, "missing kind")),
+    }
+}
+
+/// `Kind namespace/name` (or `Kind name`) of an untyped object, for messages.
+fn describe(kind: &str, value: &Value) -> String {
+    let meta = value.get("metadata");
+    let field = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
+    match (field("namespace"), field("name")) {
+        (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
+        (None, Some(name)) => format!("{kind} {name}"),
+        _ => kind.to_string(),
+    }
+}
+
+/// Rewrites numbers in resource maps as strings, as the API prints them.
+fn quantities_as_strings(value: &mut Value) {
+    match value {
+        Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                if let (Some(key), Value::Mapping(inner)) = (k.as_str(), &mut *v)
+                    && QUANTITY_MAPS.contains(&key)
+                {
+                    for q in inner.values_mut() {
+                        if let Value::Number(n) = q {
+                            *q = Value::String(n.to_string());
+                        }
+                    }
+                }
+                quantities_as_strings(v);
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(quantities_as_strings),
+        _ => {}
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(
+    mut value: Value,
+    kind: &str,
+    source: &str,
+    location: &str,
+) -> Result<T, ClusterFileError> {
+    let what = describe(kind, &value);
+    quantities_as_strings(&mut value);
+    serde_yaml_ng::from_value(value).map_err(|e| {
+        invalid(
+            source,
+            &format!("{location} ({what})"),
+            format!("does not deserialize: {e}"),
+        )
+    })
+}
+
+fn add_object(
+    file: &mut ClusterFile,
+    skipped: &mut Vec<(String, usize)>,
+    kind: &str,
+    value: Value,
+    location: &str,
+) -> Result<(), ClusterFileError> {
+    let source = file.source.clone();
+    let s = source.as_str();
+    match kind {
+        "Node" => file.nodes.push(typed(value, kind, s, location)?),
+        "Pod" => file.pods.push(typed(value, kind, s, location)?),
+        "PersistentVolumeClaim" => file.pvcs.push(typed(value, kind, s, location)?),
+        "PersistentVolume" => file.pvs.push(typed(value, kind, s, location)?),
+        "StorageClass" => file.storage_classes.push(typed(value, kind, s, location)?),
+        "PodDisruptionBudget" => file.pdbs.push(typed(value, kind, s, location)?),
+        "CSINode" => file.csi_nodes.push(typed(value, kind, s, location)?),
+        "Namespace" => file.namespaces.push(typed(value, kind, s, location)?),
+        other => match skipped.iter_mut().find(|(k, _)| k == other) {
+            Some((_, n)) => *n += 1,
+            None => skipped.push((other.to_string(), 1)),
+        },
+    }
+    Ok(())
+}
+
+/// Builds the engine's cluster from a cluster file: namespaces' labels, then
+/// every node in input order, then every pod with `spec.nodeName` that has not
+/// finished (Succeeded and Failed pods occupy nothing). Pods without a node
+/// are not added.
+///
+/// Returns the cluster and warnings (node taints skipped, pods bound to nodes
+/// the file does not contain).
+///
+/// # Errors
+/// A node or an assigned pod that does not convert (invalid quantity, unknown
+/// operator, ...), naming the file, the object and the field.
+pub fn build_cluster(
+    file: &ClusterFile,
+    roles: &RoleSelectors,
+) -> Result<(Cluster, Vec<String>), ClusterFileError> {
+    let convert_err = |error| ClusterFileError::Convert {
+        source_name: file.source.clone(),
+        error: Box::new(error),
+    };
+    let mut cluster = Cluster::new(roles.clone());
+    let mut warnings = Vec::new();
+    for ns in &file.namespaces {
+        let Some(name) = ns.metadata.name.as_deref() else {
+            continue;
+        };
+        let mut labels = convert::labels_of(&ns.metadata);
+        labels
+            .entry(NAMESPACE_NAME_LABEL.to_string())
+            .or_insert_with(|| name.to_string());
+        cluster.set_namespace_labels(name, labels);
+    }
+    for node in &file.nodes {
+        let (spec, node_warnings) = convert::node_spec(node).map_err(convert_err)?;
+        warnings.extend(
+            node_warnings
+                .into_iter()
+                .map(|w| format!("{}: {w}", file.source)),
+        );
+        cluster.upsert_node(&spec);
+    }
+    for pod in &file.pods {
+        let Some(node) = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        if convert::is_terminal(pod) {
+            continue;
+        }
+        let spec = convert::pod_spec(pod).map_err(convert_err)?;
+        if cluster.node_index(node).is_none() {
+            warnings.push(format!(
+                "{}: pod {} is bound to node {node}, which is not in the file",
+                file.source,
+                spec.key()
+            ));
+        }
+        cluster.add_pod(&spec, node);
+    }
+    Ok((cluster, warnings))
+}
+
+/// Reads the pod to place (`explain --pod FILE`): a single Pod document.
+///
+/// The pod is also converted once, so a bad quantity or operator is reported
+/// here with the file name.
+///
+/// # Errors
+/// See [`parse_pod`]; also when the file cannot be read.
+pub fn load_pod(path: &Path) -> Result<Pod, ClusterFileError> {
+    let source = path.display().to_string();
+    let text = read(path, &source)?;
+    parse_pod(&text, &source)
+}
+
+/// Parses a single Pod document (`kind: Pod`; a missing kind is taken as Pod).
+///
+/// # Errors
+/// Invalid YAML, no document or more than one, another kind, a pod that does
+/// not deserialize or does not convert to the engine's types.
+pub fn parse_pod(yaml: &str, source: &str) -> Result<Pod, ClusterFileError> {
+    let mut docs = documents(yaml, source)?;
+    if docs.len() != 1 {
+        return Err(invalid(
+            source,
+            "file",
+            format!("expected exactly one Pod document, found {}", docs.len()),
+        ));
+    }
+    let (i, mut value) = docs.remove(0);
+    let location = format!("document {i}");
+    if let Value::Mapping(map) = &mut value
+        && map.get("kind").is_none_or(Value::is_null)
+    {
+        map.insert("kind".into(), Value::String("Pod".into()));
+    }
+    let kind = kind_of(&value, source, &location)?;
+    if kind != "Pod" {
+        return Err(invalid(
+            source,
+            &location,
+            format!("expected a Pod, found {kind}"),
+        ));
+    }
+    let pod: Pod = typed(value, "Pod", source, &location)?;
+    convert::pod_spec(&pod).map_err(|error| ClusterFileError::Convert {
+        source_name: source.to_string(),
+        error: Box::new(error),
+    })?;
+    Ok(pod)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MULTI_DOC: &str = "
+apiVersion: v1
+kind: Node
+metadata: {name: n1, labels: {hub.jupyter.org/node-purpose: user}}
+status: {allocatable: {cpu: 4, memory: 16Gi, pods: 110}}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: alice, namespace: jhub, labels: {component: singleuser-server}}
+  spec:
+    nodeName: n1
+    containers: [{name: c, resources: {requests: {cpu: 500m, memory: 1Gi}}}]
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: done, namespace: jhub}
+  spec:
+    nodeName: n1
+    containers: [{name: c, resources: {requests: {cpu: '3'}}}]
+  status: {phase: Succeeded}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: pending, namespace: jhub}
+  spec:
+    containers: [{name: c}]
+- apiVersion: v1
+  kind: Service
+  metadata: {name: hub, namespace: jhub}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: proxy, namespace: jhub}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: hub, namespace: jhub}
+---
+apiVersion: v1
+kind: NodeList
+items:
+- metadata: {name: n2}
+  status: {allocatable: {cpu: '8', memory: 32Gi}}
+---
+";
+
+    #[test]
+    fn multi_doc_with_lists() {
+        let f = parse(MULTI_DOC, "cluster.yaml").unwrap();
+        let names = |v: Vec<Option<String>>| v.into_iter().map(Option::unwrap).collect::<Vec<_>>();
+        assert_eq!(
+            names(f.nodes.iter().map(|n| n.metadata.name.clone()).collect()),
+            ["n1", "n2"]
+        );
+        assert_eq!(
+            names(f.pods.iter().map(|p| p.metadata.name.clone()).collect()),
+            ["alice", "done", "pending"]
+        );
+        assert_eq!(
+            f.warnings,
+            [
+                "cluster.yaml: skipped 2 Service objects: not used by the scheduler",
+                "cluster.yaml: skipped 1 Deployment object: not used by the scheduler",
+            ]
+        );
+        // Bare numbers became quantities.
+        let alloc = f.nodes[0]
+            .status
+            .as_ref()
+            .unwrap()
+            .allocatable
+            .as_ref()
+            .unwrap();
+        assert_eq!(alloc["cpu"].0, "4");
+        assert_eq!(alloc["pods"].0, "110");
+    }
+
+    #[test]
+    fn build_cluster_places_running_pods() {
+        let f = parse(MULTI_DOC, "cluster.yaml").unwrap();
+        let (cluster, warnings) = build_cluster(&f, &RoleSelectors::default()).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(cluster.node_count(), 2);
+        assert_eq!(cluster.node_name(0), "n1");
+        assert_eq!(cluster.node_name(1), "n2");
+        // alice only: `done` has finished and `pending` has no node.
+        assert_eq!(cluster.pod_count(), 1);
+        assert_eq!(cluster.pods_on(0).count(), 1);
+        assert_eq!(cluster.pods_on(1).count(), 0);
+        assert!(cluster.pod("jhub/alice").is_some());
+        assert!(cluster.pod("jhub/done").is_none());
+    }
+
+    #[test]
+    fn all_used_kinds_are_kept() {
+        let yaml = "
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: claim, namespace: jhub}
+spec: {resources: {requests: {storage: 10}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv1}
+spec: {capacity: {storage: 10Gi}}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: standard}
+provisioner: example.com/disk
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: hub, namespace: jhub}
+spec: {maxUnavailable: 1}
+---
+apiVersion: storage.k8s.io/v1
+kind: CSINode
+metadata: {name: n1}
+spec: {drivers: []}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: jhub, labels: {team: data}}
+";
+        let f = parse(yaml, "c.yaml").unwrap();
+        assert_eq!(f.pvcs.len(), 1);
+        assert_eq!(f.pvs.len(), 1);
+        assert_eq!(f.storage_classes.len(), 1);
+        assert_eq!(f.pdbs.len(), 1);
+        assert_eq!(f.csi_nodes.len(), 1);
+        assert_eq!(f.namespaces.len(), 1);
+        assert!(f.warnings.is_empty());
+        let (cluster, _) = build_cluster(&f, &RoleSelectors::default()).unwrap();
+        let labels = cluster.namespace_labels("jhub");
+        assert_eq!(labels.get("team").map(String::as_str), Some("data"));
+        assert_eq!(
+            labels.get(NAMESPACE_NAME_LABEL).map(String::as_str),
+            Some("jhub")
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_file_and_document() {
+        // (YAML, expected message prefix)
+        let cases = [
+            (
+                "kind: Node\nmetadata: [",
+                "c.yaml: document 1: invalid YAML: ",
+            ),
+            (
+                "kind: Node\nmetadata: {name: a}\n---\nmetadata: {name: b}\n",
+                "c.yaml: document 2: missing kind",
+            ),
+            (
+                "- a\n- b\n",
+                "c.yaml: document 1: expected a Kubernetes object (a mapping)",
+            ),
+            (
+                "kind: List\nitems:\n- {kind: Node, metadata: {name: a}}\n- {metadata: {name: b}}\n",
+                "c.yaml: document 1, items[1]: missing kind",
+            ),
+            (
+                "kind: Pod\nmetadata: {name: p, namespace: jhub}\nspec: {containers: 3}\n",
+                "c.yaml: document 1 (Pod jhub/p): does not deserialize: ",
+            ),
+            (
+                "kind: PodList\nitems:\n- {metadata: {name: p}, spec: {containers: [{name: c, ports: x}]}}\n",
+                "c.yaml: document 1, items[0] (Pod p): does not deserialize: ",
+            ),
+            (
+                "kind: List\nitems: 3\n",
+                "c.yaml: document 1: items: expected a list",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = parse(yaml, "c.yaml").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{yaml:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_quantity_names_file_object_and_field() {
+        let yaml = "
+kind: Node
+metadata: {name: n1}
+---
+kind: Pod
+metadata: {name: jupyter-alice, namespace: jhub}
+spec:
+  nodeName: n1
+  containers: [{name: c, resources: {requests: {cpu: 12x}}}]
+";
+        let f = parse(yaml, "cluster.yaml").unwrap();
+        let err = build_cluster(&f, &RoleSelectors::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "cluster.yaml: pod jhub/jupyter-alice: spec.containers[0].resources.requests[cpu]: invalid quantity \"12x\": unknown suffix \"x\""
+        );
+        let err = parse_pod(
+            "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {limits: {memory: 1Qi}}}]}",
+            "pod.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "pod.yaml: pod default/p: spec.containers[0].resources.requests[memory]: invalid quantity \"1Qi\": unknown suffix \"Qi\""
+        );
+    }
+
+    #[test]
+    fn build_cluster_warnings() {
+        let yaml = "
+kind: Node
+metadata: {name: n1}
+spec: {taints: [{key: k, effect: Maybe}]}
+---
+kind: Pod
+metadata: {name: p, namespace: ns}
+spec: {nodeName: gone, containers: []}
+";
+        let f = parse(yaml, "c.yaml").unwrap();
+        let (cluster, warnings) = build_cluster(&f, &RoleSelectors::default()).unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "c.yaml: node n1: spec.taints[0].effect: unknown effect \"Maybe\"; taint \"k\" ignored",
+                "c.yaml: pod ns/p is bound to node gone, which is not in the file",
+            ]
+        );
+        assert_eq!(cluster.pod_count(), 1);
+    }
+
+    #[test]
+    fn parse_pod_table() {
+        // (YAML, Ok(name) or Err(message prefix))
+        let cases: [(&str, Result<&str, &str>); 5] = [
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: []}",
+                Ok("a"),
+            ),
+            ("metadata: {name: b}\nspec: {containers: []}", Ok("b")),
+            (
+                "kind: Node\nmetadata: {name: n}",
+                Err("pod.yaml: document 1: expected a Pod, found Node"),
+            ),
+            (
+                "kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: {name: b}",
+                Err("pod.yaml: file: expected exactly one Pod document, found 2"),
+            ),
+            (
+                "",
+                Err("pod.yaml: file: expected exactly one Pod document, found 0"),
+            ),
+        ];
+        for (yaml, want) in cases {
+            match (parse_pod(yaml, "pod.yaml"), want) {
+                (Ok(pod), Ok(name)) => assert_eq!(pod.metadata.name.as_deref(), Some(name)),
+                (Err(e), Err(msg)) => assert_eq!(e.to_string(), msg),
+                (got, want) => panic!("{yaml:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn load_names_missing_files() {
+        let err = load(Path::new("/nonexistent/cluster.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/nonexistent/cluster.yaml: cannot read: "),
+            "{err}"
+        );
+        let err = load_pod(Path::new("/nonexistent/pod.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/nonexistent/pod.yaml: cannot read: "),
+            "{err}"
+        );
+    }
+}
