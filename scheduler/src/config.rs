@@ -1337,6 +1337,13 @@ fn parse_profile(obj: &Obj<'_>, warnings: &mut Vec<String>) -> R<Profile> {
         obj.obj("plugins")?.as_ref(),
         warnings,
     )?;
+    // An enabled NodePurpose without args uses its default mode (prefer);
+    // kube's defaults leave it disabled, and then it does nothing.
+    let purpose_filter = profile.filter_enabled(FilterPlugin::NodePurpose);
+    let purpose_score = profile.score_weight(ScorePlugin::NodePurpose).is_some();
+    if purpose_filter || purpose_score {
+        profile.node_purpose.mode = NodePurposeMode::Prefer;
+    }
     let mut seen = HashSet::new();
     for (path, v) in obj.list("pluginConfig")? {
         let item = Obj::new(path.clone(), v)?;
@@ -1344,6 +1351,18 @@ fn parse_profile(obj: &Obj<'_>, warnings: &mut Vec<String>) -> R<Profile> {
         if !seen.insert(name.clone()) {
             return Err(at(&path, format!("duplicate pluginConfig for {name:?}")));
         }
+    }
+    if profile.node_purpose.mode == NodePurposeMode::Require && !purpose_filter {
+        warnings.push(format!(
+            "{} ({}): NodePurpose match \"require\" has no effect: the NodePurpose filter is not enabled",
+            obj.path, profile.scheduler_name
+        ));
+    }
+    if profile.node_purpose.mode == NodePurposeMode::Prefer && purpose_filter && !purpose_score {
+        warnings.push(format!(
+            "{} ({}): NodePurpose match \"prefer\" has no effect: the NodePurpose score is not enabled",
+            obj.path, profile.scheduler_name
+        ));
     }
     Ok(profile)
 }
@@ -2209,6 +2228,48 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
                 "{w}: {:?}",
                 c.warnings
             );
+        }
+    }
+
+    #[test]
+    fn node_purpose_mode_table() {
+        // (profile body, expected mode, expected warning fragment or "")
+        let cases = [
+            ("  plugins: {}\n", NodePurposeMode::Ignore, ""),
+            (
+                "  plugins: {multiPoint: {enabled: [{name: NodePurpose}]}}\n",
+                NodePurposeMode::Prefer,
+                "",
+            ),
+            (
+                "  plugins: {score: {enabled: [{name: NodePurpose}]}}\n",
+                NodePurposeMode::Prefer,
+                "",
+            ),
+            (
+                "  plugins: {multiPoint: {enabled: [{name: NodePurpose}]}}\n  pluginConfig: [{name: NodePurpose, args: {match: ignore}}]\n",
+                NodePurposeMode::Ignore,
+                "",
+            ),
+            (
+                "  plugins: {score: {enabled: [{name: NodePurpose}]}}\n  pluginConfig: [{name: NodePurpose, args: {match: require}}]\n",
+                NodePurposeMode::Require,
+                "NodePurpose match \"require\" has no effect",
+            ),
+            (
+                "  plugins: {filter: {enabled: [{name: NodePurpose}]}}\n",
+                NodePurposeMode::Prefer,
+                "NodePurpose match \"prefer\" has no effect",
+            ),
+        ];
+        for (body, mode, warning) in cases {
+            let c = cfg(&format!("profiles:\n- schedulerName: s\n{body}")).unwrap();
+            assert_eq!(c.profiles[0].node_purpose.mode, mode, "{body}");
+            let warned = c.warnings.iter().any(|w| w.contains("NodePurpose match"));
+            assert_eq!(warned, !warning.is_empty(), "{body}: {:?}", c.warnings);
+            if !warning.is_empty() {
+                assert!(c.warnings.iter().any(|w| w.contains(warning)), "{body}");
+            }
         }
     }
 
