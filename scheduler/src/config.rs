@@ -822,8 +822,9 @@ fn resolve_plugins(path: &str, multi: &PluginSet, sets: &[(Point, PluginSet)]) -
         let mut multi_enabled = Ordered::default();
         let mut overrides = Ordered::default();
         for p in &multi.enabled {
-            let info = plugin_info(&p.name).expect("names are checked when parsed");
-            if info.points & point.bit() == 0 || disabled.contains(p.name.as_str()) {
+            // Names were checked when parsed; an unknown one implements nothing.
+            let points = plugin_info(&p.name).map_or(0, |i| i.points);
+            if points & point.bit() == 0 || disabled.contains(p.name.as_str()) {
                 continue;
             }
             if enabled_set.has(&p.name) {
