@@ -422,12 +422,12 @@ impl Metrics {
                     result,
                     profile: profile.to_owned(),
                 };
-                schedule_attempts.get_or_create(&labels);
-                scheduling_attempt_duration.get_or_create(&labels);
+                schedule_attempts.get_or_create_owned(&labels);
+                scheduling_attempt_duration.get_or_create_owned(&labels);
             }
             for &pod_kind in PodKind::ALL {
                 for &outcome in DecisionOutcome::ALL {
-                    decisions.get_or_create(&DecisionLabels {
+                    decisions.get_or_create_owned(&DecisionLabels {
                         profile: profile.to_owned(),
                         pod_kind,
                         outcome,
@@ -436,13 +436,13 @@ impl Metrics {
             }
         }
         for &queue in QueueName::ALL {
-            pending_pods.get_or_create(&QueueLabels { queue });
+            pending_pods.get_or_create_owned(&QueueLabels { queue });
         }
         for &kind in CacheType::ALL {
-            cache_size.get_or_create(&CacheLabels { r#type: kind });
+            cache_size.get_or_create_owned(&CacheLabels { r#type: kind });
         }
         for resource in WATCHED_RESOURCES {
-            watch_restarts.get_or_create(&ResourceLabels {
+            watch_restarts.get_or_create_owned(&ResourceLabels {
                 resource: (*resource).to_owned(),
             });
         }
