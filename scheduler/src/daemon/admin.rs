@@ -1,1 +1,712 @@
-//! (being written)
+//! The admin server kube-scheduler's probes expect: `/healthz`, `/livez`, `/readyz` and
+//! `/metrics`, over HTTPS on port 10259 by default.
+//!
+//! The z2jh chart probes `GET /healthz` over HTTPS on 10259 (liveness and readiness), so the
+//! server speaks TLS unless told otherwise. Like kube-scheduler it makes a self-signed
+//! certificate at start (for `localhost`, `127.0.0.1` and the pod's hostname) unless a
+//! certificate and key are given (`--tls-cert-file`, `--tls-private-key-file`); kubelet does not
+//! verify probe certificates. [`AdminOptions::tls`] = `None` serves plain HTTP: for tests,
+//! `user-scheduler demo` and the plain `--metrics-bind-address` listener (start a second
+//! [`AdminServer`] for that).
+//!
+//! `/healthz` and `/livez` answer 200 `ok` while the process serves, leader or not, as
+//! kube-scheduler does: a standby must not be restarted for waiting. `/readyz` answers 200 once
+//! every watch has delivered its initial list ([`Readiness`]), else 503 naming the missing ones.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::metrics::{CONTENT_TYPE, Metrics};
+
+/// kube-scheduler's secure port.
+pub const DEFAULT_SECURE_PORT: u16 = 10259;
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for open connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Errors of the admin server.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The listen socket could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The self-signed certificate could not be made.
+    #[error("generating a self-signed certificate: {0}")]
+    SelfSigned(#[from] rcgen::Error),
+    /// A certificate or key file could not be read or holds no usable PEM.
+    #[error("{path}: {message}")]
+    CertFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// rustls refused the certificate or key.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The server task ended abnormally.
+    #[error("admin server task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Made at start, self-signed, for these DNS names and IP addresses.
+    SelfSigned {
+        /// Subject alternative names; strings that parse as IP addresses become IP SANs.
+        names: Vec<String>,
+    },
+    /// PEM files, as `--tls-cert-file` and `--tls-private-key-file`.
+    Files {
+        /// The certificate chain, leaf first.
+        cert: PathBuf,
+        /// The private key (PKCS#8, PKCS#1 or SEC1).
+        key: PathBuf,
+    },
+}
+
+impl TlsSource {
+    /// A self-signed certificate for `localhost`, `127.0.0.1` and this host's name, as
+    /// kube-scheduler makes (it adds the hostname through its serving options).
+    pub fn self_signed() -> Self {
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        if let Some(host) = hostname::get().ok().and_then(|h| h.into_string().ok())
+            && !host.is_empty()
+            && !names.contains(&host)
+        {
+            names.push(host);
+        }
+        TlsSource::SelfSigned { names }
+    }
+}
+
+/// Where and how to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminOptions {
+    /// Listen address (`--bind-address`, `--secure-port`); port 0 picks a free port, see
+    /// [`AdminServer::local_addr`].
+    pub addr: SocketAddr,
+    /// TLS, or `None` for plain HTTP.
+    pub tls: Option<TlsSource>,
+}
+
+impl Default for AdminOptions {
+    /// `0.0.0.0:10259` over HTTPS with a self-signed certificate, as kube-scheduler.
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_SECURE_PORT),
+            tls: Some(TlsSource::self_signed()),
+        }
+    }
+}
+
+/// Which watches have delivered their initial list; shared by the watches and `/readyz`.
+#[derive(Clone, Debug)]
+pub struct Readiness {
+    synced: Arc<watch::Sender<BTreeMap<String, bool>>>,
+}
+
+impl Readiness {
+    /// Readiness that waits for each of `watches` (e.g. `nodes`, `pods`,
+    /// `poddisruptionbudgets`); with none it is ready at once.
+    pub fn new<S: Into<String>>(watches: impl IntoIterator<Item = S>) -> Self {
+        let map = watches.into_iter().map(|w| (w.into(), false)).collect();
+        Self {
+            synced: Arc::new(watch::Sender::new(map)),
+        }
+    }
+
+    /// Marks a watch synced or not (a relist may mark it unsynced again); an unknown name
+    /// is added.
+    pub fn set_synced(&self, watch: &str, synced: bool) {
+        self.synced.send_if_modified(|m| match m.get_mut(watch) {
+            Some(s) if *s == synced => false,
+            Some(s) => {
+                *s = synced;
+                true
+            }
+            None => {
+                m.insert(watch.to_owned(), synced);
+                true
+            }
+        });
+    }
+
+    /// The watches not synced yet, sorted.
+    pub fn missing(&self) -> Vec<String> {
+        self.synced
+            .borrow()
+            .iter()
+            .filter(|(_, s)| !**s)
+            .map(|(w, _)| w.clone())
+            .collect()
+    }
+
+    /// Whether every watch has synced.
+    pub fn is_ready(&self) -> bool {
+        self.synced.borrow().values().all(|s| *s)
+    }
+
+    /// Waits until every watch has synced.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.synced.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|m| m.values().all(|s| *s)).await;
+    }
+}
+
+/// What the routes read.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    /// The metrics `/metrics` encodes.
+    pub metrics: Arc<Metrics>,
+    /// What `/readyz` reports.
+    pub readiness: Readiness,
+}
+
+/// The admin routes, without a listener (for embedding and tests).
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/livez", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "ok".to_owned())
+}
+
+/// kube's health endpoints answer a bare `ok`, or with `?verbose` one `[+]`/`[-]` line per
+/// check; failures always list the checks.
+async fn readyz(
+    State(state): State<AdminState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let synced = state.readiness.synced.borrow().clone();
+    let ready = synced.values().all(|s| *s);
+    if ready && !query.contains_key("verbose") {
+        return text(StatusCode::OK, "ok".to_owned());
+    }
+    let mut body = String::new();
+    for (watch, ok) in &synced {
+        if *ok {
+            body.push_str(&format!("[+]informer-sync/{watch} ok\n"));
+        } else {
+            body.push_str(&format!(
+                "[-]informer-sync/{watch} failed: the initial list has not arrived\n"
+            ));
+        }
+    }
+    if ready {
+        body.push_str("readyz check passed\n");
+        text(StatusCode::OK, body)
+    } else {
+        body.push_str("readyz check failed\n");
+        text(StatusCode::SERVICE_UNAVAILABLE, body)
+    }
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    match state.metrics.encode() {
+        Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The rustls configuration and the leaf certificate it serves.
+fn tls_config(
+    source: &TlsSource,
+) -> Result<(Arc<rustls::ServerConfig>, CertificateDer<'static>), AdminError> {
+    let (chain, key) = match source {
+        TlsSource::SelfSigned { names } => {
+            let certified = rcgen::generate_simple_self_signed(names.clone())?;
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                certified.signing_key.serialize_der(),
+            ));
+            (vec![certified.cert.der().clone()], key)
+        }
+        TlsSource::Files { cert, key } => {
+            let bad = |path: &PathBuf, message: String| AdminError::CertFile {
+                path: path.clone(),
+                message,
+            };
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| bad(cert, e.to_string()))?;
+            if chain.is_empty() {
+                return Err(bad(cert, "no CERTIFICATE block".to_owned()));
+            }
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
+            (chain, key)
+        }
+    };
+    let leaf = chain[0].clone();
+    // ring explicitly: kube builds rustls with ring, and naming the provider avoids relying
+    // on a process-wide default that another crate's features could make ambiguous.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    // Only HTTP/1.1 is served.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(config), leaf))
+}
+
+/// A running admin server.
+#[derive(Debug)]
+pub struct AdminServer {
+    local_addr: SocketAddr,
+    certificate: Option<CertificateDer<'static>>,
+    task: JoinHandle<()>,
+}
+
+impl AdminServer {
+    /// Makes the certificate, binds `options.addr` and serves `state` until `shutdown` is
+    /// cancelled. Returns once the socket is bound, so probes and tests can connect at once.
+    pub async fn start(
+        options: AdminOptions,
+        state: AdminState,
+        shutdown: CancellationToken,
+    ) -> Result<Self, AdminError> {
+        let (acceptor, certificate) = match &options.tls {
+            Some(source) => {
+                let (config, leaf) = tls_config(source)?;
+                (Some(TlsAcceptor::from(config)), Some(leaf))
+            }
+            None => (None, None),
+        };
+        let listener =
+            TcpListener::bind(options.addr)
+                .await
+                .map_err(|source| AdminError::Bind {
+                    addr: options.addr,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| AdminError::Bind {
+            addr: options.addr,
+            source,
+        })?;
+        info!(
+            %local_addr,
+            scheme = if acceptor.is_some() { "https" } else { "http" },
+            "serving /healthz, /livez, /readyz and /metrics"
+        );
+        let task = tokio::spawn(serve(listener, router(state), acceptor, shutdown));
+        Ok(Self {
+            local_addr,
+            certificate,
+            task,
+        })
+    }
+
+    /// The bound address (the actual port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The leaf certificate served (DER), `None` for plain HTTP; lets a client trust a
+    /// self-signed certificate.
+    pub fn certificate_der(&self) -> Option<&CertificateDer<'static>> {
+        self.certificate.as_ref()
+    }
+
+    /// Waits until the server has stopped: after shutdown, once open connections have
+    /// finished their requests (at most a few seconds).
+    pub async fn wait(self) -> Result<(), AdminError> {
+        Ok(self.task.await?)
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!("admin server: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let builder = hyper::server::conn::http1::Builder::new();
+            let result =
+                match tls {
+                    Some(acceptor) => {
+                        let stream =
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    debug!(%peer, "admin server: TLS handshake failed: {e}");
+                                    return;
+                                }
+                                Err(_) => {
+                                    debug!(%peer, "admin server: TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    None => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                };
+            if let Err(e) = result {
+                debug!(%peer, "admin server: connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("admin server: connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+    debug!("admin server stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio_rustls::TlsConnector;
+
+    /// Status, headers (lowercased names) and body of one HTTP/1.1 response.
+    struct Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    }
+
+    impl Reply {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// One request with `Connection: close`, read to the end; no HTTP client dependency.
+    async fn request<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, path: &str) -> Reply {
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut raw = Vec::new();
+        // A TLS peer may close without close_notify after the response; the bytes are in.
+        let _ = s.read_to_end(&mut raw).await;
+        let raw = String::from_utf8(raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    /// A client that trusts exactly the server's certificate, for the name `localhost`.
+    fn connector(cert: &CertificateDer<'static>) -> TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
+    }
+
+    async fn https(server: &AdminServer, path: &str) -> Reply {
+        let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+        let tls = connector(server.certificate_der().unwrap())
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+        request(tls, path).await
+    }
+
+    fn state(watches: &[&str]) -> AdminState {
+        AdminState {
+            metrics: Arc::new(Metrics::new(&["jhub-user-scheduler"])),
+            readiness: Readiness::new(watches.iter().copied()),
+        }
+    }
+
+    fn local(tls: Option<TlsSource>) -> AdminOptions {
+        AdminOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls,
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_probes_readiness_and_metrics_over_https() {
+        let state = state(&["nodes", "pods"]);
+        let stop = CancellationToken::new();
+        let server = AdminServer::start(
+            local(Some(TlsSource::self_signed())),
+            state.clone(),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        assert_ne!(server.local_addr().port(), 0);
+
+        for path in ["/healthz", "/livez"] {
+            let r = https(&server, path).await;
+            assert_eq!((r.status, r.body.as_str()), (200, "ok"), "{path}");
+        }
+
+        let r = https(&server, "/readyz").await;
+        assert_eq!(r.status, 503);
+        assert!(
+            r.body.contains("[-]informer-sync/nodes failed"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("[-]informer-sync/pods failed"));
+        state.readiness.set_synced("nodes", true);
+        let r = https(&server, "/readyz").await;
+        assert_eq!(r.status, 503);
+        assert!(r.body.contains("[+]informer-sync/nodes ok"));
+        assert_eq!(state.readiness.missing(), ["pods"]);
+        state.readiness.set_synced("pods", true);
+        let r = https(&server, "/readyz").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+        let r = https(&server, "/readyz?verbose").await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.ends_with("readyz check passed\n"), "{}", r.body);
+        // A relist makes it unready again.
+        state.readiness.set_synced("pods", false);
+        assert_eq!(https(&server, "/readyz").await.status, 503);
+
+        state.metrics.set_leader(true);
+        let r = https(&server, "/metrics").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some(CONTENT_TYPE));
+        assert!(r.body.contains("user_scheduler_leader 1\n"));
+        assert!(r.body.ends_with("# EOF\n"));
+
+        assert_eq!(https(&server, "/nope").await.status, 404);
+
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server.wait())
+            .await
+            .expect("stopped")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_checks_the_name_rejects_a_wrong_one() {
+        let server = AdminServer::start(
+            local(Some(TlsSource::SelfSigned {
+                names: vec!["localhost".into()],
+            })),
+            state(&[]),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+        let err = connector(server.certificate_der().unwrap())
+            .connect("elsewhere.example".try_into().unwrap(), tcp)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("certificate"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn serves_a_certificate_from_files() {
+        let dir = std::env::temp_dir().join(format!(
+            "user-scheduler-admin-test-{}-{}",
+            std::process::id(),
+            super::super::leader::default_identity()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+
+        let server = AdminServer::start(
+            local(Some(TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            state(&[]),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(server.certificate_der(), Some(made.cert.der()));
+        let r = https(&server, "/healthz").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+        // No watches to wait for: ready at once.
+        assert_eq!(https(&server, "/readyz").await.status, 200);
+
+        // A key file that holds no key is refused with the file's name.
+        std::fs::write(&key, "not a key").unwrap();
+        let err = AdminServer::start(
+            local(Some(TlsSource::Files {
+                cert,
+                key: key.clone(),
+            })),
+            state(&[]),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, AdminError::CertFile { path, .. } if *path == key),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn plain_http_mode_and_graceful_shutdown() {
+        let stop = CancellationToken::new();
+        let server = AdminServer::start(local(None), state(&["nodes"]), stop.clone())
+            .await
+            .unwrap();
+        assert!(server.certificate_der().is_none());
+        let addr = server.local_addr();
+        let r = request(TcpStream::connect(addr).await.unwrap(), "/healthz").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+        let r = request(TcpStream::connect(addr).await.unwrap(), "/readyz").await;
+        assert_eq!(r.status, 503);
+
+        // A keep-alive connection left open does not hold shutdown up.
+        let mut open = TcpStream::connect(addr).await.unwrap();
+        open.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        open.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), server.wait())
+            .await
+            .expect("stopped")
+            .unwrap();
+        assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+    }
+
+    #[tokio::test]
+    async fn binding_a_taken_port_fails_with_the_address() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = AdminServer::start(
+            AdminOptions { addr, tls: None },
+            state(&[]),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn readiness_waits_for_every_watch() {
+        let r = Readiness::new(["nodes", "pods"]);
+        assert!(!r.is_ready());
+        let waiter = tokio::spawn({
+            let r = r.clone();
+            async move { r.wait_ready().await }
+        });
+        r.set_synced("nodes", true);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        r.set_synced("pods", true);
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(r.is_ready());
+        r.set_synced("poddisruptionbudgets", false);
+        assert_eq!(r.missing(), ["poddisruptionbudgets"]);
+        assert!(Readiness::new(Vec::<String>::new()).is_ready());
+    }
+}
