@@ -73,7 +73,7 @@ pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 pub const ZONES: [&str; 3] = ["us-central1-a", "us-central1-b", "us-central1-c"];
 /// Pending pods are numbered from here (`jupyter-user-1000000`,
 /// `user-placeholder-1000000`, …), so they never collide with the pods of a
-/// generated cluster, whose numbers stay far below.
+/// generated cluster of up to ~25,000 nodes (about 30 users per node).
 pub const PENDING_BASE: usize = 1_000_000;
 /// The memory request of every placeholder: z2jh copies the default singleuser
 /// guarantee (1G, no CPU) into the placeholder StatefulSet.
