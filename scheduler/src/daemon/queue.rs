@@ -790,8 +790,9 @@ impl<T: Clone + PartialEq> SharedQueue<T> {
     /// taken only when the call returns it.
     pub async fn pop(&self) -> Option<Popped<T>> {
         loop {
-            // Registered before looking at the queue, so a change made
-            // between the look and the wait still wakes this call.
+            // Created (and registered) before looking at the queue, so a
+            // change made between the look and the wait still wakes this
+            // call.
             let notified = self.inner.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -892,5 +893,956 @@ impl<T: Clone + PartialEq> SharedQueue<T> {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use score::rng::SplitMix64;
+    use std::collections::{HashMap, HashSet};
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn pod(uid: &str, priority: i32) -> PendingPod<u32> {
+        PendingPod {
+            uid: uid.into(),
+            key: format!("ns/{uid}").into(),
+            priority,
+            gated: false,
+            payload: 0,
+        }
+    }
+
+    fn with_payload(uid: &str, priority: i32, payload: u32) -> PendingPod<u32> {
+        PendingPod {
+            payload,
+            ..pod(uid, priority)
+        }
+    }
+
+    fn gated(uid: &str) -> PendingPod<u32> {
+        PendingPod {
+            gated: true,
+            ..pod(uid, 0)
+        }
+    }
+
+    fn queue() -> SchedulingQueue<u32> {
+        SchedulingQueue::new(QueueConfig::default())
+    }
+
+    /// Pops everything ready at `now`, reporting each pod done.
+    fn drain(q: &mut SchedulingQueue<u32>, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(p) = q.pop(now) {
+            assert!(q.done(&p.uid));
+            out.push(p.uid.to_string());
+        }
+        out
+    }
+
+    /// Pops `uid` (which must be next) and reports it with `report`.
+    fn fail(
+        q: &mut SchedulingQueue<u32>,
+        uid: &str,
+        now: Instant,
+        report: fn(&mut SchedulingQueue<u32>, &str, Instant) -> Option<QueueKind>,
+    ) -> Option<QueueKind> {
+        let popped = q.pop(now).expect("a pod is ready");
+        assert_eq!(&*popped.uid, uid);
+        report(q, uid, now)
+    }
+
+    impl<T: Clone + PartialEq> SchedulingQueue<T> {
+        /// Checks that the map, the heaps and the counters agree: every pod
+        /// is in exactly the structure its place names.
+        fn check(&self) -> Result<(), String> {
+            let mut counts = QueueCounts::default();
+            for (uid, slot) in &self.pods {
+                let in_active = self.active.get(uid.as_ref()).is_some();
+                let in_backoff = self.backoff.get(uid.as_ref()).is_some();
+                let in_pool = self.unschedulable.get(uid.as_ref()).is_some();
+                let expected = match slot.place {
+                    Place::Active => {
+                        counts.active += 1;
+                        (true, false, false)
+                    }
+                    Place::Backoff => {
+                        counts.backoff += 1;
+                        (false, true, false)
+                    }
+                    Place::Unschedulable => {
+                        counts.unschedulable += 1;
+                        (false, false, true)
+                    }
+                    Place::Gated => {
+                        counts.gated += 1;
+                        (false, false, false)
+                    }
+                    Place::InFlight { .. } => {
+                        counts.in_flight += 1;
+                        (false, false, false)
+                    }
+                };
+                if (in_active, in_backoff, in_pool) != expected {
+                    return Err(format!(
+                        "{uid} is {:?} but in active/backoff/pool = {:?}",
+                        slot.place,
+                        (in_active, in_backoff, in_pool)
+                    ));
+                }
+                if slot.gated && matches!(slot.place, Place::Active | Place::Backoff) {
+                    return Err(format!("gated {uid} is {:?}", slot.place));
+                }
+            }
+            if counts != self.counts() {
+                return Err(format!(
+                    "counted {counts:?}, queue says {:?}",
+                    self.counts()
+                ));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let default = QueueConfig::default();
+        let cases: &[(QueueConfig, u32, Duration)] = &[
+            (default, 0, SEC),
+            (default, 1, SEC),
+            (default, 2, 2 * SEC),
+            (default, 3, 4 * SEC),
+            (default, 4, 8 * SEC),
+            (default, 5, 10 * SEC),
+            (default, 6, 10 * SEC),
+            (default, u32::MAX, 10 * SEC),
+            // Overflow guard: doubling past Duration::MAX stops at the cap.
+            (
+                QueueConfig {
+                    initial_backoff: SEC,
+                    max_backoff: Duration::MAX,
+                    ..default
+                },
+                u32::MAX,
+                Duration::MAX,
+            ),
+            (
+                QueueConfig {
+                    initial_backoff: Duration::ZERO,
+                    ..default
+                },
+                u32::MAX,
+                Duration::ZERO,
+            ),
+            (
+                QueueConfig {
+                    initial_backoff: 20 * SEC,
+                    ..default
+                },
+                1,
+                10 * SEC,
+            ),
+        ];
+        for (config, attempts, want) in cases {
+            assert_eq!(config.backoff(*attempts), *want, "{config:?} {attempts}");
+        }
+    }
+
+    #[test]
+    fn config_takes_the_configured_backoffs() {
+        let config = SchedulerConfig {
+            pod_initial_backoff: 2 * SEC,
+            pod_max_backoff: 30 * SEC,
+            ..SchedulerConfig::default()
+        };
+        let q = QueueConfig::from_scheduler_config(&config);
+        assert_eq!(q.initial_backoff, 2 * SEC);
+        assert_eq!(q.max_backoff, 30 * SEC);
+        assert_eq!(q.max_in_unschedulable, DEFAULT_MAX_IN_UNSCHEDULABLE);
+    }
+
+    #[test]
+    fn pops_by_priority_then_first_come() {
+        // (pods added in this order with these priorities, pop order)
+        type Case = (&'static [(&'static str, i32)], &'static [&'static str]);
+        let cases: &[Case] = &[
+            (&[("a", 0), ("b", 0), ("c", 0)], &["a", "b", "c"]),
+            (&[("a", 0), ("b", 10), ("c", 5)], &["b", "c", "a"]),
+            (
+                &[("a", 1), ("b", 2), ("c", 1), ("d", 2), ("e", -5)],
+                &["b", "d", "a", "c", "e"],
+            ),
+            (&[("low", i32::MIN), ("high", i32::MAX)], &["high", "low"]),
+        ];
+        for (adds, want) in cases {
+            let now = Instant::now();
+            let mut q = queue();
+            for (uid, priority) in *adds {
+                assert_eq!(q.upsert(pod(uid, *priority), now), Upsert::Added);
+            }
+            assert_eq!(drain(&mut q, now), *want, "{adds:?}");
+            assert!(q.is_empty());
+        }
+    }
+
+    #[test]
+    fn update_in_place_never_duplicates() {
+        let now = Instant::now();
+        let mut q = queue();
+        for uid in ["a", "b", "c"] {
+            q.upsert(pod(uid, 0), now);
+        }
+        assert_eq!(q.upsert(pod("b", 0), now), Upsert::Unchanged);
+        // Same priority, new payload: b keeps its place behind a.
+        assert_eq!(q.upsert(with_payload("b", 0, 7), now), Upsert::Updated);
+        assert_eq!(q.counts().active, 3);
+        // Higher priority: c jumps ahead.
+        assert_eq!(q.upsert(with_payload("c", 9, 3), now), Upsert::Updated);
+        assert_eq!(q.counts().active, 3);
+        let popped: Vec<(String, u32)> = std::iter::from_fn(|| {
+            let p = q.pop(now)?;
+            q.done(&p.uid);
+            Some((p.uid.to_string(), p.payload))
+        })
+        .collect();
+        assert_eq!(popped, [("c".into(), 3), ("a".into(), 0), ("b".into(), 7)]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn failed_pods_back_off_1_2_4_8_10_10() {
+        let start = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), start);
+        let mut now = start;
+        for (attempt, wait) in [1u32, 2, 4, 8, 10, 10].into_iter().enumerate() {
+            let popped = q.pop(now).expect("a is ready");
+            assert_eq!(popped.attempts as usize, attempt + 1);
+            assert_eq!(popped.first_seen, start);
+            assert_eq!(q.backoff("a", now), Some(QueueKind::Backoff));
+            let expiry = now + wait * SEC;
+            assert_eq!(q.next_wakeup(), Some(expiry), "attempt {}", attempt + 1);
+            assert!(q.pop(expiry - Duration::from_millis(1)).is_none());
+            assert_eq!(q.counts().backoff, 1);
+            now = expiry;
+        }
+        assert!(q.pop(now).is_some());
+    }
+
+    #[test]
+    fn unschedulable_pods_wait_for_an_event() {
+        // (time from failure to event, where the event sends the pod)
+        let cases = [
+            (Duration::from_millis(500), QueueKind::Backoff),
+            (SEC, QueueKind::Active),
+            (30 * SEC, QueueKind::Active),
+        ];
+        for (after, want) in cases {
+            let t0 = Instant::now();
+            let mut q = queue();
+            q.upsert(pod("a", 0), t0);
+            assert_eq!(
+                fail(&mut q, "a", t0, SchedulingQueue::unschedulable),
+                Some(QueueKind::Unschedulable)
+            );
+            // Its backoff expiring does not release it.
+            assert!(q.pop(t0 + 2 * SEC).is_none());
+            assert_eq!(q.kind_of("a"), Some(QueueKind::Unschedulable));
+            assert_eq!(q.event(ClusterEvent::NodeAdded, t0 + after), 1);
+            assert_eq!(q.kind_of("a"), Some(want), "event after {after:?}");
+            // Ready once its 1 s backoff is over, whichever way it went.
+            let ready = (t0 + SEC).max(t0 + after);
+            assert_eq!(q.pop(ready).map(|p| p.attempts), Some(2));
+        }
+    }
+
+    #[test]
+    fn every_event_kind_moves_unschedulable_pods() {
+        let events = [
+            ClusterEvent::NodeAdded,
+            ClusterEvent::NodeAllocatableChanged,
+            ClusterEvent::NodeLabelsChanged,
+            ClusterEvent::NodeTaintsChanged,
+            ClusterEvent::NodeSchedulableChanged,
+            ClusterEvent::AssignedPodRemoved,
+            ClusterEvent::PdbChanged,
+        ];
+        let mut labels = HashSet::new();
+        for event in events {
+            assert!(labels.insert(event.label()), "{event:?}");
+            let t0 = Instant::now();
+            let mut q = queue();
+            q.upsert(pod("a", 0), t0);
+            q.upsert(pod("b", 0), t0);
+            fail(&mut q, "a", t0, SchedulingQueue::unschedulable);
+            fail(&mut q, "b", t0, SchedulingQueue::unschedulable);
+            assert_eq!(q.event(event, t0 + 5 * SEC), 2, "{event:?}");
+            assert_eq!(q.counts().active, 2);
+        }
+    }
+
+    #[test]
+    fn unschedulable_leftovers_are_flushed_after_five_minutes() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), t0);
+        q.upsert(pod("b", 0), t0);
+        fail(&mut q, "a", t0, SchedulingQueue::unschedulable);
+        let t1 = t0 + 60 * SEC;
+        fail(&mut q, "b", t1, SchedulingQueue::unschedulable);
+        let flush_a = t0 + DEFAULT_MAX_IN_UNSCHEDULABLE;
+        assert_eq!(q.next_wakeup(), Some(flush_a));
+        assert!(q.pop(flush_a - Duration::from_millis(1)).is_none());
+        assert_eq!(q.pop(flush_a).map(|p| p.uid), Some("a".into()));
+        assert!(q.pop(flush_a).is_none());
+        assert_eq!(q.next_wakeup(), Some(t1 + DEFAULT_MAX_IN_UNSCHEDULABLE));
+        assert_eq!(
+            q.pop(t1 + DEFAULT_MAX_IN_UNSCHEDULABLE).map(|p| p.uid),
+            Some("b".into())
+        );
+    }
+
+    #[test]
+    fn leftover_flush_respects_a_longer_backoff() {
+        let config = QueueConfig {
+            initial_backoff: 10 * SEC,
+            max_backoff: 600 * SEC,
+            max_in_unschedulable: 30 * SEC,
+        };
+        let t0 = Instant::now();
+        let mut q = SchedulingQueue::new(config);
+        q.upsert(pod("a", 0), t0);
+        let mut now = t0;
+        // Attempts 1..=3 back off 10, 20, 40 s; the third failure's backoff
+        // outlasts the 30 s leftover flush.
+        for wait in [10, 20] {
+            fail(&mut q, "a", now, SchedulingQueue::backoff);
+            now += wait * SEC;
+        }
+        fail(&mut q, "a", now, SchedulingQueue::unschedulable);
+        assert_eq!(q.flush(now + 30 * SEC), 1);
+        assert_eq!(q.kind_of("a"), Some(QueueKind::Backoff));
+        assert!(q.pop(now + 39 * SEC).is_none());
+        assert!(q.pop(now + 40 * SEC).is_some());
+    }
+
+    #[test]
+    fn an_event_during_the_attempt_skips_the_pool() {
+        // (event before the pop, event while in flight, expected place)
+        let cases = [
+            (false, false, QueueKind::Unschedulable),
+            (true, false, QueueKind::Unschedulable),
+            (false, true, QueueKind::Backoff),
+            (true, true, QueueKind::Backoff),
+        ];
+        for (before, during, want) in cases {
+            let t0 = Instant::now();
+            let mut q = queue();
+            q.upsert(pod("a", 0), t0);
+            if before {
+                q.event(ClusterEvent::NodeAdded, t0);
+            }
+            q.pop(t0).expect("a is ready");
+            if during {
+                q.event(ClusterEvent::AssignedPodRemoved, t0);
+            }
+            assert_eq!(
+                q.unschedulable("a", t0),
+                Some(want),
+                "before {before}, during {during}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_event_during_an_earlier_pods_attempt_counts_for_it() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), t0);
+        q.upsert(pod("b", 0), t0);
+        q.pop(t0).expect("a");
+        q.event(ClusterEvent::NodeAdded, t0);
+        q.pop(t0).expect("b");
+        // a was in flight when the event came; b was popped after it.
+        assert_eq!(q.unschedulable("a", t0), Some(QueueKind::Backoff));
+        assert_eq!(q.unschedulable("b", t0), Some(QueueKind::Unschedulable));
+    }
+
+    #[test]
+    fn an_update_during_the_attempt_skips_the_pool_and_is_kept() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), t0);
+        q.pop(t0).expect("a");
+        assert_eq!(q.upsert(with_payload("a", 3, 42), t0), Upsert::Updated);
+        assert_eq!(q.kind_of("a"), Some(QueueKind::InFlight));
+        assert_eq!(q.counts().total(), 1);
+        assert_eq!(q.unschedulable("a", t0), Some(QueueKind::Backoff));
+        let again = q.pop(t0 + SEC).expect("a after its backoff");
+        assert_eq!((again.priority, again.payload), (3, 42));
+        // An unchanged update while in flight leaves the normal path.
+        assert_eq!(q.upsert(with_payload("a", 3, 42), t0), Upsert::Unchanged);
+        assert_eq!(q.unschedulable("a", t0), Some(QueueKind::Unschedulable));
+    }
+
+    #[test]
+    fn updates_release_unschedulable_pods_only_when_they_change() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), t0);
+        fail(&mut q, "a", t0, SchedulingQueue::unschedulable);
+        assert_eq!(q.upsert(pod("a", 0), t0 + 2 * SEC), Upsert::Unchanged);
+        assert_eq!(q.kind_of("a"), Some(QueueKind::Unschedulable));
+        assert_eq!(
+            q.upsert(with_payload("a", 0, 1), t0 + 2 * SEC),
+            Upsert::Updated
+        );
+        assert_eq!(q.kind_of("a"), Some(QueueKind::Active));
+    }
+
+    #[test]
+    fn gated_pods_wait_for_their_gates_to_go() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(gated("g"), t0);
+        q.upsert(pod("a", 0), t0);
+        assert_eq!(q.counts().gated, 1);
+        assert_eq!(drain(&mut q, t0), ["a"]);
+        q.event(ClusterEvent::NodeAdded, t0);
+        assert!(q.pop(t0 + DEFAULT_MAX_IN_UNSCHEDULABLE * 2).is_none());
+        assert_eq!(q.next_wakeup(), None);
+        assert_eq!(q.upsert(gated("g"), t0), Upsert::Unchanged);
+        assert_eq!(q.kind_of("g"), Some(QueueKind::Gated));
+        assert_eq!(q.upsert(pod("g", 0), t0), Upsert::Updated);
+        assert_eq!(
+            q.counts(),
+            QueueCounts {
+                active: 1,
+                ..QueueCounts::default()
+            }
+        );
+        assert_eq!(drain(&mut q, t0), ["g"]);
+    }
+
+    #[test]
+    fn a_gated_update_moves_a_queued_pod_to_gated() {
+        for start in [
+            QueueKind::Active,
+            QueueKind::Backoff,
+            QueueKind::Unschedulable,
+        ] {
+            let t0 = Instant::now();
+            let mut q = queue();
+            q.upsert(pod("a", 0), t0);
+            match start {
+                QueueKind::Backoff => {
+                    fail(&mut q, "a", t0, SchedulingQueue::backoff);
+                }
+                QueueKind::Unschedulable => {
+                    fail(&mut q, "a", t0, SchedulingQueue::unschedulable);
+                }
+                _ => {}
+            }
+            assert_eq!(q.kind_of("a"), Some(start));
+            q.upsert(gated("a"), t0);
+            assert_eq!(q.kind_of("a"), Some(QueueKind::Gated), "from {start:?}");
+            q.check().unwrap();
+        }
+    }
+
+    #[test]
+    fn delete_removes_a_pod_from_anywhere() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("active", 0), t0);
+        q.upsert(pod("backoff", 1), t0);
+        q.upsert(pod("pool", 2), t0);
+        q.upsert(gated("gated"), t0);
+        fail(&mut q, "pool", t0, SchedulingQueue::unschedulable);
+        fail(&mut q, "backoff", t0, SchedulingQueue::backoff);
+        assert_eq!(
+            q.counts(),
+            QueueCounts {
+                active: 1,
+                backoff: 1,
+                unschedulable: 1,
+                gated: 1,
+                in_flight: 0
+            }
+        );
+        for uid in ["active", "backoff", "pool", "gated"] {
+            assert!(q.delete(uid), "{uid}");
+            assert!(!q.delete(uid), "{uid} twice");
+            q.check().unwrap();
+        }
+        assert!(q.is_empty());
+        assert_eq!(q.counts(), QueueCounts::default());
+        assert!(q.pop(t0 + DEFAULT_MAX_IN_UNSCHEDULABLE).is_none());
+    }
+
+    #[test]
+    fn a_pod_deleted_in_flight_is_not_resurrected() {
+        // Reports the attempt; whether the queue took the pod back.
+        type Report = fn(&mut SchedulingQueue<u32>, &str, Instant) -> bool;
+        let reports: [(&str, Report); 3] = [
+            ("done", |q, uid, _| q.done(uid)),
+            ("unschedulable", |q, uid, now| {
+                q.unschedulable(uid, now).is_some()
+            }),
+            ("backoff", |q, uid, now| q.backoff(uid, now).is_some()),
+        ];
+        for (name, report) in reports {
+            let t0 = Instant::now();
+            let mut q = queue();
+            q.upsert(pod("a", 0), t0);
+            q.pop(t0).expect("a");
+            assert!(q.delete("a"));
+            assert_eq!(q.counts().in_flight, 1, "{name}");
+            let requeued = report(&mut q, "a", t0);
+            assert!(!requeued || name == "done", "{name}");
+            assert!(q.is_empty(), "{name}");
+            q.event(ClusterEvent::NodeAdded, t0);
+            assert!(q.pop(t0 + DEFAULT_MAX_IN_UNSCHEDULABLE).is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_pod_deleted_and_readded_in_flight_comes_back() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), t0);
+        q.pop(t0).expect("a");
+        q.delete("a");
+        assert_eq!(q.upsert(pod("a", 0), t0), Upsert::Added);
+        assert_eq!(q.counts().total(), 1);
+        assert_eq!(q.unschedulable("a", t0), Some(QueueKind::Backoff));
+        assert!(q.pop(t0 + SEC).is_some());
+    }
+
+    #[test]
+    fn reports_for_pods_not_in_flight_are_ignored() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), t0);
+        assert!(!q.done("a"));
+        assert_eq!(q.unschedulable("a", t0), None);
+        assert_eq!(q.backoff("a", t0), None);
+        assert!(!q.done("unknown"));
+        assert_eq!(q.unschedulable("unknown", t0), None);
+        assert_eq!(q.kind_of("a"), Some(QueueKind::Active));
+        assert_eq!(q.counts().total(), 1);
+        q.check().unwrap();
+    }
+
+    #[test]
+    fn retried_pods_queue_behind_waiting_pods_of_their_priority() {
+        let t0 = Instant::now();
+        let mut q = queue();
+        q.upsert(pod("a", 0), t0);
+        fail(&mut q, "a", t0, SchedulingQueue::backoff);
+        q.upsert(pod("b", 0), t0);
+        q.upsert(pod("c", 1), t0 + SEC);
+        assert_eq!(drain(&mut q, t0 + SEC), ["c", "b", "a"]);
+    }
+
+    #[test]
+    fn deadlines_that_do_not_fit_an_instant_never_fire() {
+        let config = QueueConfig {
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            max_in_unschedulable: Duration::MAX,
+        };
+        let t0 = Instant::now();
+        let mut q = SchedulingQueue::new(config);
+        q.upsert(pod("a", 0), t0);
+        q.upsert(pod("b", 0), t0);
+        fail(&mut q, "a", t0, SchedulingQueue::backoff);
+        fail(&mut q, "b", t0, SchedulingQueue::unschedulable);
+        assert!(q.next_wakeup().is_some_and(|at| at > t0 + FAR_FUTURE / 2));
+        assert!(q.pop(t0 + 3600 * SEC).is_none());
+        q.check().unwrap();
+    }
+
+    /// What the model says about one pod.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Model {
+        Waiting { gated: bool },
+        InFlight { deleted: bool, gated: bool },
+    }
+
+    /// Random operations against the queue and a model of what must hold:
+    /// every added, not-deleted pod is in exactly one place, pods in flight
+    /// are exactly the ones popped and not reported, and in the end every
+    /// pod that is not gated pops.
+    fn random_run(seed: u64, steps: usize) {
+        let mut rng = SplitMix64::new(seed);
+        let config = QueueConfig {
+            initial_backoff: SEC,
+            max_backoff: 10 * SEC,
+            max_in_unschedulable: 60 * SEC,
+        };
+        let mut q = SchedulingQueue::new(config);
+        let mut model: HashMap<String, Model> = HashMap::new();
+        let mut now = Instant::now();
+        let mut next_uid = 0u64;
+        let uid_of = |n: u64| format!("pod-{n}");
+        for step in 0..steps {
+            let pick_uid = |rng: &mut SplitMix64, next_uid: u64| -> String {
+                // Any pod so far, including deleted ones, or one not seen
+                // yet.
+                uid_of(rng.below(next_uid + 1))
+            };
+            match rng.below(10) {
+                // Add a new pod, or upsert a random (possibly unknown,
+                // possibly deleted) one.
+                0..=2 => {
+                    let uid = if rng.below(3) < 2 {
+                        next_uid += 1;
+                        uid_of(next_uid - 1)
+                    } else {
+                        pick_uid(&mut rng, next_uid)
+                    };
+                    let is_gated = rng.chance(1, 4);
+                    let p = PendingPod {
+                        gated: is_gated,
+                        ..with_payload(&uid, rng.below(3) as i32, rng.below(3) as u32)
+                    };
+                    q.upsert(p, now);
+                    let state = match model.get(&uid) {
+                        Some(Model::InFlight { .. }) => Model::InFlight {
+                            deleted: false,
+                            gated: is_gated,
+                        },
+                        _ => Model::Waiting { gated: is_gated },
+                    };
+                    model.insert(uid, state);
+                }
+                3 => {
+                    let uid = pick_uid(&mut rng, next_uid);
+                    let known = q.delete(&uid);
+                    assert_eq!(known, model.contains_key(&uid), "seed {seed} step {step}");
+                    match model.get(&uid).copied() {
+                        Some(Model::InFlight { gated, .. }) => {
+                            model.insert(
+                                uid,
+                                Model::InFlight {
+                                    deleted: true,
+                                    gated,
+                                },
+                            );
+                        }
+                        Some(Model::Waiting { .. }) => {
+                            model.remove(&uid);
+                        }
+                        None => {}
+                    }
+                }
+                4 | 5 => {
+                    if let Some(p) = q.pop(now) {
+                        let uid = p.uid.to_string();
+                        match model.get(&uid) {
+                            Some(Model::Waiting { gated: false }) => {}
+                            other => panic!("seed {seed} step {step}: popped {uid} in {other:?}"),
+                        }
+                        model.insert(
+                            uid,
+                            Model::InFlight {
+                                deleted: false,
+                                gated: false,
+                            },
+                        );
+                    }
+                }
+                6 => {
+                    let in_flight: Vec<String> = {
+                        let mut v: Vec<String> = model
+                            .iter()
+                            .filter(|(_, m)| matches!(m, Model::InFlight { .. }))
+                            .map(|(u, _)| u.clone())
+                            .collect();
+                        v.sort();
+                        v
+                    };
+                    if in_flight.is_empty() {
+                        continue;
+                    }
+                    let uid = in_flight[rng.below(in_flight.len() as u64) as usize].clone();
+                    let Some(Model::InFlight { deleted, gated }) = model.get(&uid).copied() else {
+                        unreachable!()
+                    };
+                    let went = match rng.below(3) {
+                        0 => {
+                            assert!(q.done(&uid));
+                            model.remove(&uid);
+                            continue;
+                        }
+                        1 => q.unschedulable(&uid, now),
+                        _ => q.backoff(&uid, now),
+                    };
+                    if deleted {
+                        assert_eq!(went, None, "seed {seed} step {step}");
+                        model.remove(&uid);
+                    } else {
+                        let went = went.expect("a live pod in flight is requeued");
+                        assert_eq!(went == QueueKind::Gated, gated, "seed {seed} step {step}");
+                        model.insert(uid, Model::Waiting { gated });
+                    }
+                }
+                7 => {
+                    q.event(ClusterEvent::NodeAdded, now);
+                }
+                8 => now += Duration::from_millis(rng.below(5_000)),
+                _ => {
+                    q.flush(now);
+                }
+            }
+            if let Err(e) = q.check() {
+                panic!("seed {seed} step {step}: {e}");
+            }
+            assert_eq!(q.len(), model.len(), "seed {seed} step {step}");
+            for (uid, m) in &model {
+                let kind = q.kind_of(uid);
+                let ok = match m {
+                    Model::InFlight { .. } => kind == Some(QueueKind::InFlight),
+                    Model::Waiting { gated: true } => kind == Some(QueueKind::Gated),
+                    Model::Waiting { gated: false } => matches!(
+                        kind,
+                        Some(QueueKind::Active | QueueKind::Backoff | QueueKind::Unschedulable)
+                    ),
+                };
+                assert!(
+                    ok,
+                    "seed {seed} step {step}: {uid} is {kind:?}, model {m:?}"
+                );
+            }
+        }
+
+        // Wind down: report everything in flight as unschedulable; then,
+        // with time and one event, every live pod that is not gated pops
+        // exactly once more.
+        let in_flight: Vec<String> = model
+            .iter()
+            .filter(|(_, m)| matches!(m, Model::InFlight { .. }))
+            .map(|(u, _)| u.clone())
+            .collect();
+        for uid in in_flight {
+            let went = q.unschedulable(&uid, now);
+            match model[&uid] {
+                Model::InFlight { deleted: true, .. } => {
+                    assert_eq!(went, None);
+                    model.remove(&uid);
+                }
+                Model::InFlight { gated, .. } => {
+                    model.insert(uid, Model::Waiting { gated });
+                }
+                Model::Waiting { .. } => unreachable!(),
+            }
+        }
+        now += 20 * SEC;
+        q.event(ClusterEvent::AssignedPodRemoved, now);
+        now += 20 * SEC;
+        let popped = drain(&mut q, now);
+        let unique: HashSet<&String> = popped.iter().collect();
+        assert_eq!(unique.len(), popped.len(), "seed {seed}: popped twice");
+        let want: HashSet<&String> = model
+            .iter()
+            .filter(|(_, m)| **m == Model::Waiting { gated: false })
+            .map(|(u, _)| u)
+            .collect();
+        assert_eq!(unique, want, "seed {seed}");
+        assert_eq!(q.counts().gated, q.len(), "seed {seed}");
+        assert_eq!(q.next_wakeup(), None, "seed {seed}");
+    }
+
+    #[test]
+    fn random_operations_never_lose_a_pod() {
+        for seed in 0..300 {
+            random_run(seed, 400);
+        }
+    }
+
+    #[test]
+    fn the_leftover_flush_alone_releases_everything() {
+        // Without any event, time alone must empty the pool and backoff.
+        let t0 = Instant::now();
+        let mut q = queue();
+        for i in 0..20 {
+            q.upsert(pod(&format!("p{i}"), i % 3), t0);
+        }
+        let mut now = t0;
+        for i in 0..20 {
+            let p = q.pop(now).expect("ready");
+            if i % 2 == 0 {
+                q.unschedulable(&p.uid, now);
+            } else {
+                q.backoff(&p.uid, now);
+            }
+            now += SEC;
+        }
+        while let Some(at) = q.next_wakeup() {
+            now = now.max(at);
+            drain(&mut q, now);
+        }
+        assert!(q.is_empty());
+    }
+
+    fn shared() -> SharedQueue<u32> {
+        SharedQueue::new(QueueConfig::default())
+    }
+
+    /// The task's result; fails instead of hanging when a wakeup is lost
+    /// (paused time jumps to the timeout once every task is idle).
+    async fn within_an_hour<R>(task: tokio::task::JoinHandle<R>) -> R {
+        match tokio::time::timeout(3600 * SEC, task).await {
+            Ok(joined) => joined.expect("the task does not panic"),
+            Err(_) => panic!("the waiter was never woken"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn async_pop_wakes_on_add() {
+        let q = shared();
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.pop().await }
+        });
+        // Let the waiter block first.
+        tokio::time::sleep(SEC).await;
+        assert!(!waiter.is_finished());
+        let t = Instant::now();
+        q.upsert(pod("a", 0));
+        let popped = within_an_hour(waiter).await.expect("a pod");
+        assert_eq!(&*popped.uid, "a");
+        assert_eq!(Instant::now(), t, "woken without waiting for time");
+        assert_eq!(q.counts().in_flight, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn async_pop_wakes_when_a_backoff_expires() {
+        let q = shared();
+        q.upsert(pod("a", 0));
+        let first = q.pop().await.expect("a");
+        assert_eq!(q.backoff(&first.uid), Some(QueueKind::Backoff));
+        let t = Instant::now();
+        // Paused time auto-advances to the backoff expiry.
+        let second = q.pop().await.expect("a again");
+        assert_eq!(Instant::now() - t, SEC);
+        assert_eq!(second.attempts, 2);
+        assert_eq!(q.backoff(&second.uid), Some(QueueKind::Backoff));
+        let t = Instant::now();
+        q.pop().await.expect("a a third time");
+        assert_eq!(Instant::now() - t, 2 * SEC);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn async_pop_wakes_on_an_event() {
+        let q = shared();
+        q.upsert(pod("a", 0));
+        let first = q.pop().await.expect("a");
+        assert_eq!(q.unschedulable(&first.uid), Some(QueueKind::Unschedulable));
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.pop().await }
+        });
+        tokio::time::sleep(30 * SEC).await;
+        assert!(!waiter.is_finished(), "an unschedulable pod waits");
+        let t = Instant::now();
+        assert_eq!(q.event(ClusterEvent::NodeAdded), 1);
+        within_an_hour(waiter).await.expect("a after the event");
+        assert_eq!(Instant::now(), t);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn async_pop_wakes_for_a_deadline_earlier_than_the_one_it_sleeps_to() {
+        let q = shared();
+        q.upsert(pod("a", 0));
+        q.upsert(pod("b", 0));
+        let a = q.pop().await.expect("a");
+        let b = q.pop().await.expect("b");
+        // a's leftover flush, five minutes away, is the only deadline.
+        q.unschedulable(&a.uid);
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move {
+                let popped = q.pop().await;
+                (popped, Instant::now())
+            }
+        });
+        tokio::time::sleep(SEC).await;
+        assert!(!waiter.is_finished());
+        // b's 1 s backoff comes long before a's flush.
+        let t = Instant::now();
+        assert_eq!(q.backoff(&b.uid), Some(QueueKind::Backoff));
+        let (popped, at) = waiter.await.unwrap();
+        assert_eq!(popped.map(|p| p.uid), Some("b".into()));
+        assert_eq!(at - t, SEC);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_producers_and_consumers_lose_nothing() {
+        const PRODUCERS: usize = 4;
+        const PODS: usize = 500;
+        let q = shared();
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let q = q.clone();
+                tokio::spawn(async move {
+                    for i in 0..PODS {
+                        q.upsert(pod(&format!("p{p}-{i}"), (i % 4) as i32));
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    while let Some(p) = q.pop().await {
+                        assert!(q.done(&p.uid));
+                        got.push(p.uid);
+                    }
+                    got
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.await.unwrap();
+        }
+        let all_popped = async {
+            while q.counts().total() > 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(10 * SEC, all_popped)
+            .await
+            .expect("every pod is popped");
+        q.close();
+        let mut seen = HashSet::new();
+        for consumer in consumers {
+            for uid in consumer.await.unwrap() {
+                assert!(seen.insert(uid), "popped twice");
+            }
+        }
+        assert_eq!(seen.len(), PRODUCERS * PODS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_ends_pop() {
+        let q = shared();
+        q.upsert(gated("g"));
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.pop().await }
+        });
+        tokio::time::sleep(SEC).await;
+        q.close();
+        assert!(within_an_hour(waiter).await.is_none());
+        assert!(q.is_closed());
+        q.upsert(pod("a", 0));
+        assert!(q.pop().await.is_none(), "closed stays closed");
     }
 }
