@@ -1,2 +1,71 @@
-//! Placeholder until the benchmark lands in this session.
-fn main() {}
+//! The scheduling hot path: one decision (filter + score + select) for one
+//! pending user pod over synthetic z2jh-like clusters of 100 to 10,000 nodes,
+//! the memory-scan floor, and the incremental cache update.
+//!
+//! Run: `cargo bench -p benches --bench engine`. Goals (issue 2): at 10,000
+//! nodes at most 20 ns per node (200 µs per decision) and within 4x of
+//! `scan_floor/10000`; a cache update at most 1 µs.
+
+use std::hint::black_box;
+
+use benches::{engine_cluster, pending_users};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use score::rng::SplitMix64;
+use score::{Profile, Scratch, schedule};
+
+fn schedule_one(c: &mut Criterion) {
+    let mut group = c.benchmark_group("schedule_one");
+    let profile = Profile::jupyterhub();
+    let pods = pending_users(64);
+    for nodes in [100usize, 1000, 5000, 10_000] {
+        let cluster = engine_cluster(nodes);
+        let mut scratch = Scratch::default();
+        let mut rng = SplitMix64::new(1);
+        let mut next = 0usize;
+        group.throughput(Throughput::Elements(nodes as u64));
+        group.bench_function(BenchmarkId::new("nodes", nodes), |b| {
+            b.iter(|| {
+                let pod = &pods[next % pods.len()];
+                next += 1;
+                black_box(schedule(
+                    &cluster,
+                    &profile,
+                    pod,
+                    &mut scratch,
+                    Some(&mut rng),
+                ))
+            });
+        });
+        if nodes == 10_000 {
+            group.bench_function(BenchmarkId::new("scan_floor", nodes), |b| {
+                b.iter(|| black_box(cluster.scan_allocatable_cpu()));
+            });
+        }
+    }
+    group.finish();
+}
+
+fn cache_update(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cache_update");
+    let mut cluster = engine_cluster(1000);
+    let pods = pending_users(256);
+    let nodes: Vec<String> = (0..cluster.node_count())
+        .map(|i| cluster.node_name(i).to_string())
+        .collect();
+    let mut next = 0usize;
+    // One iteration adds a pod to a node and removes it again: two updates.
+    group.throughput(Throughput::Elements(2));
+    group.bench_function("add_remove_pod", |b| {
+        b.iter(|| {
+            let pod = &pods[next % pods.len()];
+            let node = &nodes[next % nodes.len()];
+            next += 1;
+            cluster.add_pod(black_box(pod), node);
+            black_box(cluster.remove_pod(&pod.uid))
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, schedule_one, cache_update);
+criterion_main!(benches);

@@ -87,7 +87,7 @@ pub(crate) struct NodeClass {
 }
 
 /// The numbers read for every node on every decision.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct NodeHot {
     pub alloc_cpu: u64,
     pub alloc_mem: u64,
@@ -102,6 +102,10 @@ pub(crate) struct NodeHot {
     /// Non-zero requests of real user pods only.
     pub real_cpu: u64,
     pub real_mem: u64,
+    /// `100 / alloc_cpu` and `100 / alloc_mem` (0 when nothing is allocatable):
+    /// percentages of allocatable become a multiplication in the hot loop.
+    pub pct_cpu: f64,
+    pub pct_mem: f64,
     pub alloc_pods: u32,
     pub pods: u32,
     pub class: u32,
@@ -392,6 +396,14 @@ impl Cluster {
         })
     }
 
+    /// Sums every node's allocatable cpu: one pass over the node table and
+    /// nothing else. Benchmarks use it as the memory-scan floor a decision
+    /// cannot beat.
+    #[must_use]
+    pub fn scan_allocatable_cpu(&self) -> u64 {
+        self.hot.iter().map(|h| h.alloc_cpu).sum()
+    }
+
     // === nodes ===
 
     /// Adds a node, or updates it in place (its pods stay).
@@ -441,6 +453,8 @@ impl Cluster {
             hot.alloc_cpu = alloc.cpu_milli.unwrap_or(0);
             hot.alloc_mem = alloc.memory.unwrap_or(0);
             hot.alloc_eph = alloc.ephemeral_storage.unwrap_or(0);
+            hot.pct_cpu = crate::plugins::node_resources_fit::percent_factor(hot.alloc_cpu);
+            hot.pct_mem = crate::plugins::node_resources_fit::percent_factor(hot.alloc_mem);
             hot.alloc_pods = u32::try_from(alloc.pods.unwrap_or(0)).unwrap_or(u32::MAX);
             hot.class = class;
         }

@@ -13,7 +13,7 @@
 //! (which stops after a sample of feasible nodes on large clusters) is
 //! deliberately not reproduced: packing must compare all nodes.
 
-use crate::cluster::{Cluster, ImageColumn, NodeCold, NodeHot, PodRole, class_label};
+use crate::cluster::{Cluster, ImageColumn, NodeCold, PodRole, class_label};
 use crate::message;
 use crate::model::PodSpec;
 use crate::plugins::image_locality::{self, normalized_image_name};
@@ -76,16 +76,6 @@ impl Scratch {
     #[must_use]
     pub fn feasible(&self) -> &[u32] {
         &self.feasible
-    }
-
-    fn reject(&mut self, node: usize, reason: Reason) {
-        match self.histogram.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, n)) => *n += 1,
-            None => self.histogram.push((reason, 1)),
-        }
-        if let Some(log) = &mut self.log {
-            log.push((u32::try_from(node).unwrap_or(u32::MAX), reason));
-        }
     }
 }
 
@@ -312,7 +302,7 @@ fn affinity_verdict(p: &Prepared<'_>, node: &impl NodeLabels, cluster: &Cluster)
     None
 }
 
-fn class_verdict(p: &Prepared<'_>, cluster: &Cluster, class: u32) -> ClassVerdict {
+fn class_verdict_of(p: &Prepared<'_>, cluster: &Cluster, class: u32) -> ClassVerdict {
     let key = &cluster.classes[class as usize].key;
     let symbols = &cluster.symbols;
     let view = ClassView { class: key };
@@ -392,6 +382,22 @@ pub fn schedule_with_requests(
     select(scratch, rng)
 }
 
+/// Counts a rejection (and logs it when explaining).
+fn record(
+    histogram: &mut Vec<(Reason, u32)>,
+    log: &mut Option<Vec<(u32, Reason)>>,
+    node: usize,
+    reason: Reason,
+) {
+    match histogram.iter_mut().find(|(r, _)| *r == reason) {
+        Some((_, n)) => *n += 1,
+        None => histogram.push((reason, 1)),
+    }
+    if let Some(log) = log {
+        log.push((u32::try_from(node).unwrap_or(u32::MAX), reason));
+    }
+}
+
 #[allow(clippy::too_many_lines)]
 fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scratch) {
     let n = cluster.node_count();
@@ -407,13 +413,24 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
             .class_verdict
             .resize(cluster.classes.len(), ClassVerdict::default());
     }
-    scratch.feasible.clear();
-    scratch.histogram.clear();
-    scratch.scores.resize_with(plugins.len(), Vec::new);
-    for s in &mut scratch.scores {
+    let Scratch {
+        stamp,
+        class_stamp,
+        class_verdict,
+        feasible,
+        scores,
+        totals,
+        histogram,
+        log,
+    } = scratch;
+    let stamp = *stamp;
+    feasible.clear();
+    histogram.clear();
+    scores.resize_with(plugins.len(), Vec::new);
+    for s in scores.iter_mut() {
         s.clear();
     }
-    if let Some(log) = &mut scratch.log {
+    if let Some(log) = log {
         log.clear();
     }
     let per_node = p.per_node_affinity || (p.filter_node_name && p.node_name.is_some());
@@ -424,15 +441,19 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
         .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity));
     let ipa_score = p.ipa.as_ref().filter(|s| s.scoring);
     let symbols = &cluster.symbols;
+    let prefer_purpose = profile.node_purpose.mode == NodePurposeMode::Prefer;
+    // ImageLocality's score depends only on the image sum, which takes few
+    // distinct values across nodes: remember the last one.
+    let mut image_memo: (i64, i64) = (-1, 0);
+    let real_user = p.role == PodRole::RealUser;
 
-    for i in 0..n {
-        let hot: &NodeHot = &cluster.hot[i];
+    for (i, hot) in cluster.hot.iter().enumerate() {
         let class = hot.class as usize;
-        if scratch.class_stamp[class] != scratch.stamp {
-            scratch.class_verdict[class] = class_verdict(p, cluster, hot.class);
-            scratch.class_stamp[class] = scratch.stamp;
+        if class_stamp[class] != stamp {
+            class_verdict[class] = class_verdict_of(p, cluster, hot.class);
+            class_stamp[class] = stamp;
         }
-        let cv = scratch.class_verdict[class];
+        let cv = &class_verdict[class];
         let mut preferred_affinity = cv.preferred_affinity;
         if per_node {
             // The full filter sequence in kube's order, with node-level checks.
@@ -453,11 +474,11 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
                 .or(cv.taint)
                 .or(affinity)
             {
-                scratch.reject(i, reason);
+                record(histogram, log, i, reason);
                 continue;
             }
         } else if let Some(reason) = cv.fail {
-            scratch.reject(i, reason);
+            record(histogram, log, i, reason);
             continue;
         }
         let cold = &cluster.cold[i];
@@ -465,44 +486,35 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
             && hot.port_pods > 0
             && node_ports::conflicts(&p.ports, &cold.ports, cluster.any_ip)
         {
-            scratch.reject(i, Reason::NodePorts);
+            record(histogram, log, i, Reason::NodePorts);
             continue;
         }
-        if p.filter_fit {
-            let mut fits = true;
-            // `fits` reports every insufficient resource, as kube does.
-            let fit_ok = node_resources_fit::fits(hot, cold, &p.fit, |reason| {
-                fits = false;
-                match scratch.histogram.iter_mut().find(|(r, _)| *r == reason) {
-                    Some((_, c)) => *c += 1,
-                    None => scratch.histogram.push((reason, 1)),
-                }
-                if let Some(log) = &mut scratch.log {
-                    log.push((u32::try_from(i).unwrap_or(u32::MAX), reason));
-                }
-            });
-            if !fit_ok || !fits {
-                continue;
-            }
+        // `fits` reports every insufficient resource, as kube does.
+        if p.filter_fit
+            && !node_resources_fit::fits(hot, cold, &p.fit, |reason| {
+                record(histogram, log, i, reason);
+            })
+        {
+            continue;
         }
         if let Some(state) = ipa_filter
             && let Some(reason) = state.filter(cluster, i)
         {
-            scratch.reject(i, reason);
+            record(histogram, log, i, reason);
             continue;
         }
-        scratch.feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
+        feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
         for (k, &(plugin, _)) in plugins.iter().enumerate() {
             let raw = match plugin {
                 ScorePlugin::NodePurpose => {
-                    if profile.node_purpose.mode == NodePurposeMode::Prefer {
+                    if prefer_purpose {
                         cv.purpose_score
                     } else {
                         0
                     }
                 }
                 ScorePlugin::RealUserColocation => {
-                    if p.role == PodRole::RealUser {
+                    if real_user {
                         real_user_colocation::score(hot)
                     } else {
                         0
@@ -515,20 +527,24 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
                 ScorePlugin::TaintToleration => cv.prefer_no_schedule,
                 ScorePlugin::InterPodAffinity => ipa_score.map_or(0, |s| s.score(cluster, i)),
                 ScorePlugin::ImageLocality => {
-                    if p.images.is_empty() {
-                        image_locality::score(0, p.containers)
+                    let sum = if p.images.is_empty() {
+                        0
                     } else {
-                        image_locality::score(image_sum(p, cold, i, n), p.containers)
+                        image_sum(p, cold, i, n)
+                    };
+                    if image_memo.0 != sum {
+                        image_memo = (sum, image_locality::score(sum, p.containers));
                     }
+                    image_memo.1
                 }
             };
-            scratch.scores[k].push(raw);
+            scores[k].push(raw);
         }
     }
 
     // Normalize and weigh.
     for (k, &(plugin, _)) in plugins.iter().enumerate() {
-        let scores = &mut scratch.scores[k];
+        let scores = &mut scores[k];
         match plugin {
             ScorePlugin::NodeAffinity => default_normalize(scores, false),
             ScorePlugin::TaintToleration => default_normalize(scores, true),
@@ -536,10 +552,10 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
             _ => {}
         }
     }
-    scratch.totals.clear();
-    scratch.totals.resize(scratch.feasible.len(), 0);
+    totals.clear();
+    totals.resize(feasible.len(), 0);
     for (k, &(_, weight)) in plugins.iter().enumerate() {
-        for (total, score) in scratch.totals.iter_mut().zip(&scratch.scores[k]) {
+        for (total, score) in totals.iter_mut().zip(&scores[k]) {
             *total += score * weight;
         }
     }

@@ -91,15 +91,66 @@ pub(crate) fn lookup(list: &[(Sym, u64)], name: Sym) -> u64 {
     list.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
 }
 
+/// `100 / total` as the node table stores it (0 for a zero total).
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn percent_factor(total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        MAX_NODE_SCORE as f64 / total as f64
+    }
+}
+
+/// `value × 100 / total` (`value ≤ total`), exactly as integer division
+/// truncates it, given `factor = percent_factor(total)`. A 64-bit integer
+/// division costs tens of cycles on common x86 servers and this runs for every
+/// resource of every node, so the quotient comes from a multiplication and is
+/// then corrected to the exact integer.
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+pub(crate) fn percent_with(value: u64, total: u64, factor: f64) -> i64 {
+    const EXACT: u64 = 1 << 53;
+    match value.checked_mul(MAX_NODE_SCORE as u64) {
+        Some(num) if num < EXACT && total < EXACT => {
+            // Both operands are exact in f64; the estimate may be off by one
+            // after rounding, so fix it up against the integer bounds.
+            let mut q = (value as f64 * factor) as u64;
+            if q * total > num {
+                q -= 1;
+            } else if (q + 1) * total <= num {
+                q += 1;
+            }
+            q as i64
+        }
+        Some(num) => i64::try_from(num / total).unwrap_or(i64::MAX),
+        None => i64::try_from(u128::from(value) * MAX_NODE_SCORE as u128 / u128::from(total))
+            .unwrap_or(i64::MAX),
+    }
+}
+
+fn percent(value: u64, total: u64) -> i64 {
+    percent_with(value, total, percent_factor(total))
+}
+
+/// MostAllocated for a node whose `percent_factor` is known.
+pub(crate) fn most_allocated_with(requested: u64, allocatable: u64, factor: f64) -> i64 {
+    if allocatable == 0 {
+        return 0;
+    }
+    percent_with(requested.min(allocatable), allocatable, factor)
+}
+
 /// kube's `mostRequestedScore`.
 #[must_use]
 pub fn most_allocated(requested: u64, allocatable: u64) -> i64 {
     if allocatable == 0 {
         return 0;
     }
-    let requested = u128::from(requested.min(allocatable));
-    let score = requested * MAX_NODE_SCORE as u128 / u128::from(allocatable);
-    i64::try_from(score).unwrap_or(MAX_NODE_SCORE)
+    percent(requested.min(allocatable), allocatable)
 }
 
 /// kube's `leastRequestedScore`.
@@ -108,8 +159,7 @@ pub fn least_allocated(requested: u64, allocatable: u64) -> i64 {
     if allocatable == 0 || requested > allocatable {
         return 0;
     }
-    let free = u128::from(allocatable - requested);
-    i64::try_from(free * MAX_NODE_SCORE as u128 / u128::from(allocatable)).unwrap_or(0)
+    percent(allocatable - requested, allocatable)
 }
 
 /// One scored resource, resolved for a pod: where to read the node's numbers
@@ -133,8 +183,29 @@ pub(crate) fn score(
     let mut weights = 0i64;
     for &(resource, weight) in resources {
         let (allocatable, requested) = match resource {
-            ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu + pod),
-            ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem + pod),
+            ScoredResource::Cpu { pod } => {
+                if strategy == ScoringStrategy::MostAllocated {
+                    // The common case, without a division.
+                    if hot.alloc_cpu > 0 {
+                        total += most_allocated_with(hot.nz_cpu + pod, hot.alloc_cpu, hot.pct_cpu)
+                            * weight;
+                        weights += weight;
+                    }
+                    continue;
+                }
+                (hot.alloc_cpu, hot.nz_cpu + pod)
+            }
+            ScoredResource::Memory { pod } => {
+                if strategy == ScoringStrategy::MostAllocated {
+                    if hot.alloc_mem > 0 {
+                        total += most_allocated_with(hot.nz_mem + pod, hot.alloc_mem, hot.pct_mem)
+                            * weight;
+                        weights += weight;
+                    }
+                    continue;
+                }
+                (hot.alloc_mem, hot.nz_mem + pod)
+            }
             ScoredResource::Ephemeral { pod } => (hot.alloc_eph, hot.req_eph + pod),
             ScoredResource::Extended { name, pod } => (
                 lookup(&cold.extended_alloc, name),
@@ -151,7 +222,14 @@ pub(crate) fn score(
         total += s * weight;
         weights += weight;
     }
-    if weights == 0 { 0 } else { total / weights }
+    match weights {
+        0 => 0,
+        // Two resources of weight 1 (every JupyterHub profile): a shift, as
+        // the sum of non-negative scores is non-negative. (Written as `/ 2`
+        // the compiler folds it back into the general division.)
+        2 => total >> 1,
+        w => total / w,
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +248,8 @@ mod tests {
             nz_cpu: req_cpu,
             nz_mem: req_mem,
             alloc_pods: 110,
+            pct_cpu: percent_factor(cpu),
+            pct_mem: percent_factor(mem),
             ..NodeHot::default()
         }
     }
@@ -332,5 +412,37 @@ mod tests {
         let mut got = Vec::new();
         assert!(!fits(&full, &cold, &req(0, 0, 0), |r| got.push(r)));
         assert_eq!(got, vec![Reason::TooManyPods]);
+    }
+}
+
+#[cfg(test)]
+mod overflow {
+    use super::*;
+
+    #[test]
+    fn huge_quantities_do_not_overflow() {
+        // 12Ei of memory: 13835058055282163712 × 100 overflows u64; u128 path.
+        let ei12: u64 = 12 << 60;
+        assert_eq!(most_allocated(ei12 / 2, ei12), 50);
+        assert_eq!(least_allocated(ei12 / 4, ei12), 75);
+        assert_eq!(most_allocated(u64::MAX, u64::MAX), 100);
+    }
+
+    #[test]
+    fn percent_equals_integer_division() {
+        // Boundary cases where an f64 quotient rounds across an integer.
+        let mut rng = crate::rng::SplitMix64::new(3);
+        for total in [1u64, 3, 7, 4000, 3920, 17_179_869_184, (1 << 46) - 1] {
+            for value in [0, 1, total / 3, total / 2, total - 1, total] {
+                let want = i64::try_from(u128::from(value) * 100 / u128::from(total)).unwrap();
+                assert_eq!(percent(value, total), want, "{value}/{total}");
+            }
+        }
+        for _ in 0..100_000 {
+            let total = 1 + rng.below(1 << 45);
+            let value = rng.below(total + 1);
+            let want = i64::try_from(u128::from(value) * 100 / u128::from(total)).unwrap();
+            assert_eq!(percent(value, total), want, "{value}/{total}");
+        }
     }
 }

@@ -13,20 +13,31 @@
 //! Only real-user pods are scored this way; for other pods the plugin gives
 //! every node 0 (it does not influence them).
 
-use super::node_resources_fit::most_allocated;
+use super::node_resources_fit::most_allocated_with;
 use crate::cluster::NodeHot;
 
 /// The score of a node for a real-user pod.
 pub(crate) fn score(hot: &NodeHot) -> i64 {
+    if hot.real_cpu == 0 && hot.real_mem == 0 {
+        return 0;
+    }
     let mut total = 0;
     let mut count = 0;
-    for (real, alloc) in [(hot.real_cpu, hot.alloc_cpu), (hot.real_mem, hot.alloc_mem)] {
+    for (real, alloc, factor) in [
+        (hot.real_cpu, hot.alloc_cpu, hot.pct_cpu),
+        (hot.real_mem, hot.alloc_mem, hot.pct_mem),
+    ] {
         if alloc > 0 {
-            total += most_allocated(real, alloc);
+            total += most_allocated_with(real, alloc, factor);
             count += 1;
         }
     }
-    if count == 0 { 0 } else { total / count }
+    match count {
+        0 => 0,
+        // Non-negative: a shift is the division by two.
+        2 => total >> 1,
+        _ => total,
+    }
 }
 
 #[cfg(test)]
@@ -45,6 +56,8 @@ mod tests {
             // placeholders would add to nz_* but never to real_*.
             nz_cpu: 4000,
             nz_mem: 16 * GI,
+            pct_cpu: crate::plugins::node_resources_fit::percent_factor(4000),
+            pct_mem: crate::plugins::node_resources_fit::percent_factor(16 * GI),
             ..NodeHot::default()
         };
         let cases = [
