@@ -115,7 +115,23 @@ fn not_found_url() -> ApiError {
     }
 }
 
-fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
+/// `/openapi/v2`: an empty document. kubectl before 1.27 validates manifests client-side
+/// against it, asking for protobuf; an empty protobuf message is a valid empty document, and
+/// kubectl skips validation of kinds the document does not describe.
+fn openapi_v2(accept: &str) -> Response {
+    if accept.contains("protobuf") {
+        let mut r = Response::new(Body::empty());
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+        );
+        r
+    } else {
+        json_response(200, &json!({"swagger": "2.0", "info": {"title": "Kubernetes (sandbox)", "version": "v1.33.0"}, "paths": {}}))
+    }
+}
+
+fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let ok = |v: Value| Ok(Route::NonResource(json_response(200, &v)));
     let (group, version, rest) = match segs.as_slice() {
@@ -123,6 +139,7 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         ["healthz" | "livez" | "readyz", ..] => return Ok(Route::NonResource(text(200, "ok"))),
         ["api"] => return ok(discovery::core_versions(&shared.server_address)),
         ["apis"] => return ok(discovery::groups()),
+        ["openapi", "v2"] => return Ok(Route::NonResource(openapi_v2(accept))),
         ["openapi", "v3"] => return ok(discovery::openapi_root()),
         ["openapi", "v3", rest @ ..] => {
             return discovery::openapi_group_version(&rest.join("/")).map_or_else(|| Err(not_found_url()), ok);
@@ -205,7 +222,8 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let routed = route(shared, path);
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let routed = route(shared, path, &accept);
     let mut record = RequestRecord {
         method: method.to_string(),
         path: path.to_string(),
