@@ -1,7 +1,10 @@
 //! The user-scheduler daemon and CLI.
 
+pub mod cli;
 pub mod cluster_file;
 pub mod config;
 pub mod convert;
 pub mod daemon;
+pub mod explain;
+pub mod run;
 pub mod synthetic;

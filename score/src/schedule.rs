@@ -641,6 +641,18 @@ pub struct Explanation {
     pub tied: Vec<String>,
     /// The FailedScheduling message when nothing is feasible.
     pub message: Option<String>,
+    /// When nothing is feasible and evicting lower-priority pods would help:
+    /// the node and the victims.
+    pub preemption: Option<PreemptionExplanation>,
+}
+
+/// The preemption `explain` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreemptionExplanation {
+    /// The node the pod would be nominated to.
+    pub node: String,
+    /// `namespace/name` of each victim.
+    pub victims: Vec<String>,
 }
 
 /// Explains where `pod` would go and why; deterministic (ties go to the first
@@ -696,5 +708,6 @@ pub fn explain(cluster: &Cluster, profile: &Profile, pod: &PodSpec) -> Explanati
         selected: decision.selected.map(|i| cluster.node_name(i).to_string()),
         tied,
         message,
+        preemption: None,
     }
 }

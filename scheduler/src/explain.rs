@@ -1,0 +1,245 @@
+//! `user-scheduler explain`: where would this pod go, and why.
+//!
+//! Reads a cluster file (what `kubectl get nodes,pods,... -o yaml` prints), a
+//! pod file and optionally the daemon's config file, runs one decision on the
+//! engine and prints it as JSON (the contract in README.md) or as a table.
+//! Same input, same output, byte for byte: ties go to the first node in file
+//! order and nothing depends on time.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::{cluster_file, config, convert};
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Machine-readable JSON.
+    Json,
+    /// A readable table.
+    Text,
+}
+
+/// Errors of `explain`: each names the file and, where it can, the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// The cluster or pod file.
+    #[error(transparent)]
+    ClusterFile(#[from] cluster_file::ClusterFileError),
+    /// The config file.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The pod does not convert.
+    #[error("{file}: {source}")]
+    Pod {
+        /// The pod file.
+        file: String,
+        /// What is wrong.
+        #[source]
+        source: convert::ConvertError,
+    },
+    /// The config file has no profile.
+    #[error("{0}: the configuration has no profile")]
+    NoProfile(String),
+}
+
+/// The inputs of one explanation.
+#[derive(Clone, Debug)]
+pub struct ExplainInput {
+    /// Cluster file.
+    pub cluster: PathBuf,
+    /// Pod file.
+    pub pod: PathBuf,
+    /// Scheduler config file; the default JupyterHub profile when absent.
+    pub config: Option<PathBuf>,
+}
+
+/// The result, ready to print.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The engine's explanation.
+    pub explanation: score::Explanation,
+    /// Warnings to show on stderr (skipped kinds, ignored config fields, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Loads the inputs and explains the decision.
+///
+/// # Errors
+/// An unreadable or invalid file, with the file and field named.
+pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
+    let mut warnings = Vec::new();
+    let profile = match &input.config {
+        Some(path) => {
+            let cfg = config::load(path)?;
+            warnings.extend(
+                cfg.warnings
+                    .iter()
+                    .map(|w| format!("{}: {w}", path.display())),
+            );
+            cfg.profiles
+                .into_iter()
+                .next()
+                .ok_or_else(|| ExplainError::NoProfile(path.display().to_string()))?
+        }
+        None => score::Profile::jupyterhub(),
+    };
+    let file = cluster_file::load(&input.cluster)?;
+    warnings.extend(file.warnings.iter().cloned());
+    let (cluster, build_warnings) = cluster_file::build_cluster(&file, &profile.roles)?;
+    warnings.extend(build_warnings);
+    let pod = cluster_file::load_pod(&input.pod)?;
+    let spec = convert::pod_spec(&pod).map_err(|source| ExplainError::Pod {
+        file: input.pod.display().to_string(),
+        source,
+    })?;
+    Ok(Report {
+        explanation: score::explain(&cluster, &profile, &spec),
+        warnings,
+    })
+}
+
+struct Scores<'a>(&'a [(&'static str, i64)]);
+
+impl Serialize for Scores<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, score) in self.0 {
+            map.serialize_entry(name, score)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonNode<'a> {
+    name: &'a str,
+    feasible: bool,
+    reasons: &'a [String],
+    scores: Scores<'a>,
+    total: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct JsonPreemption<'a> {
+    node: &'a str,
+    victims: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    pod: &'a str,
+    nodes: Vec<JsonNode<'a>>,
+    selected: Option<&'a str>,
+    tied: &'a [String],
+    message: Option<&'a str>,
+    preemption: Option<JsonPreemption<'a>>,
+}
+
+/// The JSON document of the contract (keys in the documented order).
+#[must_use]
+pub fn to_json(e: &score::Explanation) -> String {
+    let report = JsonReport {
+        pod: &e.pod,
+        nodes: e
+            .nodes
+            .iter()
+            .map(|n| JsonNode {
+                name: &n.name,
+                feasible: n.feasible,
+                reasons: &n.reasons,
+                scores: Scores(&n.scores),
+                total: n.total,
+            })
+            .collect(),
+        selected: e.selected.as_deref(),
+        tied: &e.tied,
+        message: e.message.as_deref(),
+        preemption: e.preemption.as_ref().map(|p| JsonPreemption {
+            node: &p.node,
+            victims: &p.victims,
+        }),
+    };
+    let mut out = serde_json::to_string_pretty(&report).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// A readable table.
+#[must_use]
+pub fn to_text(e: &score::Explanation) -> String {
+    let mut plugins: Vec<&str> = Vec::new();
+    for n in &e.nodes {
+        for (p, _) in &n.scores {
+            if !plugins.contains(p) {
+                plugins.push(p);
+            }
+        }
+    }
+    let width = e
+        .nodes
+        .iter()
+        .map(|n| n.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = String::new();
+    let _ = writeln!(out, "pod {}", e.pod);
+    let _ = write!(out, "{:<width$}  {:>12}", "NODE", "TOTAL");
+    for p in &plugins {
+        let _ = write!(out, "  {:>w$}", p, w = p.len());
+    }
+    out.push('\n');
+    for n in &e.nodes {
+        let mark = if e.selected.as_deref() == Some(n.name.as_str()) {
+            "*"
+        } else {
+            " "
+        };
+        match n.total {
+            Some(total) => {
+                let _ = write!(out, "{:<width$}  {:>12}", n.name, total);
+                for p in &plugins {
+                    let s = n.scores.iter().find(|(q, _)| q == p).map_or(0, |(_, s)| *s);
+                    let _ = write!(out, "  {:>w$}", s, w = p.len());
+                }
+                let _ = writeln!(out, " {mark}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{:<width$}  {:>12}  {}",
+                    n.name,
+                    "-",
+                    n.reasons.join("; ")
+                );
+            }
+        }
+    }
+    match &e.selected {
+        Some(s) => {
+            let _ = writeln!(out, "selected: {s}");
+            if e.tied.len() > 1 {
+                let _ = writeln!(out, "tied: {}", e.tied.join(", "));
+            }
+        }
+        None => {
+            let _ = writeln!(out, "selected: none");
+        }
+    }
+    if let Some(m) = &e.message {
+        let _ = writeln!(out, "message: {m}");
+    }
+    if let Some(p) = &e.preemption {
+        let _ = writeln!(
+            out,
+            "preemption: evict {} on {}",
+            p.victims.join(", "),
+            p.node
+        );
+    }
+    out
+}

@@ -1,0 +1,132 @@
+//! `user-scheduler explain` as an operator runs it: the binary on the
+//! committed examples.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn explain(pod: &str, extra: &[&str]) -> Output {
+    let root = root();
+    Command::new(env!("CARGO_BIN_EXE_user-scheduler"))
+        .arg("explain")
+        .arg("--cluster")
+        .arg(root.join("examples/cluster.yaml"))
+        .arg("--pod")
+        .arg(root.join("examples/pods").join(pod))
+        .args(extra)
+        .output()
+        .expect("the binary runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn a_user_pod_goes_next_to_the_real_users() {
+    let v = json(&explain("user.yaml", &["--format", "json"]));
+    assert_eq!(v["pod"], "jhub/jupyter-dave");
+    assert_eq!(v["selected"], "user-1");
+    assert_eq!(v["tied"], serde_json::json!(["user-1"]));
+    assert_eq!(v["message"], serde_json::Value::Null);
+    assert_eq!(v["preemption"], serde_json::Value::Null);
+    let nodes = v["nodes"].as_array().unwrap();
+    let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["core-1", "user-1", "user-2", "user-3", "user-4", "gpu-1"],
+        "input order"
+    );
+    assert_eq!(nodes[0]["feasible"], false);
+    assert_eq!(
+        nodes[0]["reasons"],
+        serde_json::json!(["node(s) had untolerated taint {hub.jupyter.org/dedicated: core}"])
+    );
+    assert_eq!(nodes[0]["total"], serde_json::Value::Null);
+    // user-1 hosts two real users, user-2 two placeholders: same fill, but
+    // only user-1 scores for real-user co-location.
+    assert!(nodes[1]["scores"]["RealUserColocation"].as_i64().unwrap() > 0);
+    assert_eq!(nodes[2]["scores"]["RealUserColocation"], 0);
+    assert_eq!(
+        nodes[1]["scores"]["NodeResourcesFit"],
+        nodes[2]["scores"]["NodeResourcesFit"]
+    );
+}
+
+#[test]
+fn output_is_byte_for_byte_stable() {
+    let a = explain("user.yaml", &["--format", "json"]);
+    let b = explain("user.yaml", &["--format", "json"]);
+    assert_eq!(a.stdout, b.stdout);
+    // JSON is the default when stdout is not a terminal.
+    assert_eq!(explain("user.yaml", &[]).stdout, a.stdout);
+}
+
+#[test]
+fn a_pod_that_fits_nowhere_gets_kubes_message() {
+    let v = json(&explain("too-big.yaml", &[]));
+    assert_eq!(v["selected"], serde_json::Value::Null);
+    assert_eq!(
+        v["message"],
+        "0/6 nodes are available: 1 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}, \
+         1 node(s) had untolerated taint {nvidia.com/gpu: present}, 4 Insufficient cpu, 4 Insufficient memory."
+    );
+}
+
+#[test]
+fn gpu_pods_go_to_the_gpu_node() {
+    assert_eq!(json(&explain("gpu-user.yaml", &[]))["selected"], "gpu-1");
+}
+
+#[test]
+fn the_z2jh_config_is_accepted() {
+    let config = root().join("scheduler/tests/fixtures/z2jh-config.yaml");
+    let v = json(&explain(
+        "user.yaml",
+        &["--config", config.to_str().unwrap()],
+    ));
+    // NodeAffinity (weight 14631) decides first: every user node matches the
+    // pod's preferred node-purpose affinity.
+    assert_eq!(v["nodes"][1]["scores"]["NodeAffinity"], 100);
+    assert_eq!(v["selected"], "user-1");
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_file_and_field() {
+    let out = explain("bad-quantity.yaml", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad-quantity.yaml"), "{err}");
+    assert!(
+        err.contains("spec.containers[0].resources.requests[cpu]"),
+        "{err}"
+    );
+    assert!(err.contains("\"12x\""), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let dir = std::env::temp_dir().join(format!("explain-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: x\n  plugins:\n    score:\n      enabled:\n      - name: NodeResourcesFitt\n",
+    )
+    .unwrap();
+    let out = explain("user.yaml", &["--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("NodeResourcesFitt") && err.contains("config.yaml"),
+        "{err}"
+    );
+    let missing = explain("no-such-pod.yaml", &[]);
+    assert_eq!(missing.status.code(), Some(2));
+}
