@@ -82,7 +82,9 @@ impl DeleteOpts {
     /// Reads a `DeleteOptions` object.
     pub fn from_value(v: &Value) -> Result<Self, ApiError> {
         if !v.is_object() && !v.is_null() {
-            return Err(ApiError::BadRequest("DeleteOptions must be a JSON object".into()));
+            return Err(ApiError::BadRequest(
+                "DeleteOptions must be a JSON object".into(),
+            ));
         }
         let grace_period = match v.get("gracePeriodSeconds") {
             None | Some(Value::Null) => None,
@@ -140,7 +142,11 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 }
 
 /// Parses a request body as JSON (or YAML when the content type says so).
-pub(crate) fn parse_body(def: Option<&ResourceDef>, body: &[u8], yaml: bool) -> Result<Value, ApiError> {
+pub(crate) fn parse_body(
+    def: Option<&ResourceDef>,
+    body: &[u8],
+    yaml: bool,
+) -> Result<Value, ApiError> {
     let parsed: Result<Value, String> = if yaml {
         serde_yaml_ng::from_slice(body).map_err(|e| e.to_string())
     } else {
@@ -148,10 +154,14 @@ pub(crate) fn parse_body(def: Option<&ResourceDef>, body: &[u8], yaml: bool) -> 
     };
     let v = parsed.map_err(|e| {
         let what = def.map(|d| d.kind).unwrap_or("object");
-        ApiError::BadRequest(format!("the body of the request could not be decoded as a {what}: {e}"))
+        ApiError::BadRequest(format!(
+            "the body of the request could not be decoded as a {what}: {e}"
+        ))
     })?;
     if !v.is_object() {
-        return Err(ApiError::BadRequest("the body of the request must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "the body of the request must be a JSON object".into(),
+        ));
     }
     Ok(v)
 }
@@ -185,7 +195,12 @@ fn pod_spec_change_forbidden(old: &Value, new: &Value) -> bool {
     fn masked(spec: Option<&Value>) -> Value {
         let mut s = spec.cloned().unwrap_or(Value::Null);
         if let Value::Object(m) = &mut s {
-            for k in ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates"] {
+            for k in [
+                "activeDeadlineSeconds",
+                "tolerations",
+                "terminationGracePeriodSeconds",
+                "schedulingGates",
+            ] {
                 m.remove(k);
             }
             for list in ["containers", "initContainers"] {
@@ -210,7 +225,7 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     if def.store == "pods" {
         errs.extend(validation::pod_resources(obj));
         if let Some(cs) = obj.pointer("/spec/containers") {
-            if !cs.as_array().is_some_and(|a| !a.is_empty()) {
+            if cs.as_array().is_none_or(|a| a.is_empty()) {
                 errs.push(FieldError {
                     field: "spec.containers".into(),
                     reason: "FieldValueRequired",
@@ -264,7 +279,13 @@ fn prepare_new(shared: &Shared, def: &ResourceDef, obj: &mut Value, reset_status
 }
 
 /// POST to a collection.
-pub(crate) fn create(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, mut obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+pub(crate) fn create(
+    shared: &Arc<Shared>,
+    def: &'static ResourceDef,
+    ns: &str,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     check_type(&mut obj, &def.api_version(), def.kind)?;
     let mut obj = from_view(def, obj);
     if def.namespaced {
@@ -282,7 +303,8 @@ pub(crate) fn create(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, 
     } else {
         meta_mut(&mut obj).remove("namespace");
     }
-    let generate = meta_str(&obj, "name").is_none_or(str::is_empty)
+    let generate = meta_str(&obj, "name")
+        .is_none_or(str::is_empty)
         .then(|| meta_str(&obj, "generateName").map(String::from))
         .flatten()
         .filter(|g| !g.is_empty());
@@ -296,7 +318,10 @@ pub(crate) fn create(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, 
             }
             validate(def, &obj)?;
             let name = name_of(&obj).to_string();
-            if txn.get(def.store, if def.namespaced { ns } else { "" }, &name).is_some() {
+            if txn
+                .get(def.store, if def.namespaced { ns } else { "" }, &name)
+                .is_some()
+            {
                 if generate.is_some() {
                     continue;
                 }
@@ -308,7 +333,9 @@ pub(crate) fn create(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, 
             let stored = txn.put(def.store, obj);
             return Ok(view(def, &stored));
         }
-        Err(ApiError::Internal("could not generate a unique name".into()))
+        Err(ApiError::Internal(
+            "could not generate a unique name".into(),
+        ))
     })
 }
 
@@ -369,7 +396,15 @@ fn commit_update(
             }
             let old_meta = old.get("metadata").cloned().unwrap_or_default();
             let m = meta_mut(&mut new);
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ] {
                 match old_meta.get(k) {
                     Some(v) => m.insert(k.into(), v.clone()),
                     None => m.remove(k),
@@ -388,18 +423,27 @@ fn commit_update(
                 ));
             }
             if def.status_subresource && old.get("spec") != new.get("spec") {
-                let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                let g = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
         }
     }
-    let storage_api_version = if def.view == View::EventsV1 { "v1".to_string() } else { def.api_version() };
+    let storage_api_version = if def.view == View::EventsV1 {
+        "v1".to_string()
+    } else {
+        def.api_version()
+    };
     check_type(&mut new, &storage_api_version, def.kind)?;
     validate(def, &new)?;
     // A write that changes nothing keeps the resourceVersion, as on a real server.
     meta_mut(&mut new).insert(
         "resourceVersion".into(),
-        old.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
+        old.pointer("/metadata/resourceVersion")
+            .cloned()
+            .unwrap_or(Value::Null),
     );
     if new == **old {
         return Ok(old.clone());
@@ -413,9 +457,15 @@ fn commit_update(
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_none_or(Vec::is_empty);
-    let grace = new.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+    let grace = new
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     if terminating && no_finalizers && grace == 0 {
-        let (ns, name) = (meta_str(&new, "namespace").unwrap_or("").to_string(), name_of(&new).to_string());
+        let (ns, name) = (
+            meta_str(&new, "namespace").unwrap_or("").to_string(),
+            name_of(&new).to_string(),
+        );
         txn.put(def.store, new);
         return txn
             .delete(def.store, &ns, &name)
@@ -445,16 +495,22 @@ pub(crate) fn update(
             )));
         }
         None => {
-            return Err(ApiError::invalid(def.group, def.kind, "", vec![FieldError {
-                field: "metadata.name".into(),
-                reason: "FieldValueRequired",
-                message: "Required value: name is required".into(),
-            }]));
+            return Err(ApiError::invalid(
+                def.group,
+                def.kind,
+                "",
+                vec![FieldError {
+                    field: "metadata.name".into(),
+                    reason: "FieldValueRequired",
+                    message: "Required value: name is required".into(),
+                }],
+            ));
         }
     }
     if def.namespaced && meta_str(&obj, "namespace").is_some_and(|n| !n.is_empty() && n != ns) {
         return Err(ApiError::BadRequest(
-            "the namespace of the provided object does not match the namespace sent on the request".into(),
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
         ));
     }
     shared.store.transact(|txn| {
@@ -491,7 +547,11 @@ impl PatchType {
 fn patch_error(e: PatchError) -> ApiError {
     match e {
         PatchError::Malformed(m) => ApiError::BadRequest(m),
-        PatchError::Failed(m) => ApiError::Custom { code: 422, reason: "Invalid".into(), message: m },
+        PatchError::Failed(m) => ApiError::Custom {
+            code: 422,
+            reason: "Invalid".into(),
+            message: m,
+        },
     }
 }
 
@@ -540,12 +600,20 @@ pub(crate) fn patch(
     })
 }
 
-fn precondition_failed(def: &ResourceDef, name: &str, what: &str, want: &str, got: &str) -> ApiError {
+fn precondition_failed(
+    def: &ResourceDef,
+    name: &str,
+    what: &str,
+    want: &str,
+    got: &str,
+) -> ApiError {
     ApiError::conflict(
         def.group,
         def.plural,
         name,
-        &format!("Precondition failed: {what} in precondition: {want}, {what} in object meta: {got}"),
+        &format!(
+            "Precondition failed: {what} in precondition: {want}, {what} in object meta: {got}"
+        ),
     )
 }
 
@@ -579,13 +647,22 @@ fn delete_in(
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
     let grace = if def.store == "pods" {
-        let unbound = old.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty);
-        let finished = matches!(old.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+        let unbound = old
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        let finished = matches!(
+            old.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
         if unbound || finished {
             0
         } else {
             opts.grace_period
-                .or_else(|| old.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+                .or_else(|| {
+                    old.pointer("/spec/terminationGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                })
                 .unwrap_or(30)
                 .max(0)
         }
@@ -597,7 +674,10 @@ fn delete_in(
     }
     if grace == 0 && !has_finalizers {
         if def.store == "namespaces" {
-            for r in resources::RESOURCES.iter().filter(|r| r.namespaced && r.view == View::Identity) {
+            for r in resources::RESOURCES
+                .iter()
+                .filter(|r| r.namespaced && r.view == View::Identity)
+            {
                 for o in txn.list(r.store, Some(name)) {
                     txn.delete(r.store, name, name_of(&o));
                 }
@@ -608,14 +688,21 @@ fn delete_in(
             .ok_or_else(|| ApiError::Internal("object vanished during delete".into()));
     }
     // Graceful: mark the object; a timer (pods) or the last finalizer removal finishes it.
-    let current_grace = old.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
-    if old.pointer("/metadata/deletionTimestamp").is_some() && current_grace.is_some_and(|g| g <= grace) {
+    let current_grace = old
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64);
+    if old.pointer("/metadata/deletionTimestamp").is_some()
+        && current_grace.is_some_and(|g| g <= grace)
+    {
         return Ok(old);
     }
     let mut new = (*old).clone();
     let when = shared.clock.now() + Duration::from_secs(grace as u64);
     let m = meta_mut(&mut new);
-    m.insert("deletionTimestamp".into(), Value::String(crate::clock::rfc3339(when, false)));
+    m.insert(
+        "deletionTimestamp".into(),
+        Value::String(crate::clock::rfc3339(when, false)),
+    );
     m.insert("deletionGracePeriodSeconds".into(), json!(grace));
     let stored = txn.put(def.store, new);
     if grace > 0 {
@@ -624,8 +711,20 @@ fn delete_in(
     Ok(stored)
 }
 
-fn spawn_grace_timer(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, name: &str, uid: &str, grace: i64) {
-    let (shared2, ns, name, uid) = (shared.clone(), ns.to_string(), name.to_string(), uid.to_string());
+fn spawn_grace_timer(
+    shared: &Arc<Shared>,
+    def: &'static ResourceDef,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    grace: i64,
+) {
+    let (shared2, ns, name, uid) = (
+        shared.clone(),
+        ns.to_string(),
+        name.to_string(),
+        uid.to_string(),
+    );
     let mut shutdown = shared.shutdown.subscribe();
     tokio::spawn(async move {
         tokio::select! {
@@ -633,14 +732,25 @@ fn spawn_grace_timer(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, 
             _ = shutdown.wait_for(|s| *s) => return,
         }
         shared2.store.transact(|txn| {
-            let Some(cur) = txn.get(def.store, &ns, &name) else { return };
-            if meta_str(&cur, "uid") != Some(uid.as_str()) || cur.pointer("/metadata/deletionTimestamp").is_none() {
+            let Some(cur) = txn.get(def.store, &ns, &name) else {
+                return;
+            };
+            if meta_str(&cur, "uid") != Some(uid.as_str())
+                || cur.pointer("/metadata/deletionTimestamp").is_none()
+            {
                 return;
             }
-            if cur.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64) != Some(grace) {
+            if cur
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                != Some(grace)
+            {
                 return; // a later delete changed the period and has its own timer
             }
-            let finalizers = cur.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+            let finalizers = cur
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
             if finalizers {
                 let mut new = (*cur).clone();
                 meta_mut(&mut new).insert("deletionGracePeriodSeconds".into(), json!(0));
@@ -653,7 +763,13 @@ fn spawn_grace_timer(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, 
 }
 
 /// DELETE of one object.
-pub(crate) fn delete(shared: &Arc<Shared>, def: &'static ResourceDef, ns: &str, name: &str, opts: &DeleteOpts) -> Result<Value, ApiError> {
+pub(crate) fn delete(
+    shared: &Arc<Shared>,
+    def: &'static ResourceDef,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOpts,
+) -> Result<Value, ApiError> {
     shared
         .store
         .transact(|txn| delete_in(shared, txn, def, ns, name, opts))
@@ -674,7 +790,11 @@ pub(crate) fn delete_collection(
         for o in txn.list(def.store, ns) {
             if labels.matches(&o) && fields.matches(&o) {
                 let ns = meta_str(&o, "namespace").unwrap_or("").to_string();
-                let per = DeleteOpts { uid: None, resource_version: None, ..opts.clone() };
+                let per = DeleteOpts {
+                    uid: None,
+                    resource_version: None,
+                    ..opts.clone()
+                };
                 let deleted = delete_in(shared, txn, def, &ns, name_of(&o), &per)?;
                 items.push(view(def, &deleted));
             }
@@ -715,29 +835,44 @@ fn set_condition(obj: &mut Value, cond: Value) {
 }
 
 /// POST pods/{name}/binding.
-pub(crate) fn bind(shared: &Arc<Shared>, ns: &str, name: &str, mut body: Value) -> Result<Value, ApiError> {
+pub(crate) fn bind(
+    shared: &Arc<Shared>,
+    ns: &str,
+    name: &str,
+    mut body: Value,
+) -> Result<Value, ApiError> {
     check_type(&mut body, "v1", "Binding")?;
     let target = body
         .pointer("/target/name")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            ApiError::invalid("", "Binding", name, vec![FieldError {
-                field: "target.name".into(),
-                reason: "FieldValueRequired",
-                message: "Required value".into(),
-            }])
+            ApiError::invalid(
+                "",
+                "Binding",
+                name,
+                vec![FieldError {
+                    field: "target.name".into(),
+                    reason: "FieldValueRequired",
+                    message: "Required value".into(),
+                }],
+            )
         })?
         .to_string();
     if let Some(k) = body.pointer("/target/kind").and_then(Value::as_str)
         && !k.is_empty()
         && k != "Node"
     {
-        return Err(ApiError::invalid("", "Binding", name, vec![FieldError {
-            field: "target.kind".into(),
-            reason: "FieldValueNotSupported",
-            message: format!("Unsupported value: \"{k}\": supported values: \"Node\""),
-        }]));
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            name,
+            vec![FieldError {
+                field: "target.kind".into(),
+                reason: "FieldValueNotSupported",
+                message: format!("Unsupported value: \"{k}\": supported values: \"Node\""),
+            }],
+        ));
     }
     if let Some(n) = meta_str(&body, "name").filter(|n| !n.is_empty() && *n != name) {
         return Err(ApiError::BadRequest(format!(
@@ -812,11 +947,19 @@ fn pod_is_healthy(p: &Value) -> bool {
         && p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
         && p.pointer("/status/conditions")
             .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
 }
 
 /// POST pods/{name}/eviction.
-pub(crate) fn evict(shared: &Arc<Shared>, ns: &str, name: &str, body: Value) -> Result<Value, ApiError> {
+pub(crate) fn evict(
+    shared: &Arc<Shared>,
+    ns: &str,
+    name: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
     match body.get("apiVersion").and_then(Value::as_str) {
         None | Some("" | "policy/v1" | "policy/v1beta1") => {}
         Some(v) => {
@@ -825,14 +968,23 @@ pub(crate) fn evict(shared: &Arc<Shared>, ns: &str, name: &str, body: Value) -> 
             )));
         }
     }
-    if let Some(k) = body.get("kind").and_then(Value::as_str).filter(|k| !k.is_empty() && *k != "Eviction") {
-        return Err(ApiError::BadRequest(format!("the kind in the data ({k}) does not match the expected kind (Eviction)")));
+    if let Some(k) = body
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty() && *k != "Eviction")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the kind in the data ({k}) does not match the expected kind (Eviction)"
+        )));
     }
     if let Some(n) = meta_str(&body, "name").filter(|n| !n.is_empty() && *n != name) {
-        return Err(ApiError::BadRequest(format!("name in URL does not match name in Eviction object: {n}")));
+        return Err(ApiError::BadRequest(format!(
+            "name in URL does not match name in Eviction object: {n}"
+        )));
     }
     let opts = DeleteOpts::from_value(body.get("deleteOptions").unwrap_or(&Value::Null))?;
-    let pods = resources::find("", "v1", "pods").ok_or_else(|| ApiError::Internal("no pods resource".into()))?;
+    let pods = resources::find("", "v1", "pods")
+        .ok_or_else(|| ApiError::Internal("no pods resource".into()))?;
     shared.store.transact(|txn| {
         let pod = txn
             .get("pods", ns, name)
@@ -883,11 +1035,18 @@ pub(crate) fn evict(shared: &Arc<Shared>, ns: &str, name: &str, body: Value) -> 
 }
 
 /// Builds the object a seed stores: server fields filled in, status kept.
-pub(crate) fn seed_one(shared: &Arc<Shared>, def: &'static ResourceDef, mut obj: Value) -> Result<(), ApiError> {
+pub(crate) fn seed_one(
+    shared: &Arc<Shared>,
+    def: &'static ResourceDef,
+    mut obj: Value,
+) -> Result<(), ApiError> {
     obj["apiVersion"] = Value::String(def.api_version());
     let mut obj = from_view(def, obj);
     let ns = if def.namespaced {
-        let ns = meta_str(&obj, "namespace").filter(|n| !n.is_empty()).unwrap_or("default").to_string();
+        let ns = meta_str(&obj, "namespace")
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_string();
         meta_mut(&mut obj).insert("namespace".into(), Value::String(ns.clone()));
         ns
     } else {

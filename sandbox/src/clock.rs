@@ -16,8 +16,16 @@ pub struct Clock {
 impl Clock {
     /// A clock running `scale` times faster than real time (non-finite or non-positive → 1).
     pub fn new(scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
-        Self { scale, origin: Instant::now(), origin_wall: SystemTime::now() }
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        Self {
+            scale,
+            origin: Instant::now(),
+            origin_wall: SystemTime::now(),
+        }
     }
 
     /// The time scale.
@@ -65,7 +73,10 @@ pub fn rfc3339(t: SystemTime, micros: bool) -> String {
     let (y, m, dd) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
     if micros {
-        format!("{y:04}-{m:02}-{dd:02}T{hh:02}:{mm:02}:{ss:02}.{:06}Z", d.subsec_micros())
+        format!(
+            "{y:04}-{m:02}-{dd:02}T{hh:02}:{mm:02}:{ss:02}.{:06}Z",
+            d.subsec_micros()
+        )
     } else {
         format!("{y:04}-{m:02}-{dd:02}T{hh:02}:{mm:02}:{ss:02}Z")
     }
@@ -94,13 +105,19 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         assert_eq!(rfc3339(t, false), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(t, true), "2023-11-14T22:13:20.123000Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400), false), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400), false),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]
     fn scaled_time_runs_faster() {
         let c = Clock::new(100.0);
-        assert_eq!(c.real_duration(Duration::from_secs(30)), Duration::from_millis(300));
+        assert_eq!(
+            c.real_duration(Duration::from_secs(30)),
+            Duration::from_millis(300)
+        );
         let a = c.now();
         std::thread::sleep(Duration::from_millis(20));
         assert!(c.now().duration_since(a).unwrap() >= Duration::from_secs(2));

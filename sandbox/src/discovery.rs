@@ -5,7 +5,16 @@ use serde_json::{Value, json};
 
 use crate::resources::{self, ResourceDef};
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// `/version`.
 pub fn version() -> Value {
@@ -34,7 +43,10 @@ fn group_json(name: &str, versions: &[&str]) -> Value {
 
 /// `/apis`.
 pub fn groups() -> Value {
-    let groups: Vec<Value> = resources::groups().iter().map(|(g, vs)| group_json(g, vs)).collect();
+    let groups: Vec<Value> = resources::groups()
+        .iter()
+        .map(|(g, vs)| group_json(g, vs))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -62,7 +74,13 @@ fn resource_json(d: &ResourceDef) -> Value {
     r
 }
 
-fn sub_json(d: &ResourceDef, sub: &str, kind: &str, verbs: &[&str], group_version: Option<(&str, &str)>) -> Value {
+fn sub_json(
+    d: &ResourceDef,
+    sub: &str,
+    kind: &str,
+    verbs: &[&str],
+    group_version: Option<(&str, &str)>,
+) -> Value {
     let mut r = json!({
         "name": format!("{}/{sub}", d.plural), "singularName": "", "namespaced": d.namespaced,
         "kind": kind, "verbs": verbs,
@@ -80,22 +98,44 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     for d in resources::in_group_version(group, version) {
         list.push(resource_json(d));
         if d.status_subresource {
-            list.push(sub_json(d, "status", d.kind, &["get", "patch", "update"], None));
+            list.push(sub_json(
+                d,
+                "status",
+                d.kind,
+                &["get", "patch", "update"],
+                None,
+            ));
         }
         if d.store == "pods" {
             list.push(sub_json(d, "binding", "Binding", &["create"], None));
-            list.push(sub_json(d, "eviction", "Eviction", &["create"], Some(("policy", "v1"))));
+            list.push(sub_json(
+                d,
+                "eviction",
+                "Eviction",
+                &["create"],
+                Some(("policy", "v1")),
+            ));
         }
     }
     if list.is_empty() {
         return None;
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list}),
+    )
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// `/openapi/v3`: one entry per group/version.
@@ -109,7 +149,10 @@ pub fn openapi_root() -> Value {
     }
     for (g, v) in gvs {
         let p = gv_path(g, v);
-        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=sandbox")}));
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=sandbox")}),
+        );
     }
     json!({"paths": paths})
 }
@@ -132,11 +175,15 @@ pub fn openapi_group_version(path: &str) -> Option<Value> {
             format!("{prefix}/{}/{{name}}", d.plural)
         };
         let gvk = json!({"group": group, "version": version, "kind": d.kind});
-        let params = json!([{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}]);
-        paths.insert(item, json!({
-            "patch": {"x-kubernetes-group-version-kind": gvk, "parameters": params,
-                      "responses": {"200": {"description": "OK"}}}
-        }));
+        let params =
+            json!([{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}]);
+        paths.insert(
+            item,
+            json!({
+                "patch": {"x-kubernetes-group-version-kind": gvk, "parameters": params,
+                          "responses": {"200": {"description": "OK"}}}
+            }),
+        );
     }
     if paths.is_empty() {
         return None;
@@ -156,14 +203,37 @@ mod tests {
     #[test]
     fn documents() {
         let core = resource_list("", "v1").unwrap();
-        let names: Vec<&str> = core["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        assert!(names.contains(&"pods/binding") && names.contains(&"pods/eviction") && names.contains(&"nodes"));
-        let pods = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods").unwrap();
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"pods/binding")
+                && names.contains(&"pods/eviction")
+                && names.contains(&"nodes")
+        );
+        let pods = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .unwrap();
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert!(resource_list("apps", "v1").is_some());
         assert!(resource_list("nope", "v1").is_none());
-        assert!(groups()["groups"].as_array().unwrap().iter().any(|g| g["name"] == "events.k8s.io"));
-        assert_eq!(group("policy").unwrap()["preferredVersion"]["groupVersion"], "policy/v1");
+        assert!(
+            groups()["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == "events.k8s.io")
+        );
+        assert_eq!(
+            group("policy").unwrap()["preferredVersion"]["groupVersion"],
+            "policy/v1"
+        );
         assert!(openapi_root()["paths"]["apis/apps/v1"]["serverRelativeURL"].is_string());
         let doc = openapi_group_version("api/v1").unwrap();
         assert!(doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"].is_object());

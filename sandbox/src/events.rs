@@ -37,7 +37,8 @@ fn rename(obj: &Value, from_new: bool, api_version: &str) -> Value {
     out.insert("kind".into(), Value::String("Event".into()));
     if !from_new {
         // core/v1 mirrors reportingController into source.component when unset.
-        out.remove("source").map(|s| out.insert("deprecatedSource".into(), s));
+        out.remove("source")
+            .map(|s| out.insert("deprecatedSource".into(), s));
     }
     Value::Object(out)
 }

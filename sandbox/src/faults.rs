@@ -50,7 +50,9 @@ impl FaultState {
     pub(crate) fn take_failure(&self, method: &str, path_and_query: &str) -> Option<ApiError> {
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         let idx = rules.iter().position(|r| {
-            r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            r.method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && path_and_query.contains(&r.path)
         })?;
         let status = rules[idx].status;
@@ -101,7 +103,13 @@ pub struct Faults {
 impl Faults {
     /// Fails the next `count` requests whose method is `method` (`""` or `"*"` for any) and whose
     /// path and query contain `path_contains`, answering a `Status` with code `status`.
-    pub fn fail_next(&self, method: &str, path_contains: &str, status: u16, count: usize) -> Result<(), FaultError> {
+    pub fn fail_next(
+        &self,
+        method: &str,
+        path_contains: &str,
+        status: u16,
+        count: usize,
+    ) -> Result<(), FaultError> {
         if !(400..=599).contains(&status) {
             return Err(FaultError::NotAnError(status));
         }
@@ -114,13 +122,23 @@ impl Faults {
             .rules
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(FailRule { method, path: path_contains.into(), status, remaining: count });
+            .push(FailRule {
+                method,
+                path: path_contains.into(),
+                status,
+                remaining: count,
+            });
         Ok(())
     }
 
     /// Adds `latency` before every API request is handled (zero to stop).
     pub fn set_latency(&self, latency: Duration) {
-        *self.shared.faults.latency.lock().unwrap_or_else(|e| e.into_inner()) = latency;
+        *self
+            .shared
+            .faults
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = latency;
     }
 
     /// Ends every open watch (clients see the stream end and re-watch from their last RV).
@@ -146,7 +164,12 @@ impl Faults {
 
     /// Removes every failure rule and the latency, and resumes writes.
     pub fn clear(&self) {
-        self.shared.faults.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.shared
+            .faults
+            .rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.set_latency(Duration::ZERO);
         self.resume_writes();
     }
@@ -159,10 +182,20 @@ mod tests {
     #[test]
     fn rules_are_consumed() {
         let f = FaultState::new();
-        f.rules.lock().unwrap().push(FailRule { method: Some("POST".into()), path: "/binding".into(), status: 500, remaining: 2 });
-        assert!(f.take_failure("GET", "/api/v1/namespaces/d/pods/p/binding").is_none());
+        f.rules.lock().unwrap().push(FailRule {
+            method: Some("POST".into()),
+            path: "/binding".into(),
+            status: 500,
+            remaining: 2,
+        });
+        assert!(
+            f.take_failure("GET", "/api/v1/namespaces/d/pods/p/binding")
+                .is_none()
+        );
         assert!(f.take_failure("POST", "/api/v1/nodes").is_none());
-        let e = f.take_failure("post", "/api/v1/namespaces/d/pods/p/binding").unwrap();
+        let e = f
+            .take_failure("post", "/api/v1/namespaces/d/pods/p/binding")
+            .unwrap();
         assert_eq!((e.code(), e.reason()), (500, "InternalError"));
         assert!(f.take_failure("POST", "/x/binding").is_some());
         assert!(f.take_failure("POST", "/x/binding").is_none());

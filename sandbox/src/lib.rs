@@ -49,7 +49,9 @@ use api::Shared;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The listen address is not a loopback address.
-    #[error("refusing to listen on {0}: the sandbox serves plain HTTP without authentication, so it only listens on loopback addresses (127.0.0.0/8 or ::1)")]
+    #[error(
+        "refusing to listen on {0}: the sandbox serves plain HTTP without authentication, so it only listens on loopback addresses (127.0.0.0/8 or ::1)"
+    )]
     NotLoopback(SocketAddr),
     /// Binding or serving the socket failed.
     #[error("listening on {addr}: {source}")]
@@ -81,7 +83,7 @@ pub enum Error {
         /// Name of the object.
         name: String,
         /// Why it was rejected.
-        source: status::ApiError,
+        source: Box<status::ApiError>,
     },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
@@ -160,14 +162,21 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
 fn seed_rng() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     h.finish()
 }
 
@@ -179,10 +188,14 @@ impl Sandbox {
         }
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
-            .map_err(|source| Error::Listen { addr: opts.listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| Error::Listen { addr: opts.listen, source })?;
+            .map_err(|source| Error::Listen {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: opts.listen,
+            source,
+        })?;
         let shared = Arc::new(Shared {
             store: store::Store::new(opts.event_window),
             clock: Clock::new(opts.time_scale),
@@ -206,16 +219,20 @@ impl Sandbox {
         let app = server::router(shared.clone());
         let mut shutdown = shared.shutdown.subscribe();
         let server = tokio::spawn(async move {
-            let graceful = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown.wait_for(|s| *s).await;
-                });
+            let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            });
             if let Err(e) = graceful.await {
                 tracing::error!(error = %e, "sandbox server stopped");
             }
         });
         tracing::debug!(%addr, "sandbox listening");
-        Ok(Sandbox { shared, addr, client, server: Some(server) })
+        Ok(Sandbox {
+            shared,
+            addr,
+            client,
+            server: Some(server),
+        })
     }
 
     /// The base URL (`http://127.0.0.1:PORT`).
@@ -265,7 +282,10 @@ impl Sandbox {
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
         let def = resources::find_plural(resource)?;
         let ns = if def.namespaced { namespace } else { "" };
-        self.shared.store.get(def.store, ns, name).map(|o| (*o).clone())
+        self.shared
+            .store
+            .get(def.store, ns, name)
+            .map(|o| (*o).clone())
     }
 
     /// Every stored object of a resource (plural name), in (namespace, name) order.
@@ -273,7 +293,13 @@ impl Sandbox {
         let Some(def) = resources::find_plural(resource) else {
             return Vec::new();
         };
-        self.shared.store.list(def.store, None).0.iter().map(|o| (**o).clone()).collect()
+        self.shared
+            .store
+            .list(def.store, None)
+            .0
+            .iter()
+            .map(|o| (**o).clone())
+            .collect()
     }
 
     /// The current (latest) resourceVersion.
@@ -283,17 +309,27 @@ impl Sandbox {
 
     /// Every request served so far, in order (fault-injected ones included, admin ones not).
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Forgets the request log.
     pub fn clear_requests(&self) {
-        self.shared.requests.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Fault injection.
     pub fn faults(&self) -> Faults {
-        Faults { shared: self.shared.clone() }
+        Faults {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The sandbox clock (scaled by `time_scale`).
@@ -306,7 +342,10 @@ impl Sandbox {
         self.shared.shutdown.send_replace(true);
         if let Some(server) = self.server.take() {
             let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

@@ -43,8 +43,14 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 fn merge_key(field: &str) -> Option<&'static str> {
     Some(match field {
         "conditions" | "addresses" => "type",
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
-        | "imagePullSecrets" | "resourceClaims" | "schedulingGates" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => "name",
         "ports" => "containerPort",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
@@ -64,7 +70,9 @@ fn merges_primitives(field: &str) -> bool {
 /// Applies a strategic merge patch to `target`.
 pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
     let Value::Object(p) = patch else {
-        return Err(PatchError::Malformed("a strategic merge patch must be a JSON object".into()));
+        return Err(PatchError::Malformed(
+            "a strategic merge patch must be a JSON object".into(),
+        ));
     };
     if let Some(result) = merge_map(target.as_object(), p)? {
         *target = Value::Object(result);
@@ -75,7 +83,10 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), Pa
 }
 
 /// Merges a patch map into an original map; `None` means "delete this map".
-fn merge_map(orig: Option<&Map<String, Value>>, patch: &Map<String, Value>) -> Result<Option<Map<String, Value>>, PatchError> {
+fn merge_map(
+    orig: Option<&Map<String, Value>>,
+    patch: &Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, PatchError> {
     match patch.get("$patch").map(|v| v.as_str()) {
         None | Some(Some("merge")) => {}
         Some(Some("replace")) => {
@@ -85,7 +96,11 @@ fn merge_map(orig: Option<&Map<String, Value>>, patch: &Map<String, Value>) -> R
             return Ok(Some(out));
         }
         Some(Some("delete")) => return Ok(None),
-        Some(other) => return Err(PatchError::Malformed(format!("unknown $patch directive {other:?}"))),
+        Some(other) => {
+            return Err(PatchError::Malformed(format!(
+                "unknown $patch directive {other:?}"
+            )));
+        }
     }
     let mut out = orig.cloned().unwrap_or_default();
     for (k, v) in patch {
@@ -96,7 +111,9 @@ fn merge_map(orig: Option<&Map<String, Value>>, patch: &Map<String, Value>) -> R
             continue;
         }
         if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            let remove = v.as_array().ok_or_else(|| PatchError::Malformed(format!("{k} must be a list")))?;
+            let remove = v
+                .as_array()
+                .ok_or_else(|| PatchError::Malformed(format!("{k} must be a list")))?;
             if let Some(Value::Array(items)) = out.get_mut(field) {
                 items.retain(|i| !remove.contains(i));
             }
@@ -155,7 +172,11 @@ fn strip_directives(m: &mut Map<String, Value>) {
     }
 }
 
-fn merge_list(field: &str, orig: Option<&Vec<Value>>, patch: &[Value]) -> Result<Vec<Value>, PatchError> {
+fn merge_list(
+    field: &str,
+    orig: Option<&Vec<Value>>,
+    patch: &[Value],
+) -> Result<Vec<Value>, PatchError> {
     // A `{"$patch": "replace"}` element replaces the whole list with the other elements.
     if patch
         .iter()
@@ -195,10 +216,14 @@ fn merge_list(field: &str, orig: Option<&Vec<Value>>, patch: &[Value]) -> Result
     let mut out = orig;
     for item in patch {
         let Value::Object(pm) = item else {
-            return Err(PatchError::Malformed(format!("list {field} must hold objects with key {key}")));
+            return Err(PatchError::Malformed(format!(
+                "list {field} must hold objects with key {key}"
+            )));
         };
         let Some(kv) = pm.get(key) else {
-            return Err(PatchError::Malformed(format!("map in list {field} is missing the merge key {key}")));
+            return Err(PatchError::Malformed(format!(
+                "map in list {field} is missing the merge key {key}"
+            )));
         };
         let pos = out.iter().position(|o| o.get(key) == Some(kv));
         let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
@@ -237,7 +262,11 @@ fn split_pointer(path: &str) -> Result<Vec<String>, PatchError> {
     Ok(rest.split('/').map(unescape).collect())
 }
 
-fn parent_mut<'a>(doc: &'a mut Value, tokens: &[String], path: &str) -> Result<&'a mut Value, PatchError> {
+fn parent_mut<'a>(
+    doc: &'a mut Value,
+    tokens: &[String],
+    path: &str,
+) -> Result<&'a mut Value, PatchError> {
     let mut cur = doc;
     for t in tokens {
         cur = match cur {
@@ -280,13 +309,19 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), PatchError> {
 fn remove(doc: &mut Value, path: &str) -> Result<Value, PatchError> {
     let tokens = split_pointer(path)?;
     let Some((last, parents)) = tokens.split_last() else {
-        return Err(PatchError::Failed("cannot remove the whole document".into()));
+        return Err(PatchError::Failed(
+            "cannot remove the whole document".into(),
+        ));
     };
     let missing = || PatchError::Failed(format!("doc is missing path: {path:?}"));
     match parent_mut(doc, parents, path)? {
         Value::Object(m) => m.remove(last).ok_or_else(missing),
         Value::Array(a) => {
-            let i = last.parse::<usize>().ok().filter(|i| *i < a.len()).ok_or_else(missing)?;
+            let i = last
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i < a.len())
+                .ok_or_else(missing)?;
             Ok(a.remove(i))
         }
         _ => Err(missing()),
@@ -346,7 +381,11 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), PatchError> {
                     return Err(PatchError::Failed(format!("testing value {path} failed")));
                 }
             }
-            other => return Err(PatchError::Malformed(format!("unexpected operation {other:?}"))),
+            other => {
+                return Err(PatchError::Malformed(format!(
+                    "unexpected operation {other:?}"
+                )));
+            }
         }
     }
     Ok(())
@@ -398,13 +437,27 @@ mod tests {
         .unwrap();
         assert_eq!(o["metadata"]["finalizers"], json!(["a", "b"]));
         assert_eq!(o["metadata"]["labels"], json!({"z": "3"}));
-        assert_eq!(o["spec"]["containers"], json!([{"name": "c2", "image": "new"}]));
+        assert_eq!(
+            o["spec"]["containers"],
+            json!([{"name": "c2", "image": "new"}])
+        );
         assert_eq!(o["spec"]["tolerations"], json!([{"key": "b"}]));
-        strategic_merge_patch(&mut o, &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})).unwrap();
+        strategic_merge_patch(
+            &mut o,
+            &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+        )
+        .unwrap();
         assert_eq!(o["metadata"]["finalizers"], json!(["b"]));
-        strategic_merge_patch(&mut o, &json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "c9"}]}})).unwrap();
+        strategic_merge_patch(
+            &mut o,
+            &json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "c9"}]}}),
+        )
+        .unwrap();
         assert_eq!(o["spec"]["containers"], json!([{"name": "c9"}]));
-        assert!(strategic_merge_patch(&mut o, &json!({"spec": {"containers": [{"image": "x"}]}})).is_err());
+        assert!(
+            strategic_merge_patch(&mut o, &json!({"spec": {"containers": [{"image": "x"}]}}))
+                .is_err()
+        );
         assert!(strategic_merge_patch(&mut o, &json!([1])).is_err());
     }
 
@@ -425,10 +478,25 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(d, json!({"a": {"b": [0, 2, 3]}, "c": "y", "e": "y", "f/g": true}));
-        assert!(matches!(json_patch(&mut d, &json!([{"op": "test", "path": "/c", "value": "z"}])), Err(PatchError::Failed(_))));
-        assert!(matches!(json_patch(&mut d, &json!([{"op": "remove", "path": "/nope"}])), Err(PatchError::Failed(_))));
-        assert!(matches!(json_patch(&mut d, &json!({"op": "add"})), Err(PatchError::Malformed(_))));
-        assert!(matches!(json_patch(&mut d, &json!([{"op": "frob", "path": "/c"}])), Err(PatchError::Malformed(_))));
+        assert_eq!(
+            d,
+            json!({"a": {"b": [0, 2, 3]}, "c": "y", "e": "y", "f/g": true})
+        );
+        assert!(matches!(
+            json_patch(&mut d, &json!([{"op": "test", "path": "/c", "value": "z"}])),
+            Err(PatchError::Failed(_))
+        ));
+        assert!(matches!(
+            json_patch(&mut d, &json!([{"op": "remove", "path": "/nope"}])),
+            Err(PatchError::Failed(_))
+        ));
+        assert!(matches!(
+            json_patch(&mut d, &json!({"op": "add"})),
+            Err(PatchError::Malformed(_))
+        ));
+        assert!(matches!(
+            json_patch(&mut d, &json!([{"op": "frob", "path": "/c"}])),
+            Err(PatchError::Malformed(_))
+        ));
     }
 }

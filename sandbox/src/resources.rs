@@ -118,22 +118,181 @@ const fn as_events_v1(mut d: ResourceDef) -> ResourceDef {
 
 /// Every served resource. Adding a kind is one line here.
 pub static RESOURCES: &[ResourceDef] = &[
-    with_categories(def("", "v1", "pods", "pod", "Pod", true, &["po"], true, Pending), &["all"]),
-    def("", "v1", "nodes", "node", "Node", false, &["no"], true, Keep),
-    def("", "v1", "namespaces", "namespace", "Namespace", false, &["ns"], true, Active),
-    def("", "v1", "events", "event", "Event", true, &["ev"], false, Keep),
-    def("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, &["pvc"], true, Pending),
-    def("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", false, &["pv"], true, Pending),
-    as_events_v1(def("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], false, Keep)),
-    def("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, &["sc"], false, Keep),
-    def("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", false, &[], false, Keep),
-    def("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", false, &[], false, Keep),
-    def("storage.k8s.io", "v1", "csistoragecapacities", "csistoragecapacity", "CSIStorageCapacity", true, &[], false, Keep),
-    def("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, &["pdb"], true, Clear),
-    def("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, &[], false, Keep),
-    def("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", false, &["pc"], false, Keep),
-    with_categories(def("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], true, Clear), &["all"]),
-    with_categories(def("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], true, Clear), &["all"]),
+    with_categories(
+        def("", "v1", "pods", "pod", "Pod", true, &["po"], true, Pending),
+        &["all"],
+    ),
+    def(
+        "",
+        "v1",
+        "nodes",
+        "node",
+        "Node",
+        false,
+        &["no"],
+        true,
+        Keep,
+    ),
+    def(
+        "",
+        "v1",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["ns"],
+        true,
+        Active,
+    ),
+    def(
+        "",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        Keep,
+    ),
+    def(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        true,
+        Pending,
+    ),
+    def(
+        "",
+        "v1",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        &["pv"],
+        true,
+        Pending,
+    ),
+    as_events_v1(def(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        Keep,
+    )),
+    def(
+        "storage.k8s.io",
+        "v1",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        false,
+        &["sc"],
+        false,
+        Keep,
+    ),
+    def(
+        "storage.k8s.io",
+        "v1",
+        "csinodes",
+        "csinode",
+        "CSINode",
+        false,
+        &[],
+        false,
+        Keep,
+    ),
+    def(
+        "storage.k8s.io",
+        "v1",
+        "csidrivers",
+        "csidriver",
+        "CSIDriver",
+        false,
+        &[],
+        false,
+        Keep,
+    ),
+    def(
+        "storage.k8s.io",
+        "v1",
+        "csistoragecapacities",
+        "csistoragecapacity",
+        "CSIStorageCapacity",
+        true,
+        &[],
+        false,
+        Keep,
+    ),
+    def(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        true,
+        Clear,
+    ),
+    def(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        &[],
+        false,
+        Keep,
+    ),
+    def(
+        "scheduling.k8s.io",
+        "v1",
+        "priorityclasses",
+        "priorityclass",
+        "PriorityClass",
+        false,
+        &["pc"],
+        false,
+        Keep,
+    ),
+    with_categories(
+        def(
+            "apps",
+            "v1",
+            "deployments",
+            "deployment",
+            "Deployment",
+            true,
+            &["deploy"],
+            true,
+            Clear,
+        ),
+        &["all"],
+    ),
+    with_categories(
+        def(
+            "apps",
+            "v1",
+            "statefulsets",
+            "statefulset",
+            "StatefulSet",
+            true,
+            &["sts"],
+            true,
+            Clear,
+        ),
+        &["all"],
+    ),
 ];
 
 /// Looks a resource up by group, version and plural name.
@@ -186,11 +345,21 @@ mod tests {
     #[test]
     fn lookups() {
         assert_eq!(find("", "v1", "pods").map(|d| d.kind), Some("Pod"));
-        assert_eq!(find("events.k8s.io", "v1", "events").map(|d| d.view), Some(View::EventsV1));
+        assert_eq!(
+            find("events.k8s.io", "v1", "events").map(|d| d.view),
+            Some(View::EventsV1)
+        );
         assert_eq!(find_plural("events").map(|d| d.group), Some(""));
-        assert_eq!(find_kind("apps/v1", "Deployment").map(|d| d.plural), Some("deployments"));
+        assert_eq!(
+            find_kind("apps/v1", "Deployment").map(|d| d.plural),
+            Some("deployments")
+        );
         assert!(find_kind("v1", "Deployment").is_none());
-        assert!(groups().iter().any(|(g, v)| *g == "policy" && v == &vec!["v1"]));
+        assert!(
+            groups()
+                .iter()
+                .any(|(g, v)| *g == "policy" && v == &vec!["v1"])
+        );
         assert_eq!(in_group_version("", "v1").count(), 6);
     }
 

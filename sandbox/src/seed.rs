@@ -13,7 +13,11 @@ pub(crate) fn seed_value(shared: &Arc<Shared>, v: Value) -> Result<usize> {
     if v.is_null() {
         return Ok(0);
     }
-    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if kind.ends_with("List")
         && let Some(items) = v.get("items").and_then(Value::as_array)
     {
@@ -24,12 +28,16 @@ pub(crate) fn seed_value(shared: &Arc<Shared>, v: Value) -> Result<usize> {
         return Ok(n);
     }
     let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = v
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let Some(def) = resources::find_kind(api_version, &kind) else {
         tracing::warn!(%api_version, %kind, %name, "sandbox: skipping an object of a kind it does not serve");
         return Ok(0);
     };
-    api::seed_one(shared, def, v).map_err(|source| Error::Seed { kind, name, source })?;
+    api::seed_one(shared, def, v).map_err(|e| Error::Seed { kind, name, source: Box::new(e) })?;
     Ok(1)
 }
 
@@ -37,7 +45,10 @@ pub(crate) fn seed_value(shared: &Arc<Shared>, v: Value) -> Result<usize> {
 pub(crate) fn seed_yaml(shared: &Arc<Shared>, yaml: &str) -> Result<usize> {
     let mut n = 0;
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
-        let v = Value::deserialize(doc).map_err(|e| Error::Yaml { document: i + 1, message: e.to_string() })?;
+        let v = Value::deserialize(doc).map_err(|e| Error::Yaml {
+            document: i + 1,
+            message: e.to_string(),
+        })?;
         n += seed_value(shared, v)?;
     }
     Ok(n)

@@ -33,15 +33,13 @@ pub struct LabelSelector {
 fn valid_label_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 317
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn valid_label_value(v: &str) -> bool {
     v.len() <= 63
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -108,9 +106,15 @@ impl LabelSelector {
             } else if let Some((k, v)) = t.split_once('=') {
                 (k.trim().to_string(), LabelOp::Eq(v.trim().to_string()))
             } else if let Some(idx) = t.find(" notin ").or_else(|| t.find(" notin(")) {
-                (t[..idx].trim().to_string(), LabelOp::NotIn(parse_set(t, &t[idx + 6..])?))
+                (
+                    t[..idx].trim().to_string(),
+                    LabelOp::NotIn(parse_set(t, &t[idx + 6..])?),
+                )
             } else if let Some(idx) = t.find(" in ").or_else(|| t.find(" in(")) {
-                (t[..idx].trim().to_string(), LabelOp::In(parse_set(t, &t[idx + 3..])?))
+                (
+                    t[..idx].trim().to_string(),
+                    LabelOp::In(parse_set(t, &t[idx + 3..])?),
+                )
             } else {
                 (t.to_string(), LabelOp::Exists)
             };
@@ -145,7 +149,11 @@ impl LabelSelector {
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let op = match e.get("operator")?.as_str()? {
                     "In" => LabelOp::In(values),
@@ -317,8 +325,10 @@ mod tests {
         assert!(!s.matches(&o));
         assert!(LabelSelector::from_object(None).unwrap().matches(&o));
         assert!(
-            LabelSelector::from_object(Some(&json!({"matchExpressions": [{"key": "a", "operator": "Bad"}]})))
-                .is_none()
+            LabelSelector::from_object(Some(
+                &json!({"matchExpressions": [{"key": "a", "operator": "Bad"}]})
+            ))
+            .is_none()
         );
     }
 

@@ -26,7 +26,13 @@ pub struct ServeOptions {
 impl ServeOptions {
     /// Options listening on `listen` and writing the kubeconfig to `kubeconfig`.
     pub fn new(listen: SocketAddr, kubeconfig: impl Into<PathBuf>) -> Self {
-        Self { listen, kubeconfig: kubeconfig.into(), cluster: None, objects: Vec::new(), sandbox: SandboxOptions::default() }
+        Self {
+            listen,
+            kubeconfig: kubeconfig.into(),
+            cluster: None,
+            objects: Vec::new(),
+            sandbox: SandboxOptions::default(),
+        }
     }
 }
 
@@ -62,16 +68,25 @@ pub async fn serve_until(opts: ServeOptions, stop: impl Future<Output = ()>) -> 
     if !opts.listen.ip().is_loopback() {
         return Err(Error::NotLoopback(opts.listen));
     }
-    let sandbox = Sandbox::start(SandboxOptions { listen: opts.listen, ..opts.sandbox }).await?;
+    let sandbox = Sandbox::start(SandboxOptions {
+        listen: opts.listen,
+        ..opts.sandbox
+    })
+    .await?;
     let mut seeded = 0;
     if let Some(path) = &opts.cluster {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         seeded += sandbox.seed_yaml(&text)?;
     }
     seeded += sandbox.seed_objects(opts.objects)?;
     let tmp = opts.kubeconfig.with_extension("sandbox-tmp");
-    let io = |source| Error::Io { path: opts.kubeconfig.display().to_string(), source };
+    let io = |source| Error::Io {
+        path: opts.kubeconfig.display().to_string(),
+        source,
+    };
     std::fs::write(&tmp, sandbox.kubeconfig_yaml()).map_err(io)?;
     std::fs::rename(&tmp, &opts.kubeconfig).map_err(io)?;
     tracing::info!(

@@ -32,7 +32,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 fn json_bytes(code: u16, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -47,7 +50,8 @@ fn error_response(e: &ApiError) -> Response {
 fn text(code: u16, body: &'static str) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
 }
 
@@ -59,7 +63,9 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(c) => {
                         out.push(c);
@@ -127,12 +133,19 @@ fn openapi_v2(accept: &str) -> Response {
         );
         r
     } else {
-        json_response(200, &json!({"swagger": "2.0", "info": {"title": "Kubernetes (sandbox)", "version": "v1.33.0"}, "paths": {}}))
+        json_response(
+            200,
+            &json!({"swagger": "2.0", "info": {"title": "Kubernetes (sandbox)", "version": "v1.33.0"}, "paths": {}}),
+        )
     }
 }
 
 fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let ok = |v: Value| Ok(Route::NonResource(json_response(200, &v)));
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return ok(discovery::version()),
@@ -142,16 +155,22 @@ fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
         ["openapi", "v2"] => return Ok(Route::NonResource(openapi_v2(accept))),
         ["openapi", "v3"] => return ok(discovery::openapi_root()),
         ["openapi", "v3", rest @ ..] => {
-            return discovery::openapi_group_version(&rest.join("/")).map_or_else(|| Err(not_found_url()), ok);
+            return discovery::openapi_group_version(&rest.join("/"))
+                .map_or_else(|| Err(not_found_url()), ok);
         }
         ["apis", g] => return discovery::group(g).map_or_else(|| Err(not_found_url()), ok),
-        ["api", v] => return discovery::resource_list("", v).map_or_else(|| Err(not_found_url()), ok),
-        ["apis", g, v] => return discovery::resource_list(g, v).map_or_else(|| Err(not_found_url()), ok),
+        ["api", v] => {
+            return discovery::resource_list("", v).map_or_else(|| Err(not_found_url()), ok);
+        }
+        ["apis", g, v] => {
+            return discovery::resource_list(g, v).map_or_else(|| Err(not_found_url()), ok);
+        }
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(not_found_url()),
     };
-    let namespace_sub = rest.len() == 3 && rest[0] == "namespaces" && matches!(rest[2], "status" | "finalize");
+    let namespace_sub =
+        rest.len() == 3 && rest[0] == "namespaces" && matches!(rest[2], "status" | "finalize");
     let (ns, rest) = if rest.len() >= 3 && rest[0] == "namespaces" && !namespace_sub {
         (Some(rest[1].to_string()), &rest[2..])
     } else {
@@ -175,10 +194,19 @@ fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
             return Err(not_found_url());
         }
     }
-    Ok(Route::Resource(ResourceUrl { def, namespace: ns, name, sub }))
+    Ok(Route::Resource(ResourceUrl {
+        def,
+        namespace: ns,
+        name,
+        sub,
+    }))
 }
 
-fn k8s_verb(method: &Method, url: &ResourceUrl, q: &HashMap<String, String>) -> Option<&'static str> {
+fn k8s_verb(
+    method: &Method,
+    url: &ResourceUrl,
+    q: &HashMap<String, String>,
+) -> Option<&'static str> {
     let named = url.name.is_some();
     Some(match *method {
         Method::GET if named => "get",
@@ -198,7 +226,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     if let Some(admin_path) = path.strip_prefix("/sandbox/") {
         let method = req.method().clone();
-        let body = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.unwrap_or_default();
+        let body = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+            .await
+            .unwrap_or_default();
         return admin(&shared, &method, admin_path, &body);
     }
     match handle_api(&shared, req, &path).await {
@@ -209,20 +239,34 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Response, ApiError> {
     let method = req.method().clone();
-    let path_and_query = req.uri().path_and_query().map_or_else(|| path.to_string(), |p| p.as_str().to_string());
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.to_string(), |p| p.as_str().to_string());
     let q = parse_query(req.uri().query().unwrap_or(""));
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
 
     let latency = shared.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let routed = route(shared, path, &accept);
     let mut record = RequestRecord {
         method: method.to_string(),
@@ -247,7 +291,11 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
         }
         _ => None,
     };
-    shared.requests.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+    shared
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(record);
     if let Some(err) = shared.faults.take_failure(method.as_str(), &path_and_query) {
         return Err(err);
     }
@@ -256,7 +304,9 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
             return if method == Method::GET || method == Method::HEAD {
                 Ok(r)
             } else {
-                Err(ApiError::MethodNotAllowed(format!("the server does not allow this method on the requested resource: {method}")))
+                Err(ApiError::MethodNotAllowed(format!(
+                    "the server does not allow this method on the requested resource: {method}"
+                )))
             };
         }
         Route::Resource(url) => url,
@@ -268,7 +318,11 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
     };
     let body = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
         .await
-        .map_err(|e| ApiError::Custom { code: 413, reason: "RequestEntityTooLarge".into(), message: e.to_string() })?;
+        .map_err(|e| ApiError::Custom {
+            code: 413,
+            reason: "RequestEntityTooLarge".into(),
+            message: e.to_string(),
+        })?;
     if !matches!(verb, "get" | "list" | "watch") {
         shared.faults.wait_writable().await;
     }
@@ -276,7 +330,11 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
     let ns = url.namespace.clone().unwrap_or_default();
     let name = url.name.clone().unwrap_or_default();
     let yaml = content_type.contains("yaml");
-    let part = if url.sub.as_deref() == Some("status") { Part::Status } else { Part::Main };
+    let part = if url.sub.as_deref() == Some("status") {
+        Part::Status
+    } else {
+        Part::Main
+    };
     match verb {
         "get" => {
             let obj = shared
@@ -298,12 +356,18 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
             }
             _ => {
                 let b = api::parse_body(Some(def), &body, yaml)?;
-                Ok(json_response(201, &api::create(shared, def, &ns, b, dry_run(&q))?))
+                Ok(json_response(
+                    201,
+                    &api::create(shared, def, &ns, b, dry_run(&q))?,
+                ))
             }
         },
         "update" => {
             let b = api::parse_body(Some(def), &body, yaml)?;
-            Ok(json_response(200, &api::update(shared, def, &ns, &name, b, part, dry_run(&q))?))
+            Ok(json_response(
+                200,
+                &api::update(shared, def, &ns, &name, b, part, dry_run(&q))?,
+            ))
         }
         "patch" => {
             let ptype = PatchType::from_content_type(&content_type).ok_or_else(|| {
@@ -311,7 +375,10 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
                     "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
                 ))
             })?;
-            Ok(json_response(200, &api::patch(shared, def, &ns, &name, ptype, &body, part, dry_run(&q))?))
+            Ok(json_response(
+                200,
+                &api::patch(shared, def, &ns, &name, ptype, &body, part, dry_run(&q))?,
+            ))
         }
         "delete" | "deletecollection" => {
             let mut opts = if body.is_empty() {
@@ -320,21 +387,41 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
                 DeleteOpts::from_value(&api::parse_body(None, &body, yaml)?)?
             };
             if let Some(g) = q.get("gracePeriodSeconds") {
-                opts.grace_period = Some(g.parse().map_err(|_| ApiError::BadRequest(format!("invalid gracePeriodSeconds {g:?}")))?);
+                opts.grace_period = Some(g.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("invalid gracePeriodSeconds {g:?}"))
+                })?);
             }
             opts.dry_run |= dry_run(&q);
             if verb == "delete" {
-                Ok(json_response(200, &api::delete(shared, def, &ns, &name, &opts)?))
+                Ok(json_response(
+                    200,
+                    &api::delete(shared, def, &ns, &name, &opts)?,
+                ))
             } else {
                 let (labels, fields) = selectors(def, &q)?;
-                Ok(json_response(200, &api::delete_collection(shared, def, url.namespace.as_deref(), &labels, &fields, &opts)?))
+                Ok(json_response(
+                    200,
+                    &api::delete_collection(
+                        shared,
+                        def,
+                        url.namespace.as_deref(),
+                        &labels,
+                        &fields,
+                        &opts,
+                    )?,
+                ))
             }
         }
-        _ => Err(ApiError::MethodNotAllowed(format!("unsupported verb {verb}"))),
+        _ => Err(ApiError::MethodNotAllowed(format!(
+            "unsupported verb {verb}"
+        ))),
     }
 }
 
-fn selectors(def: &ResourceDef, q: &HashMap<String, String>) -> Result<(LabelSelector, FieldSelector), ApiError> {
+fn selectors(
+    def: &ResourceDef,
+    q: &HashMap<String, String>,
+) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let labels = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
         .map_err(|e| ApiError::BadRequest(format!("labelSelector: {e}")))?;
     let fields = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str), def.store)
@@ -342,10 +429,17 @@ fn selectors(def: &ResourceDef, q: &HashMap<String, String>) -> Result<(LabelSel
     Ok((labels, fields))
 }
 
-fn list(shared: &Arc<Shared>, def: &'static ResourceDef, ns: Option<&str>, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+fn list(
+    shared: &Arc<Shared>,
+    def: &'static ResourceDef,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let limit = match q.get("limit").map(String::as_str) {
         None | Some("") => 0,
-        Some(l) => l.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?,
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?,
     };
     let expired = || {
         ApiError::Expired(
@@ -364,17 +458,27 @@ fn list(shared: &Arc<Shared>, def: &'static ResourceDef, ns: Option<&str>, q: &H
         None => {
             let (labels, fields) = selectors(def, q)?;
             let (items, rv) = shared.store.list(def.store, ns);
-            let items = items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
+            let items = items
+                .into_iter()
+                .filter(|o| labels.matches(o) && fields.matches(o))
+                .collect();
             (Arc::new(ListSnapshot { rv, items }), 0)
         }
     };
     let total = snap.items.len();
-    let end = if limit == 0 { total } else { (offset + limit).min(total) };
+    let end = if limit == 0 {
+        total
+    } else {
+        (offset + limit).min(total)
+    };
     let page = snap.items.get(offset.min(total)..end).unwrap_or(&[]);
     let mut meta = json!({"resourceVersion": snap.rv.to_string()});
     if end < total {
         let id = if offset == 0 {
-            shared.store.keep_snapshot(ListSnapshot { rv: snap.rv, items: snap.items.clone() })
+            shared.store.keep_snapshot(ListSnapshot {
+                rv: snap.rv,
+                items: snap.items.clone(),
+            })
         } else {
             q.get("continue")
                 .and_then(|t| t.strip_prefix("sbx-"))
@@ -387,7 +491,8 @@ fn list(shared: &Arc<Shared>, def: &'static ResourceDef, ns: Option<&str>, q: &H
     }
     let mut buf = Vec::with_capacity(64 + page.len() * 512);
     buf.extend_from_slice(b"{\"apiVersion\":");
-    serde_json::to_writer(&mut buf, &def.api_version()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    serde_json::to_writer(&mut buf, &def.api_version())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     buf.extend_from_slice(b",\"kind\":\"");
     buf.extend_from_slice(def.kind.as_bytes());
     buf.extend_from_slice(b"List\",\"metadata\":");
@@ -407,15 +512,26 @@ fn list(shared: &Arc<Shared>, def: &'static ResourceDef, ns: Option<&str>, q: &H
     Ok(json_bytes(200, buf))
 }
 
-fn watch_response(shared: &Arc<Shared>, def: &'static ResourceDef, ns: Option<String>, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+fn watch_response(
+    shared: &Arc<Shared>,
+    def: &'static ResourceDef,
+    ns: Option<String>,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(def, q)?;
     let since = match q.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
-        Some(rv) => Some(rv.parse::<u64>().map_err(|_| ApiError::BadRequest(format!("invalid resourceVersion {rv:?}")))?),
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid resourceVersion {rv:?}")))?,
+        ),
     };
     let initial = is_true(q, "sendInitialEvents");
     let timeout = match q.get("timeoutSeconds") {
-        Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds {t:?}")))?),
+        Some(t) => Duration::from_secs(
+            t.parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds {t:?}")))?,
+        ),
         None => DEFAULT_WATCH_TIMEOUT,
     };
     let params = WatchParams {
@@ -430,27 +546,42 @@ fn watch_response(shared: &Arc<Shared>, def: &'static ResourceDef, ns: Option<St
     };
     let stream = watch::stream(shared.clone(), params)?;
     let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(r)
 }
 
 fn admin(shared: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> Response {
-    let faults = Faults { shared: shared.clone() };
+    let faults = Faults {
+        shared: shared.clone(),
+    };
     let arg: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let done = || json_response(200, &json!({"ok": true}));
     match (method, path.trim_end_matches('/')) {
         (&Method::GET, "requests") => {
-            let log = shared.requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let log = shared
+                .requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             json_response(200, &serde_json::to_value(log).unwrap_or_default())
         }
         (&Method::DELETE, "requests") => {
-            shared.requests.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            shared
+                .requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             done()
         }
         (&Method::POST, "faults/fail") => {
             let method = arg["method"].as_str().unwrap_or("*");
             let Some(path) = arg["path"].as_str() else {
-                return error_response(&ApiError::BadRequest("body needs \"path\" (a substring of the path and query)".into()));
+                return error_response(&ApiError::BadRequest(
+                    "body needs \"path\" (a substring of the path and query)".into(),
+                ));
             };
             let status = arg["status"].as_u64().unwrap_or(500).min(u16::MAX as u64) as u16;
             let count = arg["count"].as_u64().unwrap_or(1) as usize;
@@ -493,7 +624,8 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        let q = parse_query("labelSelector=app%3Dweb%2Ctier+in+%28a%2Cb%29&watch=1&x&bad=%zz&end=%4");
+        let q =
+            parse_query("labelSelector=app%3Dweb%2Ctier+in+%28a%2Cb%29&watch=1&x&bad=%zz&end=%4");
         assert_eq!(q["labelSelector"], "app=web,tier in (a,b)");
         assert!(is_true(&q, "watch"));
         assert_eq!(q["x"], "");

@@ -183,17 +183,30 @@ impl ApiError {
             "code": self.code(),
         });
         match self {
-            ApiError::NotFound { name, kind, group, .. }
-            | ApiError::AlreadyExists { name, kind, group, .. }
-            | ApiError::Conflict { name, kind, group, .. } => {
+            ApiError::NotFound {
+                name, kind, group, ..
+            }
+            | ApiError::AlreadyExists {
+                name, kind, group, ..
+            }
+            | ApiError::Conflict {
+                name, kind, group, ..
+            } => {
                 s["details"] = json!({"name": name, "group": group, "kind": kind});
             }
-            ApiError::Invalid { name, kind, group, causes, .. } => {
+            ApiError::Invalid {
+                name,
+                kind,
+                group,
+                causes,
+                ..
+            } => {
                 let causes: Vec<Value> = causes
                     .iter()
                     .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                     .collect();
-                s["details"] = json!({"name": name, "group": group, "kind": kind, "causes": causes});
+                s["details"] =
+                    json!({"name": name, "group": group, "kind": kind, "causes": causes});
             }
             ApiError::TooManyRequests(_) => {
                 s["details"] = json!({"causes": [{"reason": "DisruptionBudget", "message": self.to_string()}]});
@@ -227,12 +240,19 @@ mod tests {
         assert_eq!(e.code(), 404);
         assert_eq!(e.to_status()["message"], "pods \"p\" not found");
         let e = ApiError::conflict("apps", "deployments", "d", "x");
-        assert_eq!(e.to_status()["message"], "Operation cannot be fulfilled on deployments.apps \"d\": x");
+        assert_eq!(
+            e.to_status()["message"],
+            "Operation cannot be fulfilled on deployments.apps \"d\": x"
+        );
         let e = ApiError::invalid(
             "",
             "Pod",
             "p",
-            vec![FieldError { field: "spec.x".into(), reason: "FieldValueInvalid", message: "bad".into() }],
+            vec![FieldError {
+                field: "spec.x".into(),
+                reason: "FieldValueInvalid",
+                message: "bad".into(),
+            }],
         );
         let s = e.to_status();
         assert_eq!(s["code"], 422);

@@ -123,7 +123,12 @@ pub struct Txn<'a> {
 }
 
 fn key_of(obj: &Value) -> Key {
-    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     (s("/metadata/namespace"), s("/metadata/name"))
 }
 
@@ -160,8 +165,22 @@ impl Txn<'_> {
             .entry(store)
             .or_default()
             .insert(key_of(&obj), obj.clone());
-        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
-        push_event(inner, LogEvent { rv, store, kind, object: obj.clone(), prev, line: OnceLock::new() });
+        let kind = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        push_event(
+            inner,
+            LogEvent {
+                rv,
+                store,
+                kind,
+                object: obj.clone(),
+                prev,
+                line: OnceLock::new(),
+            },
+        );
         self.wrote = true;
         obj
     }
@@ -178,7 +197,17 @@ impl Txn<'_> {
         let mut last = (*old).clone();
         set_rv(&mut last, rv);
         let last = Arc::new(last);
-        push_event(inner, LogEvent { rv, store, kind: EventType::Deleted, object: last.clone(), prev: None, line: OnceLock::new() });
+        push_event(
+            inner,
+            LogEvent {
+                rv,
+                store,
+                kind: EventType::Deleted,
+                object: last.clone(),
+                prev: None,
+                line: OnceLock::new(),
+            },
+        );
         self.wrote = true;
         Some(last)
     }
@@ -245,7 +274,10 @@ impl Store {
 
     /// Runs `f` with exclusive access; watchers are woken once afterwards if anything was written.
     pub fn transact<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> R) -> R {
-        let mut txn = Txn { inner: self.lock(), wrote: false };
+        let mut txn = Txn {
+            inner: self.lock(),
+            wrote: false,
+        };
         let r = f(&mut txn);
         if txn.wrote {
             let rv = txn.inner.rv;
@@ -277,10 +309,17 @@ impl Store {
     }
 
     /// The events after `cursor` (at most `max`), or `TooOld` when some were dropped.
-    pub fn events_after(&self, cursor: u64, max: usize) -> Result<(Vec<Arc<LogEvent>>, u64), StoreError> {
+    pub fn events_after(
+        &self,
+        cursor: u64,
+        max: usize,
+    ) -> Result<(Vec<Arc<LogEvent>>, u64), StoreError> {
         let inner = self.lock();
         if cursor < inner.floor {
-            return Err(StoreError::TooOld { requested: cursor, oldest: inner.floor });
+            return Err(StoreError::TooOld {
+                requested: cursor,
+                oldest: inner.floor,
+            });
         }
         let start = inner.log.partition_point(|e| e.rv <= cursor);
         let evs = inner.log.range(start..).take(max).cloned().collect();
@@ -354,7 +393,10 @@ mod tests {
         let (evs, rv) = s.events_after(0, 100).unwrap();
         assert_eq!(rv, 3);
         let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, vec![EventType::Added, EventType::Added, EventType::Modified]);
+        assert_eq!(
+            kinds,
+            vec![EventType::Added, EventType::Added, EventType::Modified]
+        );
         assert_eq!(evs[2].object["metadata"]["resourceVersion"], "3");
         assert_eq!(s.list("pods", Some("a")).0.len(), 1);
         assert_eq!(s.list("pods", None).0.len(), 2);
@@ -362,7 +404,13 @@ mod tests {
         assert_eq!(gone["metadata"]["resourceVersion"], "4");
         assert!(s.get("pods", "a", "p1").is_none());
         // window 3: event 1 dropped, so resuming from 0 is too old but from 1 is fine.
-        assert_eq!(s.events_after(0, 10).unwrap_err(), StoreError::TooOld { requested: 0, oldest: 1 });
+        assert_eq!(
+            s.events_after(0, 10).unwrap_err(),
+            StoreError::TooOld {
+                requested: 0,
+                oldest: 1
+            }
+        );
         assert_eq!(s.events_after(1, 10).unwrap().0.len(), 3);
         assert_eq!(s.events_after(3, 1).unwrap().0[0].kind, EventType::Deleted);
     }
@@ -374,7 +422,14 @@ mod tests {
         s.compact();
         assert!(s.events_after(1, 10).is_err());
         assert!(s.events_after(2, 10).unwrap().0.is_empty());
-        assert!(String::from_utf8(s.transact(|t| t.put("nodes", obj("", "n"))).to_string().into_bytes()).is_ok());
+        assert!(
+            String::from_utf8(
+                s.transact(|t| t.put("nodes", obj("", "n")))
+                    .to_string()
+                    .into_bytes()
+            )
+            .is_ok()
+        );
         let (evs, _) = s.events_after(2, 10).unwrap();
         assert_eq!(evs[0].line(), watch_line("MODIFIED", &evs[0].object));
     }

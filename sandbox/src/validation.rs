@@ -213,8 +213,8 @@ mod tests {
             assert!(is_quantity(ok), "{ok} should be accepted");
         }
         for bad in [
-            "", ".", "abc", "1KiB", "1K", "1mi", "1e", "1e+", "--1", "1.2.3", "Mi", "1 Gi",
-            "1Gi ", "0x10", "1ee3",
+            "", ".", "abc", "1KiB", "1K", "1mi", "1e", "1e+", "--1", "1.2.3", "Mi", "1 Gi", "1Gi ",
+            "0x10", "1ee3",
         ] {
             assert!(!is_quantity(bad), "{bad} should be rejected");
         }
@@ -248,8 +248,17 @@ mod tests {
         assert!(is_dns_subdomain("a-b.c"));
         assert!(!is_dns_subdomain("A"));
         assert!(!is_dns_subdomain("-a"));
-        assert_eq!(metadata(&json!({"metadata": {}}), true)[0].field, "metadata.name");
+        assert_eq!(
+            metadata(&json!({"metadata": {}}), true)[0].field,
+            "metadata.name"
+        );
         assert!(metadata(&json!({"metadata": {"name": "x.1"}}), true).is_empty());
-        assert!(!metadata(&json!({"metadata": {"name": "a", "labels": {"x": 1}}}), true).is_empty());
+        assert!(
+            !metadata(
+                &json!({"metadata": {"name": "a", "labels": {"x": 1}}}),
+                true
+            )
+            .is_empty()
+        );
     }
 }

@@ -66,7 +66,10 @@ fn bookmark(def: &ResourceDef, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    watch_line("BOOKMARK", &json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": meta}))
+    watch_line(
+        "BOOKMARK",
+        &json!({"apiVersion": def.api_version(), "kind": def.kind, "metadata": meta}),
+    )
 }
 
 fn expired_line(e: StoreError) -> Bytes {
@@ -94,9 +97,10 @@ impl WatchState {
         };
         let (kind, obj): (&str, Option<Value>) = match (ev.kind, before, now) {
             (EventType::Modified, false, true) => ("ADDED", None),
-            (EventType::Modified, true, false) => {
-                ("DELETED", Some(with_rv(ev.prev.as_deref().unwrap_or(&ev.object), ev.rv)))
-            }
+            (EventType::Modified, true, false) => (
+                "DELETED",
+                Some(with_rv(ev.prev.as_deref().unwrap_or(&ev.object), ev.rv)),
+            ),
             (_, true, true) => (ev.kind.as_str(), None),
             _ => return None,
         };
@@ -157,7 +161,10 @@ impl WatchState {
 pub(crate) fn stream(
     shared: Arc<Shared>,
     params: WatchParams,
-) -> Result<impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static, ApiError> {
+) -> Result<
+    impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+    ApiError,
+> {
     let rv_rx = shared.store.subscribe();
     let close_rx = shared.close_watches.subscribe();
     let shutdown_rx = shared.shutdown.subscribe();
@@ -170,7 +177,9 @@ pub(crate) fn stream(
             rv
         }
         None => {
-            let (items, rv) = shared.store.list(params.def.store, params.namespace.as_deref());
+            let (items, rv) = shared
+                .store
+                .list(params.def.store, params.namespace.as_deref());
             for o in items.iter().filter(|o| params.matches(o)) {
                 pending.push_back(watch_line("ADDED", &view(params.def, o)));
             }

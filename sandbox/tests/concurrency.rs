@@ -16,19 +16,35 @@ const PODS_PER_WRITER: usize = 40;
 const OPS_PER_POD: usize = 5;
 
 fn rv_of(p: &Pod) -> u64 {
-    p.metadata.resource_version.as_deref().and_then(|r| r.parse().ok()).expect("numeric resourceVersion")
+    p.metadata
+        .resource_version
+        .as_deref()
+        .and_then(|r| r.parse().ok())
+        .expect("numeric resourceVersion")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_and_watchers_see_every_event_once() {
-    let sb = Sandbox::start(SandboxOptions { event_window: 100_000, ..Default::default() }).await.unwrap();
+    let sb = Sandbox::start(SandboxOptions {
+        event_window: 100_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let start_rv = sb.resource_version();
     let total = WRITERS * PODS_PER_WRITER * OPS_PER_POD;
 
     let mut watchers = Vec::new();
     for w in 0..3 {
-        let api: Api<Pod> = if w == 0 { Api::all(sb.client()) } else { Api::default_namespaced(sb.client()) };
-        let stream = api.watch(&WatchParams::default().timeout(30), &start_rv.to_string()).await.unwrap();
+        let api: Api<Pod> = if w == 0 {
+            Api::all(sb.client())
+        } else {
+            Api::default_namespaced(sb.client())
+        };
+        let stream = api
+            .watch(&WatchParams::default().timeout(30), &start_rv.to_string())
+            .await
+            .unwrap();
         watchers.push(tokio::spawn(async move {
             let mut stream = Box::pin(stream);
             let mut seen: Vec<(String, String, u64)> = Vec::new();
@@ -45,7 +61,11 @@ async fn concurrent_writers_and_watchers_see_every_event_once() {
                     WatchEvent::Bookmark(_) => continue,
                     WatchEvent::Error(e) => panic!("watch error {e:?}"),
                 };
-                seen.push((kind.to_string(), p.metadata.name.clone().unwrap(), rv_of(&p)));
+                seen.push((
+                    kind.to_string(),
+                    p.metadata.name.clone().unwrap(),
+                    rv_of(&p),
+                ));
             }
             seen
         }));
@@ -57,23 +77,53 @@ async fn concurrent_writers_and_watchers_see_every_event_once() {
         writers.push(tokio::spawn(async move {
             let mut last_rv = 0;
             let mut check = |rv: u64| {
-                assert!(rv > last_rv, "resourceVersions must grow: {rv} after {last_rv}");
+                assert!(
+                    rv > last_rv,
+                    "resourceVersions must grow: {rv} after {last_rv}"
+                );
                 last_rv = rv;
             };
             for i in 0..PODS_PER_WRITER {
                 let name = format!("w{w}-p{i}");
                 let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name},
-                    "spec": {"containers": [{"name": "c", "image": "x"}]}})).unwrap();
-                check(rv_of(&api.create(&PostParams::default(), &pod).await.unwrap()));
-                let p = api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"i": i.to_string()}}}))).await.unwrap();
+                    "spec": {"containers": [{"name": "c", "image": "x"}]}}))
+                .unwrap();
+                check(rv_of(
+                    &api.create(&PostParams::default(), &pod).await.unwrap(),
+                ));
+                let p = api
+                    .patch(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"metadata": {"labels": {"i": i.to_string()}}})),
+                    )
+                    .await
+                    .unwrap();
                 check(rv_of(&p));
                 let binding = Binding {
-                    metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() },
-                    target: ObjectReference { kind: Some("Node".into()), name: Some(format!("n{w}")), ..Default::default() },
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    },
+                    target: ObjectReference {
+                        kind: Some("Node".into()),
+                        name: Some(format!("n{w}")),
+                        ..Default::default()
+                    },
                 };
-                let st: Status = api.create_subresource("binding", &name, &PostParams::default(), &binding).await.unwrap();
+                let st: Status = api
+                    .create_subresource("binding", &name, &PostParams::default(), &binding)
+                    .await
+                    .unwrap();
                 assert_eq!(st.code, 201);
-                let p = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Succeeded"}}))).await.unwrap();
+                let p = api
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": {"phase": "Succeeded"}})),
+                    )
+                    .await
+                    .unwrap();
                 check(rv_of(&p));
                 // Succeeded pods are deleted at once, without a grace period.
                 let gone = api.delete(&name, &DeleteParams::default()).await.unwrap();
@@ -89,18 +139,34 @@ async fn concurrent_writers_and_watchers_see_every_event_once() {
 
     let mut results = Vec::new();
     for w in watchers {
-        results.push(tokio::time::timeout(Duration::from_secs(20), w).await.expect("watchers finish").unwrap());
+        results.push(
+            tokio::time::timeout(Duration::from_secs(20), w)
+                .await
+                .expect("watchers finish")
+                .unwrap(),
+        );
     }
     for seen in &results {
         assert_eq!(seen.len(), total, "no lost or extra events");
         let rvs: Vec<u64> = seen.iter().map(|s| s.2).collect();
-        assert!(rvs.windows(2).all(|w| w[1] == w[0] + 1), "every write seen once, in order");
+        assert!(
+            rvs.windows(2).all(|w| w[1] == w[0] + 1),
+            "every write seen once, in order"
+        );
         assert_eq!(rvs[0], start_rv + 1);
         for w in 0..WRITERS {
             for i in 0..PODS_PER_WRITER {
                 let name = format!("w{w}-p{i}");
-                let kinds: Vec<&str> = seen.iter().filter(|s| s.1 == name).map(|s| s.0.as_str()).collect();
-                assert_eq!(kinds, ["ADDED", "MODIFIED", "MODIFIED", "MODIFIED", "DELETED"], "{name}");
+                let kinds: Vec<&str> = seen
+                    .iter()
+                    .filter(|s| s.1 == name)
+                    .map(|s| s.0.as_str())
+                    .collect();
+                assert_eq!(
+                    kinds,
+                    ["ADDED", "MODIFIED", "MODIFIED", "MODIFIED", "DELETED"],
+                    "{name}"
+                );
             }
         }
     }

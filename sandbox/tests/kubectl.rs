@@ -16,7 +16,9 @@ fn find_kubectl() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("kubectl")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
 }
 
 struct Kubectl {
@@ -28,7 +30,10 @@ impl Kubectl {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
         c.env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", self.kubeconfig.parent().unwrap_or(Path::new("/tmp")))
+            .env(
+                "HOME",
+                self.kubeconfig.parent().unwrap_or(Path::new("/tmp")),
+            )
             .arg("--request-timeout=10s")
             .args(args)
             .stdin(Stdio::null());
@@ -72,17 +77,27 @@ impl Kubectl {
 async fn kubectl_against_the_served_sandbox() {
     let Some(bin) = find_kubectl() else {
         if std::env::var_os("CI").is_some() {
-            panic!("kubectl is not installed but CI is set: install Debian's `kubernetes-client` package (or set KUBECTL)");
+            panic!(
+                "kubectl is not installed but CI is set: install Debian's `kubernetes-client` package (or set KUBECTL)"
+            );
         }
-        eprintln!("SKIPPED kubectl_against_the_served_sandbox: kubectl not found on PATH (set KUBECTL, or install kubernetes-client)");
+        eprintln!(
+            "SKIPPED kubectl_against_the_served_sandbox: kubectl not found on PATH (set KUBECTL, or install kubernetes-client)"
+        );
         return;
     };
-    let dir = std::env::temp_dir().join(format!("sandbox-kubectl-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
+    let dir = std::env::temp_dir().join(format!(
+        "sandbox-kubectl-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
     let mut opts = ServeOptions::new("127.0.0.1:0".parse().unwrap(), &kubeconfig);
-    opts.objects = vec![json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
-        "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"}}})];
+    opts.objects = vec![
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+        "status": {"allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"}}}),
+    ];
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_until(opts, async move {
         let _ = stop_rx.await;
@@ -92,7 +107,10 @@ async fn kubectl_against_the_served_sandbox() {
         assert!(Instant::now() < deadline, "kubeconfig not written");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let k = Kubectl { bin, kubeconfig: kubeconfig.clone() };
+    let k = Kubectl {
+        bin,
+        kubeconfig: kubeconfig.clone(),
+    };
 
     let checks = tokio::task::spawn_blocking(move || {
         assert!(k.ok(&["get", "nodes", "-o", "name"]).contains("node/n1"));
@@ -104,7 +122,10 @@ async fn kubectl_against_the_served_sandbox() {
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p1\n  labels: {app: web}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    resources:\n      requests: {cpu: 100m, memory: 128Mi}\n",
         )
         .unwrap();
-        assert!(k.ok(&["create", "-f", manifest.to_str().unwrap()]).contains("pod/p1 created"));
+        assert!(
+            k.ok(&["create", "-f", manifest.to_str().unwrap()])
+                .contains("pod/p1 created")
+        );
         let (ok, _, err) = k.run(&["create", "-f", manifest.to_str().unwrap()]);
         assert!(!ok && err.contains("AlreadyExists"), "{err}");
 
@@ -113,16 +134,44 @@ async fn kubectl_against_the_served_sandbox() {
         assert_eq!(pod["status"]["phase"], "Pending");
         assert!(pod["metadata"]["uid"].is_string());
 
-        k.ok(&["patch", "pod", "p1", "--type", "merge", "-p", r#"{"metadata":{"labels":{"tier":"front"}}}"#]);
-        k.ok(&["patch", "pod", "p1", "--type", "strategic", "-p", r#"{"spec":{"containers":[{"name":"c","image":"busybox:1.36"}]}}"#]);
+        k.ok(&[
+            "patch",
+            "pod",
+            "p1",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"labels":{"tier":"front"}}}"#,
+        ]);
+        k.ok(&[
+            "patch",
+            "pod",
+            "p1",
+            "--type",
+            "strategic",
+            "-p",
+            r#"{"spec":{"containers":[{"name":"c","image":"busybox:1.36"}]}}"#,
+        ]);
         let pod: Value = serde_json::from_str(&k.ok(&["get", "po", "p1", "-o", "json"])).unwrap();
-        assert_eq!(pod["metadata"]["labels"], json!({"app": "web", "tier": "front"}));
+        assert_eq!(
+            pod["metadata"]["labels"],
+            json!({"app": "web", "tier": "front"})
+        );
         assert_eq!(pod["spec"]["containers"][0]["image"], "busybox:1.36");
-        assert_eq!(pod["spec"]["containers"][0]["resources"]["requests"]["cpu"], "100m", "strategic merge keeps the rest of the container");
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["requests"]["cpu"], "100m",
+            "strategic merge keeps the rest of the container"
+        );
 
         // `get --watch` sees a change made while it runs.
         let mut watch = k
-            .command(&["get", "pods", "--watch", "-o", "jsonpath={.metadata.name}={.metadata.labels.tier}{\"\\n\"}"])
+            .command(&[
+                "get",
+                "pods",
+                "--watch",
+                "-o",
+                "jsonpath={.metadata.name}={.metadata.labels.tier}{\"\\n\"}",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -136,7 +185,9 @@ async fn kubectl_against_the_served_sandbox() {
                 }
             }
         });
-        let first = rx.recv_timeout(Duration::from_secs(10)).expect("the watch lists p1 first");
+        let first = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the watch lists p1 first");
         assert_eq!(first, "p1=front");
         k.ok(&["label", "pod", "p1", "tier=back", "--overwrite"]);
         let mut saw = false;
@@ -151,7 +202,10 @@ async fn kubectl_against_the_served_sandbox() {
         let _ = watch.wait();
         assert!(saw, "kubectl get --watch did not see the change");
 
-        assert!(k.ok(&["delete", "pod", "p1"]).contains("pod \"p1\" deleted"));
+        assert!(
+            k.ok(&["delete", "pod", "p1"])
+                .contains("pod \"p1\" deleted")
+        );
         let (ok, _, err) = k.run(&["get", "pod", "p1"]);
         assert!(!ok && err.contains("NotFound"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
