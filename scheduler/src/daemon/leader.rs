@@ -98,6 +98,18 @@ impl LeaderElectionConfig {
         }
     }
 
+    /// The lease and timings of a configuration file's `leaderElection`, with
+    /// [`default_identity`]. Whether election is enabled at all (`leaderElect`) is the
+    /// caller's choice between [`LeaderElector::new`] and [`LeaderElector::disabled`].
+    pub fn from_config(le: &crate::config::LeaderElection) -> Self {
+        Self {
+            lease_duration: le.lease_duration,
+            renew_deadline: le.renew_deadline,
+            retry_period: le.retry_period,
+            ..Self::new(&le.resource_namespace, &le.resource_name)
+        }
+    }
+
     /// Checks client-go's constraints, plus one of ours: the duration written to the lease
     /// (whole seconds, truncated as client-go does) must still exceed the renew deadline,
     /// because other candidates time the lease by the written value.
@@ -523,7 +535,10 @@ impl LeaderElector {
         let spec = current.spec.clone().unwrap_or_default();
         let previous_holder = self.observed.as_ref().map(|o| o.holder().to_owned());
         let observed = Observed::observe(self.observed.take(), &spec, now);
-        if previous_holder.as_deref() != Some(observed.holder()) && observed.holder() != me {
+        if previous_holder.as_deref() != Some(observed.holder())
+            && !observed.holder().is_empty()
+            && observed.holder() != me
+        {
             info!(lease = %self.desc, "new leader observed: {:?}", observed.holder());
         }
         let decision = plan(&observed, now, Timestamp::now(), &me, lease_secs);
@@ -764,6 +779,25 @@ mod tests {
             ..ok
         };
         assert!(anonymous.validate().is_err());
+    }
+
+    #[test]
+    fn the_config_files_leader_election_maps_over() {
+        let le = crate::config::LeaderElection {
+            resource_name: "user-scheduler-lock".into(),
+            resource_namespace: "jhub".into(),
+            lease_duration: Duration::from_secs(30),
+            ..crate::config::LeaderElection::default()
+        };
+        let c = LeaderElectionConfig::from_config(&le);
+        assert_eq!(
+            (c.namespace.as_str(), c.name.as_str()),
+            ("jhub", "user-scheduler-lock")
+        );
+        assert_eq!(c.lease_duration, Duration::from_secs(30));
+        assert_eq!(c.renew_deadline, Duration::from_secs(10));
+        assert_eq!(c.retry_period, Duration::from_secs(2));
+        c.validate().unwrap();
     }
 
     #[test]
