@@ -204,10 +204,11 @@ pub fn normalize_args(args: Vec<String>) -> (Vec<String>, Vec<String>) {
         {
             Some((_, takes_value)) => {
                 let mut text = arg.clone();
-                if *takes_value && !has_value {
-                    if let Some(value) = iter.next() {
-                        text = format!("{arg} {value}");
-                    }
+                if *takes_value
+                    && !has_value
+                    && let Some(value) = iter.next()
+                {
+                    text = format!("{arg} {value}");
                 }
                 ignored.push(text);
             }

@@ -39,7 +39,7 @@ pub enum ExplainError {
         file: String,
         /// What is wrong.
         #[source]
-        source: convert::ConvertError,
+        source: Box<convert::ConvertError>,
     },
     /// The config file has no profile.
     #[error("{0}: the configuration has no profile")]
@@ -94,7 +94,7 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
     let pod = cluster_file::load_pod(&input.pod)?;
     let spec = convert::pod_spec(&pod).map_err(|source| ExplainError::Pod {
         file: input.pod.display().to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Report {
         explanation: score::explain(&cluster, &profile, &spec),

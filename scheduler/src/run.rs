@@ -3,7 +3,11 @@
 
 use std::process::ExitCode;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::cli::{DemoArgs, RunArgs, SandboxArgs};
+use crate::daemon::admin::{AdminOptions, TlsSource};
+use crate::daemon::{self, DaemonOptions};
 use crate::synthetic;
 
 /// `user-scheduler sandbox`.
@@ -46,11 +50,135 @@ fn synthetic_seed() -> u64 {
     0x5EED_2026
 }
 
-/// `user-scheduler run`.
+/// `user-scheduler run` (and the kube-scheduler drop-in): validate the
+/// configuration before anything starts (exit 2 with one line naming the
+/// field), then run the daemon until SIGTERM or Ctrl-C (a second signal
+/// aborts at once).
 #[must_use]
-pub fn main(_args: RunArgs, _ignored: &[String]) -> ExitCode {
-    eprintln!("error: the daemon is not part of this build yet");
-    ExitCode::from(1)
+pub fn main(args: RunArgs, ignored: &[String]) -> ExitCode {
+    init_logging(args.verbosity, args.log_format);
+    for flag in ignored {
+        tracing::info!("ignoring kube-scheduler flag {flag}: not needed by user-scheduler");
+    }
+    let config = match &args.config {
+        Some(path) => match crate::config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => crate::config::SchedulerConfig::default(),
+    };
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
+    let admin = match admin_options(&args) {
+        Ok(a) => a,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut opts = DaemonOptions::new(config);
+    if let Some(elect) = args.leader_elect {
+        opts.leader_elect = elect;
+    }
+    opts.admin = admin;
+    opts.seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let client = match client(args.kubeconfig.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let shutdown = CancellationToken::new();
+        tokio::spawn(signals(shutdown.clone()));
+        match daemon::run(client, opts, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn admin_options(args: &RunArgs) -> Result<Option<AdminOptions>, String> {
+    if args.secure_port == 0 {
+        return Ok(None);
+    }
+    let tls = match (&args.tls_cert_file, &args.tls_private_key_file) {
+        (Some(cert), Some(key)) => TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        (None, None) => TlsSource::self_signed(),
+        _ => return Err("--tls-cert-file and --tls-private-key-file go together".into()),
+    };
+    Ok(Some(AdminOptions {
+        addr: std::net::SocketAddr::new(args.bind_address, args.secure_port),
+        tls: Some(tls),
+    }))
+}
+
+/// A client from `--kubeconfig`, else in-cluster configuration or `$KUBECONFIG`.
+async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no cluster configuration: {e}"))?,
+    };
+    kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
+/// Cancels `shutdown` on the first SIGTERM or Ctrl-C; exits on the second.
+async fn signals(shutdown: CancellationToken) {
+    for n in 0..2 {
+        wait_signal().await;
+        if n == 0 {
+            tracing::info!("signal received: shutting down (again to abort)");
+            shutdown.cancel();
+        } else {
+            tracing::warn!("second signal: aborting");
+            std::process::exit(130);
+        }
+    }
+}
+
+async fn wait_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// `user-scheduler demo`.

@@ -324,6 +324,11 @@ impl Cluster {
         self.node_index.get(name).map(|&i| i as usize)
     }
 
+    /// The UIDs of every known pod.
+    pub fn pod_uids(&self) -> impl Iterator<Item = &str> {
+        self.pod_index.keys().map(|k| &**k)
+    }
+
     /// A pod by UID.
     #[must_use]
     pub fn pod(&self, uid: &str) -> Option<&PodRecord> {

@@ -1,0 +1,382 @@
+//! The scheduling cycle and the binding cycle.
+//!
+//! One task pops pods in queue order and decides on the cache under its lock;
+//! a chosen node is *assumed* at once (the next decision already sees the pod
+//! there) and the binding runs asynchronously, at most `bind_concurrency` at a
+//! time. A failed binding forgets the assumption and backs the pod off. A pod
+//! that fits nowhere is reported: PodScheduled=False with reason Unschedulable
+//! and kube's message (what the cluster autoscaler scales up on), and a
+//! Warning FailedScheduling event with the same text.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use score::rng::SplitMix64;
+use score::schedule::{Scratch, failure_message, schedule_with_requests};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::events::{EventRecorder, EventSpec, EventType, pod_reference};
+use super::metrics::{AttemptResult, DecisionOutcome, Metrics, PodKind};
+use super::queue::{Popped, SharedQueue};
+use super::state::{Payload, State, UnschedulableReport};
+
+/// What the cycle shares with its tasks.
+pub struct Context {
+    /// The cache.
+    pub state: Mutex<State>,
+    /// The queue.
+    pub queue: SharedQueue<Payload>,
+    /// API client.
+    pub client: kube::Client,
+    /// Events.
+    pub events: EventRecorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Bounds concurrent bindings.
+    pub binds: Arc<Semaphore>,
+    /// The number of binding permits.
+    pub bind_concurrency: usize,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Locks the cache (a panic elsewhere does not poison it for good: the cache
+    /// stays consistent between statements).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+enum Outcome {
+    Assumed {
+        node: String,
+        real_users: u32,
+        placeholders: u32,
+    },
+    Unschedulable(String),
+}
+
+/// Runs scheduling cycles until the queue closes.
+pub async fn scheduling_loop(ctx: Arc<Context>, seed: u64) {
+    let mut scratch = Scratch::default();
+    let mut rng = SplitMix64::new(seed);
+    while let Some(popped) = ctx.queue.pop().await {
+        schedule_one(&ctx, popped, &mut scratch, &mut rng).await;
+    }
+    debug!("scheduling loop stopped");
+}
+
+async fn schedule_one(
+    ctx: &Arc<Context>,
+    popped: Popped<Payload>,
+    scratch: &mut Scratch,
+    rng: &mut SplitMix64,
+) {
+    let started = Instant::now();
+    let pending = popped.payload.clone();
+    let (outcome, profile_name, role) = {
+        let mut st = ctx.lock();
+        let profile = st.profiles[pending.profile].clone();
+        let role = st.cluster.roles().classify(&pending.spec.labels);
+        let decision = schedule_with_requests(
+            &st.cluster,
+            &profile,
+            &pending.spec,
+            &pending.requests,
+            scratch,
+            Some(rng),
+        );
+        ctx.metrics
+            .scheduling_algorithm_duration
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = match decision.selected {
+            Some(i) => {
+                let node = st.cluster.node_name(i).to_string();
+                let summary = st.cluster.summary(i);
+                st.assume(&pending, &node);
+                Outcome::Assumed {
+                    node,
+                    real_users: summary.real_users,
+                    placeholders: summary.placeholders,
+                }
+            }
+            None => Outcome::Unschedulable(failure_message(&st.cluster, &profile, scratch, None)),
+        };
+        (outcome, profile.scheduler_name, role)
+    };
+    match outcome {
+        Outcome::Assumed {
+            node,
+            real_users,
+            placeholders,
+        } => {
+            debug!(pod = %popped.key, %node, "assumed");
+            let Ok(permit) = ctx.binds.clone().acquire_owned().await else {
+                return;
+            };
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                bind(
+                    &ctx,
+                    &popped,
+                    &node,
+                    &profile_name,
+                    role,
+                    real_users,
+                    placeholders,
+                    started,
+                )
+                .await;
+                drop(permit);
+            });
+        }
+        Outcome::Unschedulable(message) => {
+            debug!(pod = %popped.key, %message, "unschedulable");
+            ctx.queue.unschedulable(&popped.uid);
+            ctx.metrics.observe_attempt(
+                AttemptResult::Unschedulable,
+                &profile_name,
+                started.elapsed(),
+            );
+            ctx.metrics.count_decision(
+                &profile_name,
+                PodKind::from(role),
+                DecisionOutcome::Unschedulable,
+            );
+            let (namespace, name) = split_key(&popped.key);
+            ctx.lock().report(UnschedulableReport {
+                uid: popped.uid.clone(),
+                namespace,
+                name,
+                scheduler: profile_name,
+                reason: "Unschedulable",
+                message,
+            });
+        }
+    }
+}
+
+fn split_key(key: &str) -> (String, String) {
+    let (ns, name) = key.split_once('/').unwrap_or(("default", key));
+    (ns.to_string(), name.to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn bind(
+    ctx: &Context,
+    popped: &Popped<Payload>,
+    node: &str,
+    profile: &str,
+    role: score::PodRole,
+    real_users: u32,
+    placeholders: u32,
+    started: Instant,
+) {
+    let (namespace, name) = split_key(&popped.key);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let binding = Binding {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(namespace.clone()),
+            uid: (!popped.uid.contains('/')).then(|| popped.uid.to_string()),
+            ..ObjectMeta::default()
+        },
+        target: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(node.into()),
+            ..ObjectReference::default()
+        },
+    };
+    let bind_started = Instant::now();
+    let result: Result<kube::core::Status, kube::Error> = pods
+        .create_subresource("binding", &name, &PostParams::default(), &binding)
+        .await;
+    ctx.metrics
+        .bind_duration
+        .observe(bind_started.elapsed().as_secs_f64());
+    let outcome = match result {
+        Ok(_) => Ok(()),
+        // The pod is already bound (by an earlier attempt of ours whose answer
+        // was lost): the watch will show where; not an error.
+        Err(kube::Error::Api(s)) if s.code == 409 && s.message.contains("already assigned") => {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => {
+            ctx.queue.done(&popped.uid);
+            info!(pod = %popped.key, %node, "bound");
+            ctx.metrics
+                .observe_attempt(AttemptResult::Scheduled, profile, started.elapsed());
+            ctx.metrics
+                .observe_pod_scheduled(popped.attempts, popped.first_seen.elapsed());
+            ctx.metrics.count_decision(
+                profile,
+                PodKind::from(role),
+                DecisionOutcome::for_binding(real_users, placeholders),
+            );
+            let note = format!("Successfully assigned {}/{} to {node}", namespace, name);
+            publish(
+                ctx,
+                &popped.uid,
+                &namespace,
+                &name,
+                EventType::Normal,
+                "Scheduled",
+                "Binding",
+                &note,
+                profile,
+            )
+            .await;
+        }
+        Err(e) => {
+            warn!(pod = %popped.key, %node, error = %e, "binding failed");
+            ctx.lock().forget_assumed(&popped.uid);
+            let gone = matches!(&e, kube::Error::Api(s) if s.code == 404);
+            if gone {
+                ctx.queue.delete(&popped.uid);
+            } else {
+                ctx.queue.backoff(&popped.uid);
+            }
+            ctx.metrics
+                .observe_attempt(AttemptResult::Error, profile, started.elapsed());
+            ctx.metrics
+                .count_decision(profile, PodKind::from(role), DecisionOutcome::Error);
+            if !gone {
+                let note = format!("Binding rejected: {e}");
+                publish(
+                    ctx,
+                    &popped.uid,
+                    &namespace,
+                    &name,
+                    EventType::Warning,
+                    "FailedScheduling",
+                    "Scheduling",
+                    &note,
+                    profile,
+                )
+                .await;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn publish(
+    ctx: &Context,
+    uid: &str,
+    namespace: &str,
+    name: &str,
+    type_: EventType,
+    reason: &'static str,
+    action: &'static str,
+    note: &str,
+    controller: &str,
+) {
+    let ev = EventSpec {
+        regarding: pod_reference(namespace, name, uid),
+        type_,
+        reason,
+        action,
+        note,
+        controller,
+    };
+    if let Err(e) = ctx.events.publish(&ev).await {
+        warn!(pod = %format!("{namespace}/{name}"), error = %e, "could not publish a {reason} event");
+    }
+}
+
+/// Writes PodScheduled=False and FailedScheduling events for the reports the
+/// cycle and the watches send, until `stop` (then finishes the writes in flight).
+pub async fn reporter(
+    ctx: Arc<Context>,
+    mut reports: mpsc::UnboundedReceiver<UnschedulableReport>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let limit = Arc::new(Semaphore::new(ctx.bind_concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let report = tokio::select! {
+            () = stop.cancelled() => break,
+            r = reports.recv() => match r {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            report_one(&ctx, &report).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn report_one(ctx: &Context, r: &UnschedulableReport) {
+    let changed = {
+        let mut st = ctx.lock();
+        if r.reason == "Unschedulable" && !st.is_pending(&r.uid) {
+            // Deleted or bound meanwhile.
+            return;
+        }
+        st.condition_changed(&r.uid, &r.message)
+    };
+    if changed {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &r.namespace);
+        let patch = serde_json::json!({
+            "status": {
+                "conditions": [{
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": r.reason,
+                    "message": r.message,
+                    "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+                }]
+            }
+        });
+        // Strategic merge: conditions merge by type, the others stay.
+        if let Err(e) = pods
+            .patch_status(&r.name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+        {
+            warn!(pod = %format!("{}/{}", r.namespace, r.name), error = %e, "could not set PodScheduled=False");
+            ctx.lock().clear_condition(&r.uid);
+        }
+    }
+    publish(
+        ctx,
+        &r.uid,
+        &r.namespace,
+        &r.name,
+        EventType::Warning,
+        "FailedScheduling",
+        "Scheduling",
+        &r.message,
+        &r.scheduler,
+    )
+    .await;
+}
+
+/// Waits until every binding in flight has finished, at most `limit`.
+pub async fn drain_binds(ctx: &Context, limit: Duration) -> bool {
+    let all = u32::try_from(ctx.bind_concurrency).unwrap_or(u32::MAX);
+    tokio::time::timeout(limit, ctx.binds.acquire_many(all))
+        .await
+        .is_ok()
+}

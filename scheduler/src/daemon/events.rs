@@ -1,0 +1,208 @@
+//! Kubernetes events through `events.k8s.io/v1`, as kube-scheduler writes
+//! them: `Scheduled` (Normal, action Binding), `FailedScheduling` (Warning,
+//! action Scheduling), `Preempted` (Normal, action Preempting), with the
+//! reporting controller set to the profile's scheduler name.
+//!
+//! The same (pod, reason, note) seen again within six minutes updates the
+//! first event's series (count, last observed time) instead of creating a new
+//! object, as client-go's event broadcaster does. Unlike kube-rs's `Recorder`,
+//! the note is part of that key: a FailedScheduling message that changes is a
+//! new event, so what KubeSpawner shows the user is current.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::{Event, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use tokio::time::Instant;
+
+/// kube's limit on an event's note.
+pub const NOTE_LIMIT: usize = 1024;
+const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
+
+/// Normal or Warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// Normal.
+    Normal,
+    /// Warning.
+    Warning,
+}
+
+/// Truncates a note to [`NOTE_LIMIT`] characters, ending in ` ...` when cut.
+#[must_use]
+pub fn truncate_note(note: &str) -> String {
+    if note.chars().count() <= NOTE_LIMIT {
+        return note.to_string();
+    }
+    let mut out: String = note.chars().take(NOTE_LIMIT - 4).collect();
+    out.push_str(" ...");
+    out
+}
+
+type Key = (String, String, &'static str, String, String);
+
+struct Seen {
+    name: String,
+    count: i32,
+    first: Instant,
+}
+
+/// Publishes events; one per process.
+pub struct EventRecorder {
+    client: kube::Client,
+    instance: String,
+    seen: Mutex<HashMap<Key, Seen>>,
+}
+
+impl std::fmt::Debug for EventRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRecorder")
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event.
+#[derive(Clone, Debug)]
+pub struct EventSpec<'a> {
+    /// The pod it is about.
+    pub regarding: ObjectReference,
+    /// Normal or Warning.
+    pub type_: EventType,
+    /// `Scheduled`, `FailedScheduling`, `Preempted`.
+    pub reason: &'static str,
+    /// `Binding`, `Scheduling`, `Preempting`.
+    pub action: &'static str,
+    /// The message.
+    pub note: &'a str,
+    /// The reporting controller (the profile's scheduler name).
+    pub controller: &'a str,
+}
+
+impl EventRecorder {
+    /// A recorder whose events carry `instance` as reporting instance.
+    #[must_use]
+    pub fn new(client: kube::Client, instance: String) -> Self {
+        EventRecorder {
+            client,
+            instance,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Publishes an event (creates it, or bumps its series).
+    ///
+    /// # Errors
+    /// The API server's answer when it refuses.
+    pub async fn publish(&self, ev: &EventSpec<'_>) -> Result<(), kube::Error> {
+        let namespace = ev
+            .regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let note = truncate_note(ev.note);
+        let key: Key = (
+            ev.regarding.uid.clone().unwrap_or_default(),
+            ev.controller.to_string(),
+            ev.reason,
+            note.clone(),
+            namespace.clone(),
+        );
+        let now = Timestamp::now();
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        let repeat = {
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let t = Instant::now();
+            seen.retain(|_, s| t.duration_since(s.first) < SERIES_WINDOW);
+            seen.get_mut(&key).map(|s| {
+                s.count += 1;
+                (s.name.clone(), s.count)
+            })
+        };
+        if let Some((name, count)) = repeat {
+            let patch = serde_json::json!({
+                "series": EventSeries { count, last_observed_time: MicroTime(now) },
+            });
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+            return Ok(());
+        }
+        let name = format!(
+            "{}.{:x}",
+            ev.regarding.name.as_deref().unwrap_or(ev.controller),
+            now.as_nanosecond()
+        );
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(
+                match ev.type_ {
+                    EventType::Normal => "Normal",
+                    EventType::Warning => "Warning",
+                }
+                .into(),
+            ),
+            reason: Some(ev.reason.into()),
+            action: Some(ev.action.into()),
+            note: Some(note),
+            regarding: Some(ev.regarding.clone()),
+            reporting_controller: Some(ev.controller.into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Event::default()
+        };
+        api.create(&PostParams::default(), &event).await?;
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                key,
+                Seen {
+                    name,
+                    count: 1,
+                    first: Instant::now(),
+                },
+            );
+        Ok(())
+    }
+}
+
+/// A reference to a pod.
+#[must_use]
+pub fn pod_reference(namespace: &str, name: &str, uid: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        uid: (!uid.contains('/')).then(|| uid.into()),
+        ..ObjectReference::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_truncated_to_1024_characters() {
+        assert_eq!(truncate_note("short"), "short");
+        let long = "x".repeat(2000);
+        let t = truncate_note(&long);
+        assert_eq!(t.chars().count(), 1024);
+        assert!(t.ends_with(" ..."));
+        let exact = "y".repeat(1024);
+        assert_eq!(truncate_note(&exact), exact);
+    }
+}

@@ -1,0 +1,423 @@
+//! The daemon's cache: the engine's [`Cluster`] (nodes and assigned pods, our
+//! assumed pods included), and what the watches need to keep it right.
+//!
+//! Watch events become compact engine records here and nowhere else; pending
+//! pods that name one of our profiles go to the scheduling queue. The cache
+//! holds no API objects.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use score::model::{NodeSpec, PodSpec};
+use score::pod::{PodRequests, pod_requests};
+use score::{Cluster, Profile};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::queue::{ClusterEvent, PendingPod, SharedQueue};
+use crate::convert;
+
+/// A pending pod as the queue carries it: the engine's view plus its
+/// requests and profile, computed once. Holds no status, so a status-only
+/// update compares equal and does not count as a change.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The pod.
+    pub spec: PodSpec,
+    /// Its requests.
+    pub requests: PodRequests,
+    /// Index of its profile in the configuration.
+    pub profile: usize,
+}
+
+/// The queue's payload.
+pub type Payload = Arc<Pending>;
+
+/// Something to tell the API server about a pod that cannot be scheduled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnschedulableReport {
+    /// UID.
+    pub uid: Box<str>,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The profile's scheduler name (the events' reporting controller).
+    pub scheduler: String,
+    /// `Unschedulable` (no node fits) or `SchedulerError` (the pod cannot be read).
+    pub reason: &'static str,
+    /// The FailedScheduling message.
+    pub message: String,
+}
+
+/// The cache.
+#[derive(Debug)]
+pub struct State {
+    /// Nodes and assigned pods (bound or assumed).
+    pub cluster: Cluster,
+    /// Profiles, by index.
+    pub profiles: Vec<Profile>,
+    queue: SharedQueue<Payload>,
+    reports: mpsc::UnboundedSender<UnschedulableReport>,
+    /// Pods we assumed onto a node and whose binding the watch has not shown yet.
+    assumed: HashMap<Box<str>, Box<str>>,
+    /// Pending pods we put in the queue.
+    pending: HashSet<Box<str>>,
+    /// The PodScheduled=False message each pending pod carries (from the watch,
+    /// or what we last wrote), to skip patches that change nothing.
+    conditions: HashMap<Box<str>, String>,
+    /// A fingerprint of what scheduling reads of each node.
+    nodes: HashMap<String, (u64, u64)>,
+    /// UIDs seen since a relist started (pods), names (nodes).
+    relist_pods: Option<HashSet<Box<str>>>,
+    relist_nodes: Option<HashSet<String>>,
+}
+
+/// The UID of a pod (`namespace/name` when it has none).
+fn uid_of(pod: &Pod) -> Box<str> {
+    match &pod.metadata.uid {
+        Some(uid) if !uid.is_empty() => uid.as_str().into(),
+        _ => format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+            pod.metadata.name.as_deref().unwrap_or_default()
+        )
+        .into(),
+    }
+}
+
+fn pod_name(pod: &Pod) -> (String, String) {
+    (
+        pod.metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        pod.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// Fingerprints of a node: what filters read (labels, taints, cordon,
+/// allocatable), and everything the engine keeps (adds images).
+fn fingerprints(spec: &NodeSpec) -> (u64, u64) {
+    let mut h = DefaultHasher::new();
+    spec.labels.hash(&mut h);
+    spec.taints.hash(&mut h);
+    spec.unschedulable.hash(&mut h);
+    let a = &spec.allocatable;
+    (
+        a.cpu_milli,
+        a.memory,
+        a.ephemeral_storage,
+        a.pods,
+        &a.extended,
+    )
+        .hash(&mut h);
+    let filters = h.finish();
+    for image in &spec.images {
+        image.names.hash(&mut h);
+        image.size_bytes.hash(&mut h);
+    }
+    (filters, h.finish())
+}
+
+impl State {
+    /// A cache for `profiles`, feeding `queue` and `reports`.
+    #[must_use]
+    pub fn new(
+        profiles: Vec<Profile>,
+        queue: SharedQueue<Payload>,
+        reports: mpsc::UnboundedSender<UnschedulableReport>,
+    ) -> Self {
+        let roles = profiles
+            .first()
+            .map(|p| p.roles.clone())
+            .unwrap_or_default();
+        State {
+            cluster: Cluster::new(roles),
+            profiles,
+            queue,
+            reports,
+            assumed: HashMap::new(),
+            pending: HashSet::new(),
+            conditions: HashMap::new(),
+            nodes: HashMap::new(),
+            relist_pods: None,
+            relist_nodes: None,
+        }
+    }
+
+    fn profile_of(&self, pod: &Pod) -> Option<usize> {
+        let name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or("default-scheduler");
+        self.profiles.iter().position(|p| p.scheduler_name == name)
+    }
+
+    // === nodes ===
+
+    /// A node was added or changed.
+    pub fn apply_node(&mut self, node: &Node) {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        if let Some(seen) = &mut self.relist_nodes {
+            seen.insert(name.clone());
+        }
+        let spec = match convert::node_spec(node) {
+            Ok((spec, warnings)) => {
+                for w in warnings {
+                    debug!(node = %name, "{w}");
+                }
+                spec
+            }
+            Err(e) => {
+                warn!("skipping node: {e}");
+                return;
+            }
+        };
+        let prints = fingerprints(&spec);
+        let old = self.nodes.insert(name, prints);
+        if old == Some(prints) {
+            return;
+        }
+        self.cluster.upsert_node(&spec);
+        let event = match old {
+            None => Some(ClusterEvent::NodeAdded),
+            Some((filters, _)) if filters != prints.0 => Some(ClusterEvent::NodeAllocatableChanged),
+            Some(_) => None,
+        };
+        if let Some(event) = event {
+            self.queue.event(event);
+        }
+    }
+
+    /// A node was deleted.
+    pub fn delete_node(&mut self, name: &str) {
+        self.nodes.remove(name);
+        self.cluster.remove_node(name);
+    }
+
+    /// A node relist starts.
+    pub fn nodes_relist_start(&mut self) {
+        self.relist_nodes = Some(HashSet::new());
+    }
+
+    /// A node relist ended: nodes it did not list are gone.
+    pub fn nodes_relist_done(&mut self) {
+        let Some(seen) = self.relist_nodes.take() else {
+            return;
+        };
+        let gone: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|n| !seen.contains(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.delete_node(&name);
+        }
+    }
+
+    // === pods ===
+
+    /// A pod was added or changed.
+    pub fn apply_pod(&mut self, pod: &Pod) {
+        let uid = uid_of(pod);
+        if let Some(seen) = &mut self.relist_pods {
+            seen.insert(uid.clone());
+        }
+        if convert::is_terminal(pod) {
+            self.forget_pod(&uid);
+            return;
+        }
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty());
+        if let Some(node) = node {
+            self.apply_assigned(pod, &uid, &node);
+        } else {
+            self.apply_unassigned(pod, uid);
+        }
+    }
+
+    fn apply_assigned(&mut self, pod: &Pod, uid: &str, node: &str) {
+        self.assumed.remove(uid);
+        if self.pending.remove(uid) {
+            self.queue.delete(uid);
+        }
+        self.conditions.remove(uid);
+        match convert::pod_spec(pod) {
+            Ok(spec) => {
+                let already = self.cluster.pod(uid).is_some_and(|p| p.node_name() == node);
+                if !already {
+                    self.cluster.add_pod(&spec, node);
+                }
+            }
+            Err(e) => warn!("not counting a pod on node {node}: {e}"),
+        }
+    }
+
+    fn apply_unassigned(&mut self, pod: &Pod, uid: Box<str>) {
+        if self.assumed.contains_key(&uid) {
+            // Our binding is in flight; the watch has not caught up yet.
+            return;
+        }
+        let Some(profile) = self.profile_of(pod) else {
+            return;
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            self.forget_pod(&uid);
+            return;
+        }
+        let (namespace, name) = pod_name(pod);
+        if let Some(message) = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            })
+            .and_then(|c| c.message.clone())
+        {
+            self.conditions.insert(uid.clone(), message);
+        }
+        match convert::pod_spec(pod) {
+            Ok(spec) => {
+                let requests = pod_requests(&spec);
+                let entry = PendingPod {
+                    uid: uid.clone(),
+                    key: format!("{namespace}/{name}").into(),
+                    priority: spec.priority,
+                    gated: convert::scheduling_gated(pod),
+                    payload: Arc::new(Pending {
+                        spec,
+                        requests,
+                        profile,
+                    }),
+                };
+                self.pending.insert(uid);
+                self.queue.upsert(entry);
+            }
+            Err(e) => {
+                // A pod we cannot read is reported, never silently dropped.
+                if self.pending.remove(&uid) {
+                    self.queue.delete(&uid);
+                }
+                let report = UnschedulableReport {
+                    uid,
+                    namespace,
+                    name,
+                    scheduler: self.profiles[profile].scheduler_name.clone(),
+                    reason: "SchedulerError",
+                    message: e.to_string(),
+                };
+                let _ = self.reports.send(report);
+            }
+        }
+    }
+
+    /// A pod was deleted (or finished).
+    pub fn delete_pod(&mut self, pod: &Pod) {
+        let uid = uid_of(pod);
+        self.forget_pod(&uid);
+    }
+
+    fn forget_pod(&mut self, uid: &str) {
+        self.assumed.remove(uid);
+        self.conditions.remove(uid);
+        if self.pending.remove(uid) {
+            self.queue.delete(uid);
+        }
+        if self.cluster.remove_pod(uid) {
+            self.queue.event(ClusterEvent::AssignedPodRemoved);
+        }
+    }
+
+    /// A pod relist starts.
+    pub fn pods_relist_start(&mut self) {
+        self.relist_pods = Some(HashSet::new());
+    }
+
+    /// A pod relist ended: pods it did not list are gone (our assumed pods stay).
+    pub fn pods_relist_done(&mut self) {
+        let Some(seen) = self.relist_pods.take() else {
+            return;
+        };
+        let gone: Vec<Box<str>> = self
+            .cluster
+            .pod_uids()
+            .chain(self.pending.iter().map(|u| &**u))
+            .filter(|u| !seen.contains(*u) && !self.assumed.contains_key(*u))
+            .map(Into::into)
+            .collect();
+        for uid in gone {
+            self.forget_pod(&uid);
+        }
+    }
+
+    // === the scheduling cycle's side ===
+
+    /// Records a decision: the pod is on `node` from now on.
+    pub fn assume(&mut self, pending: &Pending, node: &str) {
+        self.cluster
+            .add_pod_with_requests(&pending.spec, &pending.requests, node);
+        self.assumed
+            .insert(pending.spec.uid.as_str().into(), node.into());
+    }
+
+    /// Undoes [`assume`](Self::assume) after a failed binding (unless the watch
+    /// has meanwhile shown the pod bound).
+    pub fn forget_assumed(&mut self, uid: &str) {
+        if self.assumed.remove(uid).is_some() {
+            self.cluster.remove_pod(uid);
+        }
+    }
+
+    /// Whether a pod is assumed and not yet confirmed by the watch.
+    #[must_use]
+    pub fn is_assumed(&self, uid: &str) -> bool {
+        self.assumed.contains_key(uid)
+    }
+
+    /// Number of assumed pods.
+    #[must_use]
+    pub fn assumed_count(&self) -> usize {
+        self.assumed.len()
+    }
+
+    /// Whether `message` differs from the PodScheduled=False message the pod
+    /// carries; records it as carried.
+    pub fn condition_changed(&mut self, uid: &str, message: &str) -> bool {
+        if self.conditions.get(uid).is_some_and(|m| m == message) {
+            return false;
+        }
+        self.conditions.insert(uid.into(), message.to_string());
+        true
+    }
+
+    /// Forgets a recorded condition (so a failed patch is retried next time).
+    pub fn clear_condition(&mut self, uid: &str) {
+        self.conditions.remove(uid);
+    }
+
+    /// Whether a pod is still waiting for us (pending and not deleted).
+    #[must_use]
+    pub fn is_pending(&self, uid: &str) -> bool {
+        self.pending.contains(uid)
+    }
+
+    /// Sends a report to the reporter task.
+    pub fn report(&self, report: UnschedulableReport) {
+        let _ = self.reports.send(report);
+    }
+
+    /// A PDB changed (preemption's accounting and unschedulable pods care).
+    pub fn pdb_changed(&mut self) {
+        self.queue.event(ClusterEvent::PdbChanged);
+    }
+}

@@ -1,0 +1,116 @@
+//! Watches: nodes, non-terminal pods and PodDisruptionBudgets, through
+//! kube-runtime's `watcher` (with its backoff, so errors and `410 Gone`
+//! relists recover by themselves). Every event goes straight into the cache
+//! as a compact record; a watch counts as synced once its first list is in.
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::admin::Readiness;
+use super::cycle::Context;
+
+/// The watches readiness waits for.
+pub const WATCHES: [&str; 3] = ["nodes", "pods", "poddisruptionbudgets"];
+
+async fn drive<K, S>(
+    name: &'static str,
+    stream: S,
+    ctx: &Context,
+    readiness: &Readiness,
+    shutdown: &CancellationToken,
+    mut apply: impl FnMut(&Context, Event<K>),
+) where
+    S: Stream<Item = Result<Event<K>, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        let item = tokio::select! {
+            () = shutdown.cancelled() => return,
+            item = stream.next() => item,
+        };
+        match item {
+            Some(Ok(event)) => {
+                let done = matches!(event, Event::InitDone);
+                apply(ctx, event);
+                if done {
+                    readiness.set_synced(name, true);
+                    debug!(watch = name, "synced");
+                }
+            }
+            Some(Err(e)) => {
+                warn!(watch = name, error = %e, "watch error; retrying");
+                ctx.metrics.count_watch_restart(name);
+            }
+            None => return,
+        }
+    }
+}
+
+/// Watches nodes until shutdown.
+pub async fn nodes(ctx: Arc<Context>, readiness: Readiness, shutdown: CancellationToken) {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    drive(
+        "nodes",
+        stream,
+        &ctx,
+        &readiness,
+        &shutdown,
+        |ctx, event| {
+            let mut st = ctx.lock();
+            match event {
+                Event::Init => st.nodes_relist_start(),
+                Event::InitApply(n) | Event::Apply(n) => st.apply_node(&n),
+                Event::InitDone => st.nodes_relist_done(),
+                Event::Delete(n) => st.delete_node(n.metadata.name.as_deref().unwrap_or_default()),
+            }
+        },
+    )
+    .await;
+}
+
+/// Watches every non-terminal pod until shutdown (assigned ones fill the
+/// cache, pending ones of our profiles go to the queue).
+pub async fn pods(ctx: Arc<Context>, readiness: Readiness, shutdown: CancellationToken) {
+    let api: Api<Pod> = Api::all(ctx.client.clone());
+    let config = watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+    let stream = watcher::watcher(api, config).default_backoff();
+    drive("pods", stream, &ctx, &readiness, &shutdown, |ctx, event| {
+        let mut st = ctx.lock();
+        match event {
+            Event::Init => st.pods_relist_start(),
+            Event::InitApply(p) | Event::Apply(p) => st.apply_pod(&p),
+            Event::InitDone => st.pods_relist_done(),
+            Event::Delete(p) => st.delete_pod(&p),
+        }
+    })
+    .await;
+}
+
+/// Watches PodDisruptionBudgets until shutdown: a change may let an
+/// unschedulable pod preempt.
+pub async fn pdbs(ctx: Arc<Context>, readiness: Readiness, shutdown: CancellationToken) {
+    let api: Api<PodDisruptionBudget> = Api::all(ctx.client.clone());
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    drive(
+        "poddisruptionbudgets",
+        stream,
+        &ctx,
+        &readiness,
+        &shutdown,
+        |ctx, event| {
+            if matches!(event, Event::Apply(_) | Event::Delete(_)) {
+                ctx.lock().pdb_changed();
+            }
+        },
+    )
+    .await;
+}

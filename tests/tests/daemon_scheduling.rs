@@ -1,0 +1,127 @@
+//! The daemon against the sandbox: pods land on the fullest feasible node,
+//! users pack next to users, core nodes stay free of user pods, pods that fit
+//! nowhere are reported as kube reports them and bound once a node fits.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users() {
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([
+            core_node("core-1"),
+            user_node("empty", "4", "16Gi"),
+            user_node("placeholders", "4", "16Gi"),
+            user_node("users", "4", "16Gi"),
+            bound_pod("ph-0", "user-placeholder", "4Gi", "placeholders"),
+            bound_pod("ph-1", "user-placeholder", "4Gi", "placeholders"),
+            bound_pod("alice", "singleuser-server", "4Gi", "users"),
+            bound_pod("bob", "singleuser-server", "4Gi", "users"),
+        ])
+        .unwrap();
+    let daemon = start_daemon(&sandbox);
+    create_pod(&sandbox, &pending_pod("carol", "singleuser-server", "2Gi")).await;
+    let node = eventually(Duration::from_secs(20), "carol bound", || async {
+        node_of(&sandbox, "carol")
+    })
+    .await;
+    assert_eq!(
+        node, "users",
+        "a user goes next to users, not next to placeholders"
+    );
+    let events = eventually(Duration::from_secs(10), "a Scheduled event", || async {
+        let e = events_of(&sandbox, "carol");
+        e.iter().any(|(r, _)| r == "Scheduled").then_some(e)
+    })
+    .await;
+    assert!(
+        events.contains(&(
+            "Scheduled".into(),
+            "Successfully assigned jhub/carol to users".into()
+        )),
+        "{events:?}"
+    );
+    let condition = pod_scheduled_condition(&sandbox, "carol").expect("binding sets PodScheduled");
+    assert_eq!(condition["status"], "True");
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_fits_nowhere_is_reported_then_bound_when_a_node_arrives() {
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([core_node("core-1"), user_node("small", "2", "4Gi")])
+        .unwrap();
+    let daemon = start_daemon(&sandbox);
+    create_pod(&sandbox, &pending_pod("big", "singleuser-server", "8Gi")).await;
+    let expected = "0/2 nodes are available: 1 Insufficient memory, \
+                    1 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}.";
+    let condition = eventually(Duration::from_secs(20), "PodScheduled=False", || async {
+        pod_scheduled_condition(&sandbox, "big").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(condition["reason"], "Unschedulable");
+    assert_eq!(condition["message"], expected);
+    eventually(
+        Duration::from_secs(10),
+        "a FailedScheduling event",
+        || async {
+            events_of(&sandbox, "big")
+                .iter()
+                .any(|(r, n)| r == "FailedScheduling" && n == expected)
+                .then_some(())
+        },
+    )
+    .await;
+    // The cluster autoscaler adds a node: the pod is bound there.
+    sandbox
+        .seed_objects([user_node("large", "8", "32Gi")])
+        .unwrap();
+    let node = eventually(Duration::from_secs(30), "big bound", || async {
+        node_of(&sandbox, "big")
+    })
+    .await;
+    assert_eq!(node, "large");
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_pods_on_a_hundred_nodes_are_all_bound_without_overcommit() {
+    let sandbox = sandbox().await;
+    let nodes: Vec<_> = (0..100)
+        .map(|i| user_node(&format!("n{i:03}"), "4", "16Gi"))
+        .collect();
+    sandbox.seed_objects(nodes).unwrap();
+    let pods: Vec<_> = (0..1000)
+        .map(|i| pending_pod(&format!("u{i:04}"), "singleuser-server", "1Gi"))
+        .collect();
+    sandbox.seed_objects(pods).unwrap();
+    let daemon = start_daemon(&sandbox);
+    eventually(Duration::from_secs(120), "1000 pods bound", || async {
+        let bound = sandbox
+            .list("pods")
+            .iter()
+            .filter(|p| p["spec"]["nodeName"].is_string())
+            .count();
+        (bound == 1000).then_some(())
+    })
+    .await;
+    // 16 GiB per node and 1 GiB per pod: at most 16 per node; packing fills
+    // nodes, so exactly ceil(1000 / 16) = 63 nodes are used.
+    let mut per_node = std::collections::BTreeMap::<String, usize>::new();
+    for p in sandbox.list("pods") {
+        *per_node
+            .entry(p["spec"]["nodeName"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(
+        per_node.values().all(|&n| n <= 16),
+        "over-committed: {per_node:?}"
+    );
+    assert_eq!(per_node.len(), 63, "{per_node:?}");
+    daemon.stop().await.unwrap();
+}
