@@ -69,6 +69,9 @@ impl Shared {
     }
 }
 
+/// Grace periods are capped at one year, so that timestamps and timers cannot overflow.
+const MAX_GRACE_SECONDS: i64 = 365 * 24 * 3600;
+
 /// Parsed `DeleteOptions` (body and query merged; the query wins).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct DeleteOpts {
@@ -594,6 +597,11 @@ pub(crate) fn patch(
             }
             PatchType::Json => patch::json_patch(&mut doc, &p).map_err(patch_error)?,
         }
+        if !doc.is_object() {
+            return Err(ApiError::BadRequest(
+                "the patch turns the object into something other than a JSON object".into(),
+            ));
+        }
         let new = from_view(def, doc);
         let stored = commit_update(shared, txn, def, &old, new, part, dry_run)?;
         Ok(view(def, &stored))
@@ -664,7 +672,7 @@ fn delete_in(
                         .and_then(Value::as_i64)
                 })
                 .unwrap_or(30)
-                .max(0)
+                .clamp(0, MAX_GRACE_SECONDS)
         }
     } else {
         0
@@ -935,7 +943,7 @@ fn scaled(v: &Value, total: usize, round_up: bool) -> Option<usize> {
         Value::Number(n) => n.as_u64().map(|n| n as usize),
         Value::String(s) => {
             let pct: usize = s.strip_suffix('%')?.parse().ok()?;
-            let x = total * pct;
+            let x = total.saturating_mul(pct);
             Some(if round_up { x.div_ceil(100) } else { x / 100 })
         }
         _ => None,

@@ -14,7 +14,8 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// A clock running `scale` times faster than real time (non-finite or non-positive → 1).
+    /// A clock running `scale` times faster than real time (non-finite or non-positive → 1;
+    /// otherwise clamped to 0.001..=1,000,000).
     pub fn new(scale: f64) -> Self {
         let scale = if scale.is_finite() && scale > 0.0 {
             scale

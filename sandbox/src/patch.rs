@@ -363,6 +363,7 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), PatchError> {
             "remove" => {
                 remove(doc, path)?;
             }
+            "replace" if path.is_empty() => *doc = value()?,
             "replace" => {
                 let v = value()?;
                 remove(doc, path)?;

@@ -23,6 +23,7 @@ use crate::watch::{self, WatchParams};
 
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+const MAX_WATCH_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The router serving the whole API.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -469,7 +470,7 @@ fn list(
     let end = if limit == 0 {
         total
     } else {
-        (offset + limit).min(total)
+        offset.saturating_add(limit).min(total)
     };
     let page = snap.items.get(offset.min(total)..end).unwrap_or(&[]);
     let mut meta = json!({"resourceVersion": snap.rv.to_string()});
@@ -529,8 +530,9 @@ fn watch_response(
     let initial = is_true(q, "sendInitialEvents");
     let timeout = match q.get("timeoutSeconds") {
         Some(t) => Duration::from_secs(
-            t.parse()
-                .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds {t:?}")))?,
+            t.parse::<u64>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds {t:?}")))?
+                .min(MAX_WATCH_TIMEOUT.as_secs()),
         ),
         None => DEFAULT_WATCH_TIMEOUT,
     };

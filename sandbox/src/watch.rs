@@ -171,8 +171,16 @@ pub(crate) fn stream(
     let mut pending = VecDeque::new();
     let cursor = match params.since {
         Some(rv) => {
-            if let Err(e) = shared.store.events_after(rv, 0) {
-                pending.push_back(expired_line(e));
+            match shared.store.events_after(rv, 0) {
+                Err(e) => pending.push_back(expired_line(e)),
+                Ok((_, current)) if rv > current => {
+                    return Err(ApiError::Custom {
+                        code: 504,
+                        reason: "Timeout".into(),
+                        message: format!("Too large resource version: {rv}, current: {current}"),
+                    });
+                }
+                Ok(_) => {}
             }
             rv
         }
