@@ -207,9 +207,16 @@ async fn bind(
         .observe(bind_started.elapsed().as_secs_f64());
     let outcome = match result {
         Ok(_) => Ok(()),
-        // The pod is already bound (by an earlier attempt of ours whose answer
-        // was lost): the watch will show where; not an error.
+        // The pod is already bound: not an error. On our node, an earlier
+        // attempt of ours whose answer was lost bound it; elsewhere, someone
+        // else did: no Scheduled event naming our node (the watch shows where
+        // it is and moves it in the cache).
         Err(kube::Error::Api(s)) if s.code == 409 && s.message.contains("already assigned") => {
+            if !s.message.contains(&format!("node \"{node}\"")) {
+                ctx.queue.done(&popped.uid);
+                info!(pod = %popped.key, "already bound elsewhere: {}", s.message);
+                return;
+            }
             Ok(())
         }
         Err(e) => Err(e),

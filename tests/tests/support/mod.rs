@@ -179,3 +179,250 @@ pub fn events_of(sandbox: &Sandbox, name: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+// === recording clients: who sent which request, and what came back ===
+
+/// One HTTP exchange a [`recording_client`] made.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// HTTP method.
+    pub method: String,
+    /// URL path.
+    pub path: String,
+    /// When the request left.
+    pub started: std::time::Instant,
+    /// The answer's status and when it came (`None` while in flight, or when
+    /// the connection failed: then the status is 0).
+    pub answer: Option<(u16, std::time::Instant)>,
+}
+
+impl Call {
+    /// The pod of a `pods/binding` POST.
+    pub fn binding_pod(&self) -> Option<&str> {
+        if self.method != "POST" {
+            return None;
+        }
+        let rest = self.path.strip_suffix("/binding")?;
+        let (head, name) = rest.rsplit_once('/')?;
+        head.ends_with("/pods").then_some(name)
+    }
+
+    /// The answer's status (0 without one).
+    pub fn status(&self) -> u16 {
+        self.answer.map_or(0, |(s, _)| s)
+    }
+}
+
+/// The calls of one recording client, in the order they started.
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(std::sync::Arc<std::sync::Mutex<Vec<Call>>>);
+
+impl CallLog {
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The `pods/binding` calls so far.
+    pub fn bindings(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.binding_pod().is_some())
+            .collect()
+    }
+
+    fn start(&self, method: String, path: String) -> usize {
+        let mut calls = self.0.lock().unwrap();
+        calls.push(Call {
+            method,
+            path,
+            started: std::time::Instant::now(),
+            answer: None,
+        });
+        calls.len() - 1
+    }
+
+    fn finish(&self, index: usize, status: u16) {
+        self.0.lock().unwrap()[index].answer = Some((status, std::time::Instant::now()));
+    }
+}
+
+/// The tower service behind [`recording_client`].
+#[derive(Clone)]
+pub struct Recorder<S> {
+    inner: S,
+    log: CallLog,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Recorder<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let index = self
+            .log
+            .start(req.method().to_string(), req.uri().path().to_string());
+        let log = self.log.clone();
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let res = answer.await;
+            log.finish(index, res.as_ref().map_or(0, |r| r.status().as_u16()));
+            res
+        })
+    }
+}
+
+/// A client of `sandbox` of its own, with default retries off, that records
+/// every request it sends and the status of every answer.
+pub fn recording_client(sandbox: &Sandbox) -> (kube::Client, CallLog) {
+    let log = CallLog::default();
+    let mut config = sandbox.config();
+    config.default_retry = false;
+    let layer_log = log.clone();
+    let client = kube::client::ClientBuilder::try_from(config)
+        .expect("a client for the sandbox")
+        .with_layer(&tower::layer::layer_fn(move |inner| Recorder {
+            inner,
+            log: layer_log.clone(),
+        }))
+        .build();
+    (client, log)
+}
+
+/// Starts the daemon on `client` with adjusted options.
+pub fn start_daemon_on(
+    client: kube::Client,
+    adjust: impl FnOnce(DaemonOptions) -> DaemonOptions,
+) -> Daemon {
+    let mut opts = DaemonOptions::new(SchedulerConfig::default());
+    opts.leader_elect = false;
+    opts.seed = 42;
+    let opts = adjust(opts);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(daemon::run(client, opts, stop.clone()));
+    Daemon { stop, task }
+}
+
+/// Daemon options electing on the default lease with short timings (lease
+/// 1 s, renew deadline 0.6 s, retry 0.2 s) as `identity`.
+pub fn electing(mut opts: DaemonOptions, identity: &str) -> DaemonOptions {
+    let le = &mut opts.config.leader_election;
+    le.leader_elect = true;
+    le.lease_duration = Duration::from_secs(1);
+    le.renew_deadline = Duration::from_millis(600);
+    le.retry_period = Duration::from_millis(200);
+    opts.leader_elect = true;
+    opts.identity = Some(identity.into());
+    opts
+}
+
+/// The holder of the default lease (`kube-system/kube-scheduler`), `None`
+/// when there is no lease or it is released.
+pub fn lease_holder(sandbox: &Sandbox) -> Option<String> {
+    let le = SchedulerConfig::default().leader_election;
+    sandbox
+        .get("leases", &le.resource_namespace, &le.resource_name)
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
+        .filter(|h| !h.is_empty())
+}
+
+/// `count` pending user pods named `{prefix}{i:04}` requesting `memory`.
+pub fn pending_pods(prefix: &str, count: usize, memory: &str) -> Vec<Value> {
+    (0..count)
+        .map(|i| pending_pod(&format!("{prefix}{i:04}"), "singleuser-server", memory))
+        .collect()
+}
+
+/// Pods in `NS` bound to a node, by name.
+pub fn bound_pods(sandbox: &Sandbox) -> std::collections::BTreeMap<String, String> {
+    sandbox
+        .list("pods")
+        .iter()
+        .filter(|p| p["metadata"]["namespace"] == NS)
+        .filter_map(|p| {
+            Some((
+                p["metadata"]["name"].as_str()?.to_string(),
+                p["spec"]["nodeName"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Waits until `count` pods in `NS` are bound.
+pub async fn all_bound(sandbox: &Sandbox, count: usize, limit: Duration) {
+    let what = format!("{count} pods bound");
+    eventually(limit, &what, || async {
+        (bound_pods(sandbox).len() >= count).then_some(())
+    })
+    .await;
+}
+
+/// Bytes of a memory quantity as the test fixtures write them (`Gi`, `Mi`, plain).
+fn memory_bytes(q: &str) -> u64 {
+    let (n, unit) = match q.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => q.split_at(i),
+        None => (q, ""),
+    };
+    let n: u64 = n.parse().expect("a whole quantity");
+    n * match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => panic!("unexpected unit {other}"),
+    }
+}
+
+/// Panics when the memory requests of the pods bound to a node exceed its
+/// allocatable memory, or a pod is bound to a node that does not exist.
+pub fn assert_no_overcommit(sandbox: &Sandbox) {
+    let allocatable: std::collections::BTreeMap<String, u64> = sandbox
+        .list("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["metadata"]["name"].as_str().unwrap().to_string(),
+                memory_bytes(n["status"]["allocatable"]["memory"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    let mut used = std::collections::BTreeMap::<String, u64>::new();
+    for p in sandbox.list("pods") {
+        let Some(node) = p["spec"]["nodeName"].as_str() else {
+            continue;
+        };
+        let requested: u64 = p["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["resources"]["requests"]["memory"].as_str())
+            .map(memory_bytes)
+            .sum();
+        *used.entry(node.to_string()).or_default() += requested;
+    }
+    for (node, used) in &used {
+        let Some(&cap) = allocatable.get(node) else {
+            panic!("pods bound to a node that does not exist: {node}");
+        };
+        assert!(
+            *used <= cap,
+            "node {node} over-committed: {used} bytes requested of {cap}"
+        );
+    }
+}
