@@ -29,6 +29,7 @@ mod serve;
 mod server;
 pub mod status;
 pub mod store;
+mod table;
 pub mod validation;
 mod watch;
 

@@ -19,6 +19,7 @@ use crate::resources::{self, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::ListSnapshot;
+use crate::table;
 use crate::watch::{self, WatchParams};
 
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -342,10 +343,22 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
                 .store
                 .get(def.store, &ns, &name)
                 .ok_or_else(|| ApiError::not_found(def.group, def.plural, &name))?;
-            Ok(json_response(200, &view(def, &obj)))
+            let obj = view(def, &obj);
+            if table::wanted(&accept) {
+                let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+                let t = table::table(def, [&obj], meta, include_object(&q), shared.clock.now());
+                return Ok(json_response(200, &t));
+            }
+            Ok(json_response(200, &obj))
         }
-        "list" => list(shared, def, url.namespace.as_deref(), &q),
-        "watch" => watch_response(shared, def, url.namespace, &q),
+        "list" => list(
+            shared,
+            def,
+            url.namespace.as_deref(),
+            &q,
+            table::wanted(&accept),
+        ),
+        "watch" => watch_response(shared, def, url.namespace, &q, table::wanted(&accept)),
         "create" => match url.sub.as_deref() {
             Some("binding") => {
                 let b = api::parse_body(None, &body, yaml)?;
@@ -430,11 +443,16 @@ fn selectors(
     Ok((labels, fields))
 }
 
+fn include_object(q: &HashMap<String, String>) -> bool {
+    q.get("includeObject").is_some_and(|v| v == "Object")
+}
+
 fn list(
     shared: &Arc<Shared>,
     def: &'static ResourceDef,
     ns: Option<&str>,
     q: &HashMap<String, String>,
+    as_table: bool,
 ) -> Result<Response, ApiError> {
     let limit = match q.get("limit").map(String::as_str) {
         None | Some("") => 0,
@@ -490,6 +508,11 @@ fn list(
         meta["continue"] = json!(format!("sbx-{id}-{end}"));
         meta["remainingItemCount"] = json!(total - end);
     }
+    if as_table {
+        let objects: Vec<Value> = page.iter().map(|o| view(def, o)).collect();
+        let t = table::table(def, &objects, meta, include_object(q), shared.clock.now());
+        return Ok(json_response(200, &t));
+    }
     let mut buf = Vec::with_capacity(64 + page.len() * 512);
     buf.extend_from_slice(b"{\"apiVersion\":");
     serde_json::to_writer(&mut buf, &def.api_version())
@@ -518,6 +541,7 @@ fn watch_response(
     def: &'static ResourceDef,
     ns: Option<String>,
     q: &HashMap<String, String>,
+    as_table: bool,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(def, q)?;
     let since = match q.get("resourceVersion").map(String::as_str) {
@@ -545,6 +569,7 @@ fn watch_response(
         timeout,
         bookmarks: is_true(q, "allowWatchBookmarks"),
         initial_events_end: initial,
+        table: as_table.then(|| include_object(q)),
     };
     let stream = watch::stream(shared.clone(), params)?;
     let mut r = Response::new(Body::from_stream(stream));

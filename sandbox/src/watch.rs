@@ -19,6 +19,7 @@ use crate::resources::{ResourceDef, View};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{EventType, LogEvent, StoreError, watch_line};
+use crate::table;
 
 /// What a watch asks for.
 #[derive(Debug, Clone)]
@@ -33,6 +34,29 @@ pub(crate) struct WatchParams {
     pub bookmarks: bool,
     /// `sendInitialEvents=true`: initial ADDED events then a BOOKMARK marking their end.
     pub initial_events_end: bool,
+    /// Send objects as one-row Tables (kubectl); the flag says whether rows carry the object.
+    pub table: Option<bool>,
+}
+
+impl WatchParams {
+    /// The watch line for an object in storage form.
+    fn line(&self, kind: &str, obj: &Value) -> Bytes {
+        let served = view(self.def, obj);
+        match self.table {
+            None => watch_line(kind, &served),
+            Some(include_object) => {
+                let meta = json!({"resourceVersion": served.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+                let t = table::table(
+                    self.def,
+                    [&served],
+                    meta,
+                    include_object,
+                    std::time::SystemTime::now(),
+                );
+                watch_line(kind, &t)
+            }
+        }
+    }
 }
 
 impl WatchParams {
@@ -104,11 +128,15 @@ impl WatchState {
             (_, true, true) => (ev.kind.as_str(), None),
             _ => return None,
         };
-        if p.def.view == View::Identity && obj.is_none() && kind == ev.kind.as_str() {
+        if p.def.view == View::Identity
+            && p.table.is_none()
+            && obj.is_none()
+            && kind == ev.kind.as_str()
+        {
             return Some(ev.line());
         }
         let obj = obj.unwrap_or_else(|| (*ev.object).clone());
-        Some(watch_line(kind, &view(p.def, &obj)))
+        Some(p.line(kind, &obj))
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
@@ -189,7 +217,7 @@ pub(crate) fn stream(
                 .store
                 .list(params.def.store, params.namespace.as_deref());
             for o in items.iter().filter(|o| params.matches(o)) {
-                pending.push_back(watch_line("ADDED", &view(params.def, o)));
+                pending.push_back(params.line("ADDED", o));
             }
             if params.initial_events_end {
                 pending.push_back(bookmark(params.def, rv, true));

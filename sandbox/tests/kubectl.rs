@@ -163,6 +163,14 @@ async fn kubectl_against_the_served_sandbox() {
             "strategic merge keeps the rest of the container"
         );
 
+        // Server-side Table output: kubectl's usual columns.
+        let wide = k.ok(&["get", "pods", "-o", "wide"]);
+        assert!(
+            wide.contains("NOMINATED NODE") && wide.contains("Pending"),
+            "{wide}"
+        );
+        assert!(k.ok(&["get", "nodes"]).contains("STATUS"));
+
         // `get --watch` sees a change made while it runs.
         let mut watch = k
             .command(&[
