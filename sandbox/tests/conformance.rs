@@ -1227,3 +1227,40 @@ async fn seeding_and_store_access() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_end() {
+    bounded(async {
+        let sb = start().await;
+        sb.seed_objects([
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "a"}}),
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b"}}),
+        ])
+        .unwrap();
+        let (reader, writer) = reflector::store::<Node>();
+        let config = watcher::Config::default().streaming_lists();
+        let stream = reflector(writer, watcher(Api::<Node>::all(sb.client()), config))
+            .default_backoff()
+            .applied_objects();
+        let task = tokio::spawn(stream.for_each(|_| async {}));
+        reader.wait_until_ready().await.unwrap();
+        assert_eq!(reader.len(), 2);
+        let nodes: Api<Node> = Api::all(sb.client());
+        nodes
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap(),
+            )
+            .await
+            .unwrap();
+        eventually("the new node", || reader.len() == 3).await;
+        assert!(
+            !sb.requests()
+                .iter()
+                .any(|r| r.verb == "list" && r.resource == "nodes"),
+            "no LIST with streaming lists"
+        );
+        task.abort();
+    })
+    .await;
+}
