@@ -124,6 +124,14 @@ async fn schedule_one(
             let Ok(permit) = ctx.binds.clone().acquire_owned().await else {
                 return;
             };
+            if ctx.queue.is_closed() {
+                // Shutdown or lost leadership came while this pod waited for
+                // a binding slot: start no new binding (the next leader
+                // decides again); only those already in flight finish.
+                ctx.lock().forget_assumed(&popped.uid);
+                debug!(pod = %popped.key, "not bound: stopping");
+                return;
+            }
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 bind(

@@ -292,17 +292,20 @@ where
 /// every request it sends and the status of every answer.
 pub fn recording_client(sandbox: &Sandbox) -> (kube::Client, CallLog) {
     let log = CallLog::default();
-    let mut config = sandbox.config();
+    (recording_client_from(sandbox.config(), log.clone()), log)
+}
+
+/// A client from `config` (default retries off) recording into `log`. Its
+/// connections belong to the runtime it is built on.
+pub fn recording_client_from(mut config: kube::Config, log: CallLog) -> kube::Client {
     config.default_retry = false;
-    let layer_log = log.clone();
-    let client = kube::client::ClientBuilder::try_from(config)
+    kube::client::ClientBuilder::try_from(config)
         .expect("a client for the sandbox")
         .with_layer(&tower::layer::layer_fn(move |inner| Recorder {
             inner,
-            log: layer_log.clone(),
+            log: log.clone(),
         }))
-        .build();
-    (client, log)
+        .build()
 }
 
 /// Starts the daemon on `client` with adjusted options.
