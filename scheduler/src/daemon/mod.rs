@@ -56,6 +56,9 @@ pub struct DaemonOptions {
     pub seed: u64,
     /// Bindings in flight at most.
     pub bind_concurrency: usize,
+    /// Told the admin server's bound address once it listens (its port when
+    /// port 0 was asked for); for tests and embedding.
+    pub admin_bound: Option<tokio::sync::mpsc::UnboundedSender<std::net::SocketAddr>>,
 }
 
 impl DaemonOptions {
@@ -70,6 +73,7 @@ impl DaemonOptions {
             admin: None,
             seed: 0,
             bind_concurrency: 16,
+            admin_bound: None,
         }
     }
 }
@@ -113,6 +117,9 @@ pub async fn run(
         ),
         None => None,
     };
+    if let (Some(admin), Some(tell)) = (&admin, &opts.admin_bound) {
+        let _ = tell.send(admin.local_addr());
+    }
 
     let queue = SharedQueue::new(QueueConfig::from_scheduler_config(&opts.config));
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();

@@ -1,0 +1,97 @@
+//! The daemon's admin server as a kubelet probe and Prometheus see it:
+//! `/readyz` answers 503 until every watch has listed, then 200; `/metrics`
+//! counts scheduling attempts as kube-scheduler names them.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use user_scheduler::daemon::admin::AdminOptions;
+
+/// One plain HTTP/1.1 GET: (status, body).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+            .await
+            .expect("connects in time")
+            .expect("the admin server accepts");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
+        .await
+        .expect("answers in time")
+        .unwrap();
+    let raw = String::from_utf8(raw).expect("a text answer");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the sample `name{labels}` (labels exactly as written).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_waits_for_the_watches_and_metrics_count_scheduled_pods() {
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([user_node("n0", "4", "16Gi")])
+        .unwrap();
+    // Every request takes 1 s for now: the watches' first lists are slow.
+    sandbox.faults().set_latency(Duration::from_secs(1));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = start_daemon_with(&sandbox, |mut o| {
+        o.admin = Some(AdminOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        });
+        o.admin_bound = Some(tx);
+        o
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the admin server listens")
+        .expect("the daemon tells its address");
+
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 503, "not ready before the lists: {body}");
+    assert_eq!(get(addr, "/healthz").await.0, 200, "alive meanwhile");
+    sandbox.faults().set_latency(Duration::ZERO);
+    eventually(Duration::from_secs(10), "/readyz 200", || async {
+        (get(addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+
+    let series =
+        r#"scheduler_schedule_attempts_total{result="scheduled",profile="user-scheduler"}"#;
+    let (status, before) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let before = sample(&before, series).unwrap_or(0.0);
+    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "1Gi")).await;
+    eventually(Duration::from_secs(10), "alice bound", || async {
+        node_of(&sandbox, "alice")
+    })
+    .await;
+    let after = eventually(Duration::from_secs(5), "the attempt counted", || async {
+        let (_, body) = get(addr, "/metrics").await;
+        sample(&body, series).filter(|v| *v > before)
+    })
+    .await;
+    assert_eq!(after, before + 1.0, "one attempt, one pod");
+    daemon.stop().await.unwrap();
+}
