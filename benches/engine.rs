@@ -67,5 +67,52 @@ fn cache_update(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, schedule_one, cache_update);
+/// 5,000 user nodes each full with four placeholders (20,000 in all), and a
+/// user that fits nowhere: the decision fails and preemption plans over every
+/// node (each is a candidate with one victim, so every tie-breaker runs,
+/// including the score ranking of all 5,000).
+fn preemption(c: &mut Criterion) {
+    use score::testing::{GI, node, pod};
+    let mut group = c.benchmark_group("preemption");
+    let mut cluster = score::Cluster::default();
+    for i in 0..5000 {
+        let name = format!("user-{i:04}");
+        cluster.upsert_node(
+            &node(&name)
+                .capacity(16_000, 64 * GI)
+                .label("hub.jupyter.org/node-purpose", "user")
+                .build(),
+        );
+        for j in 0..4 {
+            let mut p = pod(&format!("ph-{i}-{j}"))
+                .placeholder()
+                .mem(16 * GI)
+                .build();
+            p.start_time = i64::from(i * 4 + j);
+            cluster.add_pod(&p, &name);
+        }
+    }
+    let profile = Profile::jupyterhub();
+    let user = pod("alice").user().mem(8 * GI).build();
+    let requests = score::pod::pod_requests(&user);
+    let mut scratch = Scratch::default();
+    let decision = schedule(&cluster, &profile, &user, &mut scratch, None);
+    assert!(decision.selected.is_none(), "the fixture leaves no room");
+    group.throughput(Throughput::Elements(5000));
+    group.bench_function(BenchmarkId::new("plan", 5000), |b| {
+        b.iter(|| {
+            black_box(score::preemption::plan(
+                &cluster,
+                &profile,
+                &user,
+                &requests,
+                &scratch,
+                &[],
+            ))
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, schedule_one, cache_update, preemption);
 criterion_main!(benches);

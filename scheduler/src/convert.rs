@@ -1249,3 +1249,79 @@ spec:
         }
     }
 }
+
+/// Converts a PodDisruptionBudget into what preemption counts: its selector,
+/// `status.disruptionsAllowed` (0 when the status is missing, as a budget the
+/// disruption controller has not processed yet allows nothing) and
+/// `status.disruptedPods`.
+///
+/// # Errors
+/// A selector with an unknown operator.
+pub fn pdb(
+    pdb: &k8s_openapi::api::policy::v1::PodDisruptionBudget,
+) -> Result<score::Pdb, ConvertError> {
+    let namespace = pdb
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let name = pdb.metadata.name.clone().unwrap_or_default();
+    let ctx = Ctx {
+        object: format!("poddisruptionbudget {namespace}/{name}"),
+    };
+    let selector = pdb
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .map(|s| label_selector(&ctx, "spec.selector", s))
+        .transpose()?;
+    let status = pdb.status.as_ref();
+    Ok(score::Pdb {
+        namespace,
+        name,
+        selector,
+        disruptions_allowed: status.map_or(0, |s| s.disruptions_allowed),
+        disrupted_pods: status
+            .and_then(|s| s.disrupted_pods.as_ref())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod pdb_tests {
+    use super::*;
+
+    #[test]
+    fn pdbs_convert_with_their_status() {
+        let p: k8s_openapi::api::policy::v1::PodDisruptionBudget = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "user-placeholder", "namespace": "jhub"},
+            "spec": {"minAvailable": 0, "selector": {"matchLabels": {"component": "user-placeholder"}}},
+            "status": {"disruptionsAllowed": 3, "currentHealthy": 3, "desiredHealthy": 0, "expectedPods": 3,
+                       "disruptedPods": {"user-placeholder-0": "2026-11-24T10:00:00Z"}}
+        }))
+        .unwrap();
+        let got = pdb(&p).unwrap();
+        assert_eq!(got.disruptions_allowed, 3);
+        assert_eq!(got.disrupted_pods, vec!["user-placeholder-0".to_string()]);
+        assert_eq!(
+            got.selector,
+            Some(score::model::LabelSelector::equals(
+                "component",
+                "user-placeholder"
+            ))
+        );
+        let bad: k8s_openapi::api::policy::v1::PodDisruptionBudget =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "x", "namespace": "jhub"},
+                "spec": {"selector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}
+            }))
+            .unwrap();
+        let err = pdb(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("poddisruptionbudget jhub/x")
+                && err.contains("spec.selector.matchExpressions[0].operator"),
+            "{err}"
+        );
+    }
+}

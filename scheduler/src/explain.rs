@@ -32,7 +32,7 @@ pub enum ExplainError {
     /// The config file.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    /// The pod does not convert.
+    /// The pod (or a PodDisruptionBudget of the cluster file) does not convert.
     #[error("{file}: {source}")]
     Pod {
         /// The pod file.
@@ -96,8 +96,18 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
         file: input.pod.display().to_string(),
         source: Box::new(source),
     })?;
+    let pdbs = file
+        .pdbs
+        .iter()
+        .map(|p| {
+            convert::pdb(p).map_err(|source| ExplainError::Pod {
+                file: input.cluster.display().to_string(),
+                source: Box::new(source),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Report {
-        explanation: score::explain(&cluster, &profile, &spec),
+        explanation: score::explain_with(&cluster, &profile, &spec, &pdbs),
         warnings,
     })
 }

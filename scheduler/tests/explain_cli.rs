@@ -77,7 +77,8 @@ fn a_pod_that_fits_nowhere_gets_kubes_message() {
     assert_eq!(
         v["message"],
         "0/6 nodes are available: 1 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}, \
-         1 node(s) had untolerated taint {nvidia.com/gpu: present}, 4 Insufficient cpu, 4 Insufficient memory."
+         1 node(s) had untolerated taint {nvidia.com/gpu: present}, 4 Insufficient cpu, 4 Insufficient memory. \
+         preemption: 0/6 nodes are available: 6 Preemption is not helpful for scheduling."
     );
 }
 

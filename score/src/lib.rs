@@ -21,17 +21,25 @@ pub mod message;
 pub mod model;
 pub mod plugins;
 pub mod pod;
+pub mod preemption;
 pub mod profile;
 pub mod quantity;
 pub mod reason;
 pub mod rng;
 pub mod schedule;
+mod selector;
 pub mod symbols;
 pub mod testing;
 
 #[cfg(test)]
 mod schedule_tests;
 
+#[cfg(test)]
+mod preemption_tests;
+
 pub use cluster::{Cluster, NodeSummary, PodRecord, PodRole, RoleSelectors};
+pub use preemption::{Pdb, Preemption, PreemptionPlan};
 pub use profile::Profile;
-pub use schedule::{Decision, Explanation, NodeExplanation, Scratch, explain, schedule};
+pub use schedule::{
+    Decision, Explanation, NodeExplanation, Scratch, explain, explain_with, schedule,
+};

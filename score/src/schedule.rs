@@ -13,7 +13,7 @@
 //! (which stops after a sample of feasible nodes on large clusters) is
 //! deliberately not reproduced: packing must compare all nodes.
 
-use crate::cluster::{Cluster, ImageColumn, NodeCold, PodRole, class_label};
+use crate::cluster::{Cluster, ImageColumn, NodeCold, NodeHot, PodRole, class_label};
 use crate::message;
 use crate::model::PodSpec;
 use crate::plugins::image_locality::{self, normalized_image_name};
@@ -62,6 +62,25 @@ pub struct Scratch {
     histogram: Vec<(Reason, u32)>,
     /// (node, reason) of every rejection, kept only when explaining.
     log: Option<Vec<(u32, Reason)>>,
+    /// Per node: how it was rejected ([`NodeStatus`] as a byte).
+    status: Vec<u8>,
+}
+
+/// How a node fared in the last decision, as preemption needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum NodeStatus {
+    /// Passed every filter.
+    Feasible = 0,
+    /// Rejected only for resources, pod count or host ports: evicting pods may help.
+    Resolvable = 1,
+    /// Rejected by inter-pod (anti-)affinity: this engine's preemption does not
+    /// try to evict pods to satisfy affinity (kube re-runs the filter; see
+    /// [`crate::preemption`]).
+    Affinity = 2,
+    /// Rejected for a reason no eviction fixes (taints, node affinity, cordon,
+    /// a request larger than the node).
+    Unresolvable = 3,
 }
 
 impl Scratch {
@@ -76,6 +95,17 @@ impl Scratch {
     #[must_use]
     pub fn feasible(&self) -> &[u32] {
         &self.feasible
+    }
+
+    /// How node `i` fared in the last decision.
+    #[must_use]
+    pub fn node_status(&self, i: usize) -> NodeStatus {
+        match self.status.get(i).copied().unwrap_or(0) {
+            0 => NodeStatus::Feasible,
+            1 => NodeStatus::Resolvable,
+            2 => NodeStatus::Affinity,
+            _ => NodeStatus::Unresolvable,
+        }
     }
 }
 
@@ -153,23 +183,7 @@ fn prepare<'a>(
 ) -> Prepared<'a> {
     let symbols = &cluster.symbols;
     let fit_args = &profile.fit;
-    let ignored = |name: &str| {
-        fit_args.ignored_resources.iter().any(|r| r == name)
-            || name.split_once('/').is_some_and(|(group, _)| {
-                fit_args.ignored_resource_groups.iter().any(|g| g == group)
-            })
-    };
-    let fit = FitRequest {
-        cpu: requests.cpu_milli,
-        mem: requests.memory,
-        eph: requests.ephemeral_storage,
-        extended: requests
-            .extended
-            .iter()
-            .filter(|(n, _)| !ignored(n))
-            .map(|(n, v)| (symbols.lookup(n), *v))
-            .collect(),
-    };
+    let fit = fit_request(cluster, profile, requests);
     let scored = fit_args
         .resources
         .iter()
@@ -229,17 +243,7 @@ fn prepare<'a>(
     let per_node_affinity = required.per_node(cluster.hostname_key)
         || enforced.per_node(cluster.hostname_key)
         || preferred.per_node(cluster.hostname_key);
-    let ports = pod
-        .containers
-        .iter()
-        .chain(&pod.init_containers)
-        .flat_map(|c| &c.host_ports)
-        .map(|p| crate::cluster::HostPortRec {
-            ip: symbols.lookup(&p.ip),
-            protocol: p.protocol,
-            port: p.port,
-        })
-        .collect();
+    let ports = pod_ports(cluster, pod);
     let images = pod
         .init_containers
         .iter()
@@ -287,6 +291,46 @@ fn prepare<'a>(
         filter_ports: profile.filter_enabled(FilterPlugin::NodePorts),
         filter_fit: profile.filter_enabled(FilterPlugin::NodeResourcesFit),
     }
+}
+
+/// What NodeResourcesFit checks for a pod (ignored extended resources removed).
+pub(crate) fn fit_request(
+    cluster: &Cluster,
+    profile: &Profile,
+    requests: &PodRequests,
+) -> FitRequest {
+    let fit_args = &profile.fit;
+    let ignored = |name: &str| {
+        fit_args.ignored_resources.iter().any(|r| r == name)
+            || name.split_once('/').is_some_and(|(group, _)| {
+                fit_args.ignored_resource_groups.iter().any(|g| g == group)
+            })
+    };
+    FitRequest {
+        cpu: requests.cpu_milli,
+        mem: requests.memory,
+        eph: requests.ephemeral_storage,
+        extended: requests
+            .extended
+            .iter()
+            .filter(|(n, _)| !ignored(n))
+            .map(|(n, v)| (cluster.symbols.lookup(n), *v))
+            .collect(),
+    }
+}
+
+/// The host ports a pod asks for, interned.
+pub(crate) fn pod_ports(cluster: &Cluster, pod: &PodSpec) -> Vec<crate::cluster::HostPortRec> {
+    pod.containers
+        .iter()
+        .chain(&pod.init_containers)
+        .flat_map(|c| &c.host_ports)
+        .map(|p| crate::cluster::HostPortRec {
+            ip: cluster.symbols.lookup(&p.ip),
+            protocol: p.protocol,
+            port: p.port,
+        })
+        .collect()
 }
 
 fn affinity_verdict(p: &Prepared<'_>, node: &impl NodeLabels, cluster: &Cluster) -> Option<Reason> {
@@ -377,8 +421,63 @@ pub fn schedule_with_requests(
     scratch: &mut Scratch,
     rng: Option<&mut SplitMix64>,
 ) -> Decision {
+    schedule_with_nominated(cluster, profile, pod, requests, &[], scratch, rng)
+}
+
+/// Resources held on a node for a pod nominated there by preemption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nominated {
+    /// The nominated pod's UID.
+    pub uid: String,
+    /// Its priority.
+    pub priority: i32,
+    /// The node index.
+    pub node: usize,
+    /// Its requests: cpu millicores, memory and ephemeral storage bytes.
+    pub requests: [u64; 3],
+}
+
+/// Room held on one node for the decision at hand.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    node: usize,
+    requests: [u64; 3],
+    pods: u32,
+}
+
+/// [`schedule_with_requests`], with the room of pods nominated to nodes held
+/// against this pod when their priority is at least its own (kube runs the
+/// filters "with nominated pods").
+pub fn schedule_with_nominated(
+    cluster: &Cluster,
+    profile: &Profile,
+    pod: &PodSpec,
+    requests: &PodRequests,
+    nominated: &[Nominated],
+    scratch: &mut Scratch,
+    rng: Option<&mut SplitMix64>,
+) -> Decision {
     let p = prepare(cluster, profile, pod, requests);
-    run(cluster, profile, &p, scratch);
+    let mut held: Vec<Held> = Vec::new();
+    for n in nominated {
+        if n.uid == pod.uid || n.priority < pod.priority || n.node >= cluster.node_count() {
+            continue;
+        }
+        match held.iter_mut().find(|h| h.node == n.node) {
+            Some(h) => {
+                for (a, b) in h.requests.iter_mut().zip(n.requests) {
+                    *a += b;
+                }
+                h.pods += 1;
+            }
+            None => held.push(Held {
+                node: n.node,
+                requests: n.requests,
+                pods: 1,
+            }),
+        }
+    }
+    run(cluster, profile, &p, &held, scratch);
     select(scratch, rng)
 }
 
@@ -386,9 +485,21 @@ pub fn schedule_with_requests(
 fn record(
     histogram: &mut Vec<(Reason, u32)>,
     log: &mut Option<Vec<(u32, Reason)>>,
+    status: &mut [u8],
     node: usize,
     reason: Reason,
 ) {
+    let code = if reason.unresolvable() {
+        NodeStatus::Unresolvable
+    } else if matches!(
+        reason,
+        Reason::PodAntiAffinity | Reason::ExistingPodsAntiAffinity
+    ) {
+        NodeStatus::Affinity
+    } else {
+        NodeStatus::Resolvable
+    } as u8;
+    status[node] = status[node].max(code);
     match histogram.iter_mut().find(|(r, _)| *r == reason) {
         Some((_, n)) => *n += 1,
         None => histogram.push((reason, 1)),
@@ -399,8 +510,14 @@ fn record(
 }
 
 #[allow(clippy::too_many_lines)]
-fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scratch) {
-    let n = cluster.node_count();
+fn run(
+    cluster: &Cluster,
+    profile: &Profile,
+    p: &Prepared<'_>,
+    held: &[Held],
+    scratch: &mut Scratch,
+) {
+    let nominated = held;
     let plugins = &profile.scores;
     scratch.stamp = scratch.stamp.wrapping_add(1);
     if scratch.stamp == 0 {
@@ -422,7 +539,10 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
         totals,
         histogram,
         log,
+        status,
     } = scratch;
+    status.clear();
+    status.resize(cluster.node_count(), 0);
     let stamp = *stamp;
     feasible.clear();
     histogram.clear();
@@ -441,11 +561,7 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
         .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity));
     let ipa_score = p.ipa.as_ref().filter(|s| s.scoring);
     let symbols = &cluster.symbols;
-    let prefer_purpose = profile.node_purpose.mode == NodePurposeMode::Prefer;
-    // ImageLocality's score depends only on the image sum, which takes few
-    // distinct values across nodes: remember the last one.
-    let mut image_memo: (i64, i64) = (-1, 0);
-    let real_user = p.role == PodRole::RealUser;
+    let mut scorer = Scorer::new(cluster, profile, p);
 
     for (i, hot) in cluster.hot.iter().enumerate() {
         let class = hot.class as usize;
@@ -474,11 +590,11 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
                 .or(cv.taint)
                 .or(affinity)
             {
-                record(histogram, log, i, reason);
+                record(histogram, log, status, i, reason);
                 continue;
             }
         } else if let Some(reason) = cv.fail {
-            record(histogram, log, i, reason);
+            record(histogram, log, status, i, reason);
             continue;
         }
         let cold = &cluster.cold[i];
@@ -486,13 +602,29 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
             && hot.port_pods > 0
             && node_ports::conflicts(&p.ports, &cold.ports, cluster.any_ip)
         {
-            record(histogram, log, i, Reason::NodePorts);
+            record(histogram, log, status, i, Reason::NodePorts);
             continue;
         }
+        // Pods nominated to this node (by an earlier preemption) with a
+        // priority at least ours hold their room against us.
+        let held;
+        let hot = match nominated.iter().find(|n| n.node == i) {
+            Some(n) => {
+                held = NodeHot {
+                    req_cpu: hot.req_cpu + n.requests[0],
+                    req_mem: hot.req_mem + n.requests[1],
+                    req_eph: hot.req_eph + n.requests[2],
+                    pods: hot.pods + n.pods,
+                    ..*hot
+                };
+                &held
+            }
+            None => hot,
+        };
         // `fits` reports every insufficient resource, as kube does.
         if p.filter_fit
             && !node_resources_fit::fits(hot, cold, &p.fit, |reason| {
-                record(histogram, log, i, reason);
+                record(histogram, log, status, i, reason);
             })
         {
             continue;
@@ -500,65 +632,159 @@ fn run(cluster: &Cluster, profile: &Profile, p: &Prepared<'_>, scratch: &mut Scr
         if let Some(state) = ipa_filter
             && let Some(reason) = state.filter(cluster, i)
         {
-            record(histogram, log, i, reason);
+            record(histogram, log, status, i, reason);
             continue;
         }
         feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
         for (k, &(plugin, _)) in plugins.iter().enumerate() {
-            let raw = match plugin {
-                ScorePlugin::NodePurpose => {
-                    if prefer_purpose {
-                        cv.purpose_score
-                    } else {
-                        0
-                    }
-                }
-                ScorePlugin::RealUserColocation => {
-                    if real_user {
-                        real_user_colocation::score(hot)
-                    } else {
-                        0
-                    }
-                }
-                ScorePlugin::NodeResourcesFit => {
-                    node_resources_fit::score(profile.fit.strategy, &p.scored, hot, cold)
-                }
-                ScorePlugin::NodeAffinity => preferred_affinity,
-                ScorePlugin::TaintToleration => cv.prefer_no_schedule,
-                ScorePlugin::InterPodAffinity => ipa_score.map_or(0, |s| s.score(cluster, i)),
-                ScorePlugin::ImageLocality => {
-                    let sum = if p.images.is_empty() {
-                        0
-                    } else {
-                        image_sum(p, cold, i, n)
-                    };
-                    if image_memo.0 != sum {
-                        image_memo = (sum, image_locality::score(sum, p.containers));
-                    }
-                    image_memo.1
-                }
-            };
+            let raw = scorer.raw(plugin, i, hot, cold, cv, preferred_affinity);
             scores[k].push(raw);
         }
     }
 
-    // Normalize and weigh.
+    weigh(plugins, scores, totals, feasible.len(), ipa_score.is_some());
+}
+
+/// Per-decision invariants of the score plugins, and the per-node raw score.
+struct Scorer<'a> {
+    cluster: &'a Cluster,
+    profile: &'a Profile,
+    p: &'a Prepared<'a>,
+    ipa_score: Option<&'a InterPodAffinityState>,
+    prefer_purpose: bool,
+    real_user: bool,
+    /// ImageLocality's score depends only on the image sum, which takes few
+    /// distinct values across nodes: the last (sum, score).
+    image_memo: (i64, i64),
+}
+
+impl<'a> Scorer<'a> {
+    fn new(cluster: &'a Cluster, profile: &'a Profile, p: &'a Prepared<'a>) -> Self {
+        Scorer {
+            cluster,
+            profile,
+            p,
+            ipa_score: p.ipa.as_ref().filter(|s| s.scoring),
+            prefer_purpose: profile.node_purpose.mode == NodePurposeMode::Prefer,
+            real_user: p.role == PodRole::RealUser,
+            image_memo: (-1, 0),
+        }
+    }
+
+    /// The raw (not yet normalized) score of `plugin` for node `i`.
+    fn raw(
+        &mut self,
+        plugin: ScorePlugin,
+        i: usize,
+        hot: &NodeHot,
+        cold: &NodeCold,
+        cv: &ClassVerdict,
+        preferred_affinity: i64,
+    ) -> i64 {
+        match plugin {
+            ScorePlugin::NodePurpose => {
+                if self.prefer_purpose {
+                    cv.purpose_score
+                } else {
+                    0
+                }
+            }
+            ScorePlugin::RealUserColocation => {
+                if self.real_user {
+                    real_user_colocation::score(hot)
+                } else {
+                    0
+                }
+            }
+            ScorePlugin::NodeResourcesFit => {
+                node_resources_fit::score(self.profile.fit.strategy, &self.p.scored, hot, cold)
+            }
+            ScorePlugin::NodeAffinity => preferred_affinity,
+            ScorePlugin::TaintToleration => cv.prefer_no_schedule,
+            ScorePlugin::InterPodAffinity => self.ipa_score.map_or(0, |s| s.score(self.cluster, i)),
+            ScorePlugin::ImageLocality => {
+                let sum = if self.p.images.is_empty() {
+                    0
+                } else {
+                    image_sum(self.p, cold, i, self.cluster.node_count())
+                };
+                if self.image_memo.0 != sum {
+                    self.image_memo = (sum, image_locality::score(sum, self.p.containers));
+                }
+                self.image_memo.1
+            }
+        }
+    }
+}
+
+/// Normalizes each plugin's scores over the scored nodes and sums them with
+/// the weights into `totals`.
+fn weigh(
+    plugins: &[(ScorePlugin, i64)],
+    scores: &mut [Vec<i64>],
+    totals: &mut Vec<i64>,
+    nodes: usize,
+    ipa_scoring: bool,
+) {
     for (k, &(plugin, _)) in plugins.iter().enumerate() {
         let scores = &mut scores[k];
         match plugin {
             ScorePlugin::NodeAffinity => default_normalize(scores, false),
             ScorePlugin::TaintToleration => default_normalize(scores, true),
-            ScorePlugin::InterPodAffinity if ipa_score.is_some() => min_max_normalize(scores),
+            ScorePlugin::InterPodAffinity if ipa_scoring => min_max_normalize(scores),
             _ => {}
         }
     }
     totals.clear();
-    totals.resize(feasible.len(), 0);
+    totals.resize(nodes, 0);
     for (k, &(_, weight)) in plugins.iter().enumerate() {
         for (total, score) in totals.iter_mut().zip(&scores[k]) {
             *total += score * weight;
         }
     }
+}
+
+/// The weighted totals the scores give `pod` on each of `nodes`, ignoring
+/// filters: how preemption ranks its candidate nodes "as the normal scores
+/// would".
+#[must_use]
+pub fn rank_nodes(
+    cluster: &Cluster,
+    profile: &Profile,
+    pod: &PodSpec,
+    requests: &PodRequests,
+    nodes: &[usize],
+) -> Vec<i64> {
+    let p = prepare(cluster, profile, pod, requests);
+    let mut scorer = Scorer::new(cluster, profile, &p);
+    let plugins = &profile.scores;
+    let mut scores: Vec<Vec<i64>> = vec![Vec::with_capacity(nodes.len()); plugins.len()];
+    let mut verdicts: std::collections::HashMap<u32, ClassVerdict> =
+        std::collections::HashMap::new();
+    for &i in nodes {
+        let hot = &cluster.hot[i];
+        let cv = *verdicts
+            .entry(hot.class)
+            .or_insert_with(|| class_verdict_of(&p, cluster, hot.class));
+        let preferred = if p.per_node_affinity {
+            p.preferred
+                .score(&NodeView { cluster, index: i }, &cluster.symbols)
+        } else {
+            cv.preferred_affinity
+        };
+        for (k, &(plugin, _)) in plugins.iter().enumerate() {
+            scores[k].push(scorer.raw(plugin, i, hot, &cluster.cold[i], &cv, preferred));
+        }
+    }
+    let mut totals = Vec::new();
+    weigh(
+        plugins,
+        &mut scores,
+        &mut totals,
+        nodes.len(),
+        scorer.ipa_score.is_some(),
+    );
+    totals
 }
 
 fn select(scratch: &Scratch, mut rng: Option<&mut SplitMix64>) -> Decision {
@@ -659,6 +885,17 @@ pub struct PreemptionExplanation {
 /// node in node order).
 #[must_use]
 pub fn explain(cluster: &Cluster, profile: &Profile, pod: &PodSpec) -> Explanation {
+    explain_with(cluster, profile, pod, &[])
+}
+
+/// [`explain`], with the PodDisruptionBudgets preemption must respect.
+#[must_use]
+pub fn explain_with(
+    cluster: &Cluster,
+    profile: &Profile,
+    pod: &PodSpec,
+    pdbs: &[crate::preemption::Pdb],
+) -> Explanation {
     let mut scratch = Scratch {
         log: Some(Vec::new()),
         ..Scratch::default()
@@ -698,16 +935,34 @@ pub fn explain(cluster: &Cluster, profile: &Profile, pod: &PodSpec) -> Explanati
             tied.push(node.name.clone());
         }
     }
-    let message = decision
-        .selected
-        .is_none()
-        .then(|| failure_message(cluster, profile, &scratch, None));
+    let (message, preemption) = if decision.selected.is_some() {
+        (None, None)
+    } else {
+        let requests = pod_requests(pod);
+        match crate::preemption::plan(cluster, profile, pod, &requests, &scratch, pdbs) {
+            crate::preemption::Preemption::Plan(plan) => (
+                Some(failure_message(cluster, profile, &scratch, None)),
+                Some(PreemptionExplanation {
+                    node: plan.node_name,
+                    victims: plan
+                        .victims
+                        .iter()
+                        .map(|v| format!("{}/{}", v.namespace, v.name))
+                        .collect(),
+                }),
+            ),
+            crate::preemption::Preemption::NotHelpful(post) => (
+                Some(failure_message(cluster, profile, &scratch, Some(&post))),
+                None,
+            ),
+        }
+    };
     Explanation {
         pod: pod.key(),
         nodes,
         selected: decision.selected.map(|i| cluster.node_name(i).to_string()),
         tied,
         message,
-        preemption: None,
+        preemption,
     }
 }

@@ -142,7 +142,9 @@ fn tainted_core_nodes_are_never_used_and_the_message_says_why() {
     assert_eq!(
         e.message.as_deref(),
         Some(
-            "0/3 nodes are available: 1 Insufficient memory, 2 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}."
+            "0/3 nodes are available: 1 Insufficient memory, 2 node(s) had untolerated taint \
+             {hub.jupyter.org/dedicated: core}. preemption: 0/3 nodes are available: 3 Preemption \
+             is not helpful for scheduling."
         )
     );
     let small = pod("small").user().z2jh_user_tolerations().mem(GI).build();
@@ -307,7 +309,11 @@ fn gpu_pods_need_free_gpus() {
     let e = explain(&c, &Profile::jupyterhub(), &p);
     assert_eq!(
         e.message.as_deref(),
-        Some("0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")
+        Some(
+            "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: 0/2 nodes are \
+             available: 1 No preemption victims found for incoming pod, 1 Preemption is not \
+             helpful for scheduling."
+        )
     );
     let mut ignoring = Profile::jupyterhub();
     ignoring.fit.ignored_resource_groups = vec!["nvidia.com".into()];

@@ -1,0 +1,271 @@
+//! kube's preemption cases, and where we differ.
+
+use crate::Cluster;
+use crate::model::{LabelSelector, PodSpec};
+use crate::pod::pod_requests;
+use crate::preemption::{Pdb, Preemption, plan};
+use crate::profile::Profile;
+use crate::schedule::{Nominated, Scratch, explain_with, schedule, schedule_with_nominated};
+use crate::testing::{GI, PodBuilder, node, pod};
+
+fn cluster(nodes: &[(&str, u64)]) -> Cluster {
+    let mut c = Cluster::default();
+    for (name, mem) in nodes {
+        c.upsert_node(&node(name).capacity(4000, mem * GI).build());
+    }
+    c
+}
+
+fn put(c: &mut Cluster, b: PodBuilder, node: &str, start: i64) {
+    let mut p = b.build();
+    p.start_time = start;
+    c.add_pod(&p, node);
+}
+
+fn placeholder(name: &str, mem: u64) -> PodBuilder {
+    pod(name).placeholder().mem(mem * GI)
+}
+
+/// Plans for `p` after a decision that found no node.
+fn preempt(c: &Cluster, p: &PodSpec, pdbs: &[Pdb]) -> Preemption {
+    let profile = Profile::jupyterhub();
+    let mut scratch = Scratch::default();
+    let d = schedule(c, &profile, p, &mut scratch, None);
+    assert_eq!(d.selected, None, "the pod must fit nowhere first");
+    plan(c, &profile, p, &pod_requests(p), &scratch, pdbs)
+}
+
+fn victims(p: &Preemption) -> (String, Vec<String>) {
+    match p {
+        Preemption::Plan(plan) => (
+            plan.node_name.clone(),
+            plan.victims.iter().map(|v| v.name.clone()).collect(),
+        ),
+        Preemption::NotHelpful(m) => panic!("no plan: {m}"),
+    }
+}
+
+#[test]
+fn reprieve_keeps_the_most_important_victims() {
+    // n1: 8Gi with three 2Gi placeholders (6Gi used, 2Gi free). The user needs 3Gi.
+    // Remove all three: 8Gi free. Add back by importance (oldest first):
+    // ph-old → 6Gi free ≥ 3 keep; ph-mid → 4Gi free ≥ 3 keep; ph-young → 2Gi < 3: victim.
+    let mut c = cluster(&[("n1", 8)]);
+    put(&mut c, placeholder("ph-old", 2), "n1", 100);
+    put(&mut c, placeholder("ph-mid", 2), "n1", 200);
+    put(&mut c, placeholder("ph-young", 2), "n1", 300);
+    let user = pod("alice").user().mem(3 * GI).build();
+    assert_eq!(
+        victims(&preempt(&c, &user, &[])),
+        ("n1".into(), vec!["ph-young".into()])
+    );
+}
+
+#[test]
+fn only_strictly_lower_priority_pods_are_victims() {
+    let mut c = cluster(&[("n1", 4)]);
+    put(&mut c, pod("bob").user().mem(4 * GI), "n1", 0);
+    let user = pod("alice").user().mem(GI).build();
+    // Equal priority (0): no victims; the z2jh#1592 loop needs a victim of
+    // equal priority to be evicted, which never happens.
+    assert_eq!(
+        preempt(&c, &user, &[]),
+        Preemption::NotHelpful(
+            "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+                .into()
+        )
+    );
+}
+
+#[test]
+fn preemption_policy_never_does_not_preempt() {
+    let mut c = cluster(&[("n1", 4)]);
+    put(&mut c, placeholder("ph", 4), "n1", 0);
+    let mut user = pod("alice").user().mem(GI).build();
+    user.preemption_never = true;
+    assert_eq!(
+        preempt(&c, &user, &[]),
+        Preemption::NotHelpful("preemption: not eligible due to preemptionPolicy=Never.".into())
+    );
+}
+
+#[test]
+fn unresolvable_nodes_are_not_candidates() {
+    let mut c = cluster(&[("small", 2), ("n1", 4)]);
+    put(&mut c, placeholder("ph", 4), "n1", 0);
+    // 3Gi is larger than "small" altogether: no eviction helps there.
+    let user = pod("alice").user().mem(3 * GI).build();
+    assert_eq!(
+        victims(&preempt(&c, &user, &[])),
+        ("n1".into(), vec!["ph".into()])
+    );
+    let e = explain_with(&c, &Profile::jupyterhub(), &user, &[]);
+    let p = e.preemption.expect("explain reports the plan");
+    assert_eq!(
+        (p.node.as_str(), p.victims),
+        ("n1", vec!["jhub/ph".to_string()])
+    );
+    // Bigger than every node: not helpful anywhere.
+    let huge = pod("huge").user().mem(8 * GI).build();
+    assert_eq!(
+        preempt(&c, &huge, &[]),
+        Preemption::NotHelpful(
+            "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+                .into()
+        )
+    );
+}
+
+#[test]
+fn fewest_victims_win_then_the_best_scored_node_then_the_youngest() {
+    // a: one 4Gi placeholder; b: two 2Gi placeholders. The user needs 4Gi:
+    // a needs 1 victim, b needs 2 → a.
+    let mut c = cluster(&[("a", 4), ("b", 4)]);
+    put(&mut c, placeholder("a-0", 4), "a", 10);
+    put(&mut c, placeholder("b-0", 2), "b", 20);
+    put(&mut c, placeholder("b-1", 2), "b", 30);
+    let user = pod("alice").user().mem(4 * GI).build();
+    assert_eq!(victims(&preempt(&c, &user, &[])).0, "a");
+
+    // Equal victims everywhere. kube would evict the youngest placeholder
+    // (on "new", still pulling the image); we prefer "old", which has the
+    // user image and so ranks higher on the normal scores.
+    let mut c = Cluster::default();
+    c.upsert_node(
+        &node("old")
+            .capacity(4000, 4 * GI)
+            .image("jupyter/scipy:1", 2_000_000_000)
+            .build(),
+    );
+    c.upsert_node(&node("new").capacity(4000, 4 * GI).build());
+    put(&mut c, placeholder("old-0", 4), "old", 10);
+    put(&mut c, placeholder("new-0", 4), "new", 99);
+    let user = pod("alice")
+        .user()
+        .mem(4 * GI)
+        .image("jupyter/scipy:1")
+        .build();
+    assert_eq!(victims(&preempt(&c, &user, &[])).0, "old");
+    // Without the image anywhere the normal scores tie, and kube's rule
+    // applies: the youngest victims go.
+    let plain = pod("alice").user().mem(4 * GI).build();
+    assert_eq!(victims(&preempt(&c, &plain, &[])).0, "new");
+}
+
+#[test]
+fn pdb_violations_count_and_are_avoided() {
+    // a and b each hold one 4Gi placeholder; a PDB with no disruptions left
+    // covers the placeholders labelled pool=protected (on a).
+    let mut c = cluster(&[("a", 4), ("b", 4)]);
+    put(
+        &mut c,
+        placeholder("a-0", 4).label("pool", "protected"),
+        "a",
+        99,
+    );
+    put(&mut c, placeholder("b-0", 4), "b", 10);
+    let user = pod("alice").user().mem(4 * GI).build();
+    let pdb = Pdb {
+        namespace: "jhub".into(),
+        name: "protect".into(),
+        selector: Some(LabelSelector::equals("pool", "protected")),
+        disruptions_allowed: 0,
+        disrupted_pods: vec![],
+    };
+    // Without the PDB the younger victim (a-0) would go; with it, b.
+    assert_eq!(victims(&preempt(&c, &user, &[])).0, "a");
+    let p = preempt(&c, &user, std::slice::from_ref(&pdb));
+    assert_eq!(victims(&p).0, "b");
+    // When only a violating plan exists it is taken, and says so.
+    let mut only_a = cluster(&[("a", 4)]);
+    put(
+        &mut only_a,
+        placeholder("a-0", 4).label("pool", "protected"),
+        "a",
+        99,
+    );
+    match preempt(&only_a, &user, &[pdb]) {
+        Preemption::Plan(plan) => assert_eq!(plan.pdb_violations, 1),
+        other => panic!("{other:?}"),
+    }
+    // z2jh's placeholder PDB (minAvailable 0) allows every disruption.
+}
+
+#[test]
+fn higher_priority_victims_are_avoided() {
+    // a: an image-puller-like pod at −5; b: a placeholder at −10. The user
+    // needs the whole node: kube picks the node whose most important victim
+    // has the lowest priority → b.
+    let mut c = cluster(&[("a", 4), ("b", 4)]);
+    put(&mut c, pod("puller").priority(-5).mem(4 * GI), "a", 0);
+    put(&mut c, placeholder("ph", 4), "b", 0);
+    let user = pod("alice").user().mem(4 * GI).build();
+    assert_eq!(
+        victims(&preempt(&c, &user, &[])),
+        ("b".into(), vec!["ph".into()])
+    );
+}
+
+#[test]
+fn nominated_pods_hold_their_room_against_lower_or_equal_priority() {
+    let c = cluster(&[("n1", 4)]);
+    let nominated = Nominated {
+        uid: "alice".into(),
+        priority: 0,
+        node: 0,
+        requests: [0, 3 * GI, 0],
+    };
+    let profile = Profile::jupyterhub();
+    let mut scratch = Scratch::default();
+    let placeholder = placeholder("ph", 2).build();
+    let d = schedule_with_nominated(
+        &c,
+        &profile,
+        &placeholder,
+        &pod_requests(&placeholder),
+        std::slice::from_ref(&nominated),
+        &mut scratch,
+        None,
+    );
+    assert_eq!(
+        d.selected, None,
+        "a lower-priority pod may not take the held room"
+    );
+    let bob = pod("bob").user().mem(2 * GI).build();
+    let d = schedule_with_nominated(
+        &c,
+        &profile,
+        &bob,
+        &pod_requests(&bob),
+        std::slice::from_ref(&nominated),
+        &mut scratch,
+        None,
+    );
+    assert_eq!(d.selected, None, "nor may an equal-priority pod");
+    let vip = pod("vip").priority(100).mem(2 * GI).build();
+    let d = schedule_with_nominated(
+        &c,
+        &profile,
+        &vip,
+        &pod_requests(&vip),
+        std::slice::from_ref(&nominated),
+        &mut scratch,
+        None,
+    );
+    assert_eq!(
+        d.selected,
+        Some(0),
+        "a higher-priority pod ignores the nomination"
+    );
+    let alice = pod("alice").user().mem(3 * GI).build();
+    let d = schedule_with_nominated(
+        &c,
+        &profile,
+        &alice,
+        &pod_requests(&alice),
+        &[nominated],
+        &mut scratch,
+        None,
+    );
+    assert_eq!(d.selected, Some(0), "the nominated pod itself fits");
+}
