@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use score::Preemption;
 use score::rng::SplitMix64;
-use score::schedule::{Scratch, failure_message, schedule_with_requests};
+use score::schedule::{Scratch, failure_message, schedule_with_nominated};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -23,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::events::{EventRecorder, EventSpec, EventType, pod_reference};
 use super::metrics::{AttemptResult, DecisionOutcome, Metrics, PodKind};
 use super::queue::{Popped, SharedQueue};
-use super::state::{Payload, State, UnschedulableReport};
+use super::state::{Nomination, NominationUpdate, Payload, State, UnschedulableReport};
 
 /// What the cycle shares with its tasks.
 pub struct Context {
@@ -63,7 +64,8 @@ enum Outcome {
         real_users: u32,
         placeholders: u32,
     },
-    Unschedulable(String),
+    Unschedulable(String, NominationUpdate),
+    Preempt(score::PreemptionPlan, String),
 }
 
 /// Runs scheduling cycles until the queue closes.
@@ -88,14 +90,26 @@ async fn schedule_one(
         let mut st = ctx.lock();
         let profile = st.profiles[pending.profile].clone();
         let role = st.cluster.roles().classify(&pending.spec.labels);
-        let decision = schedule_with_requests(
+        let nominated = st.nominated();
+        let mut decision = schedule_with_nominated(
             &st.cluster,
             &profile,
             &pending.spec,
             &pending.requests,
+            &nominated,
             scratch,
             Some(rng),
         );
+        // A nominated pod goes to its nominated node when that node fits
+        // (kube tries it first): preemption made the room there.
+        if let Some(n) = st.nomination(&popped.uid)
+            && let Some(i) = st.cluster.node_index(&n.node)
+            && scratch
+                .feasible()
+                .contains(&u32::try_from(i).unwrap_or(u32::MAX))
+        {
+            decision.selected = Some(i);
+        }
         ctx.metrics
             .scheduling_algorithm_duration
             .observe(started.elapsed().as_secs_f64());
@@ -104,13 +118,21 @@ async fn schedule_one(
                 let node = st.cluster.node_name(i).to_string();
                 let summary = st.cluster.summary(i);
                 st.assume(&pending, &node);
+                st.clear_nomination(&popped.uid);
                 Outcome::Assumed {
                     node,
                     real_users: summary.real_users,
                     placeholders: summary.placeholders,
                 }
             }
-            None => Outcome::Unschedulable(failure_message(&st.cluster, &profile, scratch, None)),
+            None => preempt_or_report(
+                &mut st,
+                &ctx.metrics,
+                &profile,
+                &pending,
+                &popped.uid,
+                scratch,
+            ),
         };
         (outcome, profile.scheduler_name, role)
     };
@@ -148,7 +170,34 @@ async fn schedule_one(
                 drop(permit);
             });
         }
-        Outcome::Unschedulable(message) => {
+        Outcome::Preempt(plan, message) => {
+            info!(
+                pod = %popped.key,
+                node = %plan.node_name,
+                victims = plan.victims.len(),
+                "preempting lower-priority pods"
+            );
+            ctx.queue.unschedulable(&popped.uid);
+            ctx.metrics.observe_attempt(
+                AttemptResult::Unschedulable,
+                &profile_name,
+                started.elapsed(),
+            );
+            ctx.metrics.count_decision(
+                &profile_name,
+                PodKind::from(role),
+                DecisionOutcome::PreemptedPlaceholders,
+            );
+            #[allow(clippy::cast_precision_loss)]
+            ctx.metrics
+                .preemption_victims
+                .observe(plan.victims.len() as f64);
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                execute_preemption(&ctx, &popped, &plan, &profile_name, message).await;
+            });
+        }
+        Outcome::Unschedulable(message, nomination) => {
             debug!(pod = %popped.key, %message, "unschedulable");
             ctx.queue.unschedulable(&popped.uid);
             ctx.metrics.observe_attempt(
@@ -169,9 +218,155 @@ async fn schedule_one(
                 scheduler: profile_name,
                 reason: "Unschedulable",
                 message,
+                nomination,
             });
         }
     }
+}
+
+/// No node fits: plan a preemption, or say why none helps.
+fn preempt_or_report(
+    st: &mut State,
+    metrics: &Metrics,
+    profile: &score::Profile,
+    pending: &super::state::Pending,
+    uid: &str,
+    scratch: &Scratch,
+) -> Outcome {
+    let fit = failure_message(&st.cluster, profile, scratch, None);
+    // kube: no second round of evictions while the first victims are still
+    // terminating on the nominated node.
+    if let Some(n) = st.nomination(uid)
+        && st.cluster.node_index(&n.node).is_some()
+        && st.victims_pending_on(&n.node)
+    {
+        let post = "preemption: not eligible due to a terminating pod on the nominated node.";
+        return Outcome::Unschedulable(
+            failure_message(&st.cluster, profile, scratch, Some(post)),
+            NominationUpdate::Keep,
+        );
+    }
+    if !pending.spec.preemption_never {
+        metrics.preemption_attempts.inc();
+    }
+    let pdbs = st.pdbs();
+    match score::preemption::plan(
+        &st.cluster,
+        profile,
+        &pending.spec,
+        &pending.requests,
+        scratch,
+        &pdbs,
+    ) {
+        Preemption::Plan(plan) => {
+            let r = &pending.requests;
+            st.nominate(
+                uid,
+                Nomination {
+                    node: plan.node_name.clone(),
+                    priority: pending.spec.priority,
+                    requests: [r.cpu_milli, r.memory, r.ephemeral_storage],
+                },
+            );
+            st.add_victims(&plan.node_name, plan.victims.iter().map(|v| v.uid.as_str()));
+            Outcome::Preempt(plan, fit)
+        }
+        Preemption::NotHelpful(post) => {
+            // kube clears the nomination when preemption does not help.
+            let nomination = if st.clear_nomination(uid) {
+                NominationUpdate::Clear
+            } else {
+                NominationUpdate::Keep
+            };
+            Outcome::Unschedulable(
+                failure_message(&st.cluster, profile, scratch, Some(&post)),
+                nomination,
+            )
+        }
+    }
+}
+
+/// Evicts the victims as kube-scheduler does — condition DisruptionTarget,
+/// delete with a uid precondition, a Preempted event naming the preemptor —
+/// then nominates the preemptor. A victim already gone, or replaced by a pod
+/// of the same name (uid changed), is skipped.
+async fn execute_preemption(
+    ctx: &Context,
+    preemptor: &Popped<Payload>,
+    plan: &score::PreemptionPlan,
+    profile: &str,
+    message: String,
+) {
+    for victim in &plan.victims {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &victim.namespace);
+        let condition = serde_json::json!({
+            "status": {"conditions": [{
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "PreemptionByScheduler",
+                "message": format!("{profile}: preempting to accommodate a higher priority pod"),
+                "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+            }]}
+        });
+        if let Err(e) = pods
+            .patch_status(
+                &victim.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&condition),
+            )
+            .await
+        {
+            debug!(victim = %victim.name, error = %e, "could not mark the victim");
+        }
+        let params = DeleteParams::default().preconditions(Preconditions {
+            uid: Some(victim.uid.clone()),
+            resource_version: None,
+        });
+        match pods.delete(&victim.name, &params).await {
+            Ok(_) => {
+                let note = format!(
+                    "Preempted by pod {} on node {}",
+                    preemptor.uid, plan.node_name
+                );
+                publish(
+                    ctx,
+                    &victim.uid,
+                    &victim.namespace,
+                    &victim.name,
+                    EventType::Normal,
+                    "Preempted",
+                    "Preempting",
+                    &note,
+                    profile,
+                )
+                .await;
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {
+                // Gone, or replaced by a new pod of the same name: either way
+                // the victim's room is free (or about to be), so the
+                // preemptor should look again now rather than wait for an
+                // event the watch may already have delivered.
+                debug!(victim = %victim.name, "victim already gone or replaced");
+                ctx.lock().drop_victim(&victim.uid);
+                ctx.queue
+                    .event(super::queue::ClusterEvent::AssignedPodRemoved);
+            }
+            Err(e) => {
+                warn!(victim = %victim.name, error = %e, "could not delete the victim");
+                ctx.lock().drop_victim(&victim.uid);
+            }
+        }
+    }
+    let (namespace, name) = split_key(&preemptor.key);
+    ctx.lock().report(UnschedulableReport {
+        uid: preemptor.uid.clone(),
+        namespace,
+        name,
+        scheduler: profile.to_string(),
+        reason: "Unschedulable",
+        message,
+        nomination: NominationUpdate::Set(plan.node_name.clone()),
+    });
 }
 
 fn split_key(key: &str) -> (String, String) {
@@ -350,11 +545,16 @@ async fn report_one(ctx: &Context, r: &UnschedulableReport) {
             // Deleted or bound meanwhile.
             return;
         }
-        st.condition_changed(&r.uid, &r.message)
+        let key = match &r.nomination {
+            NominationUpdate::Keep => r.message.clone(),
+            NominationUpdate::Set(n) => format!("{}\u{0}nominated={n}", r.message),
+            NominationUpdate::Clear => format!("{}\u{0}nominated=", r.message),
+        };
+        st.condition_changed(&r.uid, &key)
     };
     if changed {
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &r.namespace);
-        let patch = serde_json::json!({
+        let mut patch = serde_json::json!({
             "status": {
                 "conditions": [{
                     "type": "PodScheduled",
@@ -365,6 +565,15 @@ async fn report_one(ctx: &Context, r: &UnschedulableReport) {
                 }]
             }
         });
+        match &r.nomination {
+            NominationUpdate::Keep => {}
+            NominationUpdate::Set(node) => {
+                patch["status"]["nominatedNodeName"] = node.clone().into()
+            }
+            NominationUpdate::Clear => {
+                patch["status"]["nominatedNodeName"] = serde_json::Value::Null
+            }
+        }
         // Strategic merge: conditions merge by type, the others stay.
         if let Err(e) = pods
             .patch_status(&r.name, &PatchParams::default(), &Patch::Strategic(&patch))

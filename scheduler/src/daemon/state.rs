@@ -35,6 +35,29 @@ pub struct Pending {
 /// The queue's payload.
 pub type Payload = Arc<Pending>;
 
+/// What to do with a pod's `status.nominatedNodeName` when reporting it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NominationUpdate {
+    /// Leave it as it is.
+    Keep,
+    /// Set it: preemption made room on this node.
+    Set(String),
+    /// Clear it: the nomination no longer holds.
+    Clear,
+}
+
+/// A pod nominated to a node by preemption: its room there is held against
+/// pods of lower or equal priority until it binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nomination {
+    /// The node.
+    pub node: String,
+    /// The pod's priority.
+    pub priority: i32,
+    /// cpu millicores, memory and ephemeral storage bytes.
+    pub requests: [u64; 3],
+}
+
 /// Something to tell the API server about a pod that cannot be scheduled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnschedulableReport {
@@ -50,6 +73,8 @@ pub struct UnschedulableReport {
     pub reason: &'static str,
     /// The FailedScheduling message.
     pub message: String,
+    /// The nomination to write with it.
+    pub nomination: NominationUpdate,
 }
 
 /// The cache.
@@ -70,6 +95,12 @@ pub struct State {
     conditions: HashMap<Box<str>, String>,
     /// A fingerprint of what scheduling reads of each node.
     nodes: HashMap<String, (u64, u64)>,
+    /// PodDisruptionBudgets, by namespace/name.
+    pdbs: HashMap<(String, String), score::Pdb>,
+    /// Pods nominated to nodes by preemption.
+    nominations: HashMap<Box<str>, Nomination>,
+    /// Victims we deleted that have not disappeared yet, with their node.
+    victims: HashMap<Box<str>, String>,
     /// UIDs seen since a relist started (pods), names (nodes).
     relist_pods: Option<HashSet<Box<str>>>,
     relist_nodes: Option<HashSet<String>>,
@@ -143,6 +174,9 @@ impl State {
             pending: HashSet::new(),
             conditions: HashMap::new(),
             nodes: HashMap::new(),
+            pdbs: HashMap::new(),
+            nominations: HashMap::new(),
+            victims: HashMap::new(),
             relist_pods: None,
             relist_nodes: None,
         }
@@ -193,10 +227,11 @@ impl State {
         }
     }
 
-    /// A node was deleted.
+    /// A node was deleted (nominations to it no longer hold).
     pub fn delete_node(&mut self, name: &str) {
         self.nodes.remove(name);
         self.cluster.remove_node(name);
+        self.nominations.retain(|_, n| n.node != name);
     }
 
     /// A node relist starts.
@@ -246,6 +281,7 @@ impl State {
 
     fn apply_assigned(&mut self, pod: &Pod, uid: &str, node: &str) {
         self.assumed.remove(uid);
+        self.nominations.remove(uid);
         if self.pending.remove(uid) {
             self.queue.delete(uid);
         }
@@ -286,9 +322,32 @@ impl State {
         {
             self.conditions.insert(uid.clone(), message);
         }
+        let nominated_node = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.clone())
+            .filter(|n| !n.is_empty());
         match convert::pod_spec(pod) {
             Ok(spec) => {
                 let requests = pod_requests(&spec);
+                // A nomination written earlier (by us before a restart, or by
+                // the previous leader) still holds its room.
+                if let Some(node) = nominated_node
+                    && !self.nominations.contains_key(&uid)
+                {
+                    self.nominations.insert(
+                        uid.clone(),
+                        Nomination {
+                            node,
+                            priority: spec.priority,
+                            requests: [
+                                requests.cpu_milli,
+                                requests.memory,
+                                requests.ephemeral_storage,
+                            ],
+                        },
+                    );
+                }
                 let entry = PendingPod {
                     uid: uid.clone(),
                     key: format!("{namespace}/{name}").into(),
@@ -315,6 +374,7 @@ impl State {
                     scheduler: self.profiles[profile].scheduler_name.clone(),
                     reason: "SchedulerError",
                     message: e.to_string(),
+                    nomination: NominationUpdate::Keep,
                 };
                 let _ = self.reports.send(report);
             }
@@ -329,6 +389,8 @@ impl State {
 
     fn forget_pod(&mut self, uid: &str) {
         self.assumed.remove(uid);
+        self.nominations.remove(uid);
+        self.victims.remove(uid);
         self.conditions.remove(uid);
         if self.pending.remove(uid) {
             self.queue.delete(uid);
@@ -416,8 +478,86 @@ impl State {
         let _ = self.reports.send(report);
     }
 
-    /// A PDB changed (preemption's accounting and unschedulable pods care).
-    pub fn pdb_changed(&mut self) {
-        self.queue.event(ClusterEvent::PdbChanged);
+    // === preemption ===
+
+    /// A PodDisruptionBudget was added or changed.
+    pub fn apply_pdb(&mut self, pdb: &k8s_openapi::api::policy::v1::PodDisruptionBudget) {
+        match convert::pdb(pdb) {
+            Ok(p) => {
+                self.pdbs.insert((p.namespace.clone(), p.name.clone()), p);
+                self.queue.event(ClusterEvent::PdbChanged);
+            }
+            Err(e) => warn!("skipping a PodDisruptionBudget: {e}"),
+        }
+    }
+
+    /// A PodDisruptionBudget was deleted.
+    pub fn delete_pdb(&mut self, namespace: &str, name: &str) {
+        if self
+            .pdbs
+            .remove(&(namespace.to_string(), name.to_string()))
+            .is_some()
+        {
+            self.queue.event(ClusterEvent::PdbChanged);
+        }
+    }
+
+    /// The PodDisruptionBudgets preemption must respect.
+    #[must_use]
+    pub fn pdbs(&self) -> Vec<score::Pdb> {
+        self.pdbs.values().cloned().collect()
+    }
+
+    /// The node a pod is nominated to.
+    #[must_use]
+    pub fn nomination(&self, uid: &str) -> Option<&Nomination> {
+        self.nominations.get(uid)
+    }
+
+    /// Nominates a pod to a node; lower-priority pods nominated there lose
+    /// their nomination (as kube clears them).
+    pub fn nominate(&mut self, uid: &str, nomination: Nomination) {
+        self.nominations
+            .retain(|_, n| !(n.node == nomination.node && n.priority < nomination.priority));
+        self.nominations.insert(uid.into(), nomination);
+    }
+
+    /// Drops a pod's nomination.
+    pub fn clear_nomination(&mut self, uid: &str) -> bool {
+        self.nominations.remove(uid).is_some()
+    }
+
+    /// Every nomination as the engine holds it in its filters.
+    #[must_use]
+    pub fn nominated(&self) -> Vec<score::schedule::Nominated> {
+        self.nominations
+            .iter()
+            .filter_map(|(uid, n)| {
+                Some(score::schedule::Nominated {
+                    uid: uid.to_string(),
+                    priority: n.priority,
+                    node: self.cluster.node_index(&n.node)?,
+                    requests: n.requests,
+                })
+            })
+            .collect()
+    }
+
+    /// Records victims being deleted on `node`.
+    pub fn add_victims<'a>(&mut self, node: &str, uids: impl IntoIterator<Item = &'a str>) {
+        for uid in uids {
+            self.victims.insert(uid.into(), node.to_string());
+        }
+    }
+
+    /// A victim that will not go away (already gone, or its deletion failed).
+    pub fn drop_victim(&mut self, uid: &str) {
+        self.victims.remove(uid);
+    }
+
+    /// Whether victims deleted on `node` are still terminating.
+    #[must_use]
+    pub fn victims_pending_on(&self, node: &str) -> bool {
+        self.victims.values().any(|n| n == node)
     }
 }

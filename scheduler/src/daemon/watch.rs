@@ -107,8 +107,14 @@ pub async fn pdbs(ctx: Arc<Context>, readiness: Readiness, shutdown: Cancellatio
         &readiness,
         &shutdown,
         |ctx, event| {
-            if matches!(event, Event::Apply(_) | Event::Delete(_)) {
-                ctx.lock().pdb_changed();
+            let mut st = ctx.lock();
+            match event {
+                Event::InitApply(p) | Event::Apply(p) => st.apply_pdb(&p),
+                Event::Delete(p) => st.delete_pdb(
+                    p.metadata.namespace.as_deref().unwrap_or("default"),
+                    p.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                Event::Init | Event::InitDone => {}
             }
         },
     )

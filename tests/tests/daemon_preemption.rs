@@ -1,0 +1,143 @@
+//! Preemption end to end: a real user that fits nowhere evicts placeholders,
+//! is nominated, and binds once they are gone; the room it holds is not taken
+//! by a lower-priority pod meanwhile (no z2jh#1592 loop with one scheduler).
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+
+fn placeholder_on(name: &str, node: &str) -> serde_json::Value {
+    let mut p = bound_pod(name, "user-placeholder", "4Gi", node);
+    p["spec"]["terminationGracePeriodSeconds"] = json!(0);
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_evicts_placeholders_and_binds_in_their_place() {
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([
+            user_node("n1", "4", "16Gi"),
+            placeholder_on("ph-0", "n1"),
+            placeholder_on("ph-1", "n1"),
+            placeholder_on("ph-2", "n1"),
+            placeholder_on("ph-3", "n1"),
+        ])
+        .unwrap();
+    let daemon = start_daemon(&sandbox);
+    // 6Gi: two 4Gi placeholders must go (reprieve keeps the other two).
+    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "6Gi")).await;
+    let node = eventually(Duration::from_secs(30), "alice bound", || async {
+        node_of(&sandbox, "alice")
+    })
+    .await;
+    assert_eq!(node, "n1");
+    let left: Vec<String> = sandbox
+        .list("pods")
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["component"] == "user-placeholder")
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "two placeholders evicted, two kept: {left:?}"
+    );
+    // Each victim got a Preempted event naming the preemptor's node.
+    let preempted: Vec<_> = sandbox
+        .list("events")
+        .into_iter()
+        .filter(|e| e["reason"] == "Preempted")
+        .collect();
+    assert_eq!(preempted.len(), 2, "{preempted:?}");
+    let note = preempted[0]["note"]
+        .as_str()
+        .or(preempted[0]["message"].as_str())
+        .unwrap_or_default();
+    assert!(
+        note.starts_with("Preempted by pod ") && note.ends_with(" on node n1"),
+        "{note}"
+    );
+    // The victims were deleted with a uid precondition after being marked.
+    let deletes = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "delete" && r.resource == "pods")
+        .count();
+    assert_eq!(deletes, 2);
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nominated_room_is_not_taken_by_a_lower_priority_pod() {
+    let sandbox = sandbox().await;
+    // Victims terminate slowly (30 s grace): the preemptor waits, nominated.
+    let mut slow = bound_pod("ph-0", "user-placeholder", "16Gi", "n1");
+    slow["spec"]["terminationGracePeriodSeconds"] = json!(30);
+    sandbox
+        .seed_objects([user_node("n1", "4", "16Gi"), slow])
+        .unwrap();
+    let daemon = start_daemon(&sandbox);
+    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "8Gi")).await;
+    let nominated = eventually(Duration::from_secs(20), "alice nominated", || async {
+        sandbox
+            .get("pods", NS, "alice")
+            .and_then(|p| p["status"]["nominatedNodeName"].as_str().map(String::from))
+    })
+    .await;
+    assert_eq!(nominated, "n1");
+    // A recreated placeholder arrives while the victim terminates: it must
+    // not take the room held for alice.
+    create_pod(&sandbox, &pending_pod("ph-new", "user-placeholder", "8Gi")).await;
+    let condition = eventually(Duration::from_secs(20), "ph-new reported", || async {
+        pod_scheduled_condition(&sandbox, "ph-new").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(condition["reason"], "Unschedulable");
+    assert_eq!(node_of(&sandbox, "ph-new"), None);
+    // Only one round of evictions while the victim terminates.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deletes = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "delete" && r.resource == "pods")
+        .count();
+    assert_eq!(deletes, 1, "no second round of evictions");
+    assert_eq!(
+        node_of(&sandbox, "alice"),
+        None,
+        "the victim is still terminating"
+    );
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_victim_already_gone_is_skipped_cleanly() {
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([
+            user_node("n1", "4", "16Gi"),
+            placeholder_on("ph-0", "n1"),
+            placeholder_on("ph-1", "n1"),
+            placeholder_on("ph-2", "n1"),
+            placeholder_on("ph-3", "n1"),
+        ])
+        .unwrap();
+    // Deleting any pod fails once with 404, as if the victim vanished just
+    // before the scheduler's delete: the daemon must carry on and bind.
+    sandbox
+        .faults()
+        .fail_next("DELETE", "/pods/", 404, 1)
+        .unwrap();
+    let daemon = start_daemon(&sandbox);
+    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "4Gi")).await;
+    let node = eventually(Duration::from_secs(30), "alice bound", || async {
+        node_of(&sandbox, "alice")
+    })
+    .await;
+    assert_eq!(node, "n1");
+    daemon.stop().await.unwrap();
+}
