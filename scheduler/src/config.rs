@@ -1261,7 +1261,11 @@ fn apply_plugin_config(
                 "kind",
                 "realUserSelector",
                 "placeholderSelector",
+                "packingPreemption",
             ])?;
+            if let Some(on) = args.bool("packingPreemption")? {
+                profile.packing_preemption = on;
+            }
             if let Some(s) = args.obj("realUserSelector")? {
                 profile.roles.real_user = label_selector(&s)?;
             }
@@ -2299,5 +2303,21 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
             err.starts_with("/nonexistent/config.yaml: cannot read: "),
             "{err}"
         );
+    }
+}
+
+#[cfg(test)]
+mod packing_tests {
+    #[test]
+    fn packing_preemption_is_an_arg_of_real_user_colocation() {
+        let yaml = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: user-scheduler\n  pluginConfig:\n  - name: RealUserColocation\n    args: {packingPreemption: true}\n";
+        let cfg = super::parse(yaml, "config.yaml").unwrap();
+        assert!(cfg.profiles[0].packing_preemption);
+        let off = super::parse(&yaml.replace("true", "false"), "config.yaml").unwrap();
+        assert!(!off.profiles[0].packing_preemption);
+        let bad = super::parse(&yaml.replace("true", "\"yes\""), "config.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("packingPreemption"), "{bad}");
     }
 }

@@ -205,6 +205,71 @@ pub fn plan(
             "preemption: not eligible due to preemptionPolicy=Never.".into(),
         );
     }
+    plan_among(
+        cluster,
+        profile,
+        pod,
+        requests,
+        scratch,
+        pdbs,
+        |_| true,
+        |_| true,
+    )
+}
+
+/// Packing preemption (our extension, off by default): after a decision
+/// chose `selected` for a real user, is there a node with *more* real users
+/// where the user fits by evicting placeholders only? Then evicting them
+/// packs users together, and the placeholders (recreated by their
+/// StatefulSet) take the room the user would have started to fill
+/// elsewhere. `None` when no such node exists, the pod is not a real user,
+/// or it never preempts; plans that would violate a PodDisruptionBudget are
+/// not taken.
+#[must_use]
+pub fn packing_plan(
+    cluster: &Cluster,
+    profile: &Profile,
+    pod: &PodSpec,
+    requests: &PodRequests,
+    scratch: &Scratch,
+    pdbs: &[Pdb],
+    selected: usize,
+) -> Option<PreemptionPlan> {
+    if pod.preemption_never || cluster.roles().classify(&pod.labels) != crate::PodRole::RealUser {
+        return None;
+    }
+    let users_there = cluster.cold[selected].real_users;
+    let more_users = |i: usize| cluster.cold[i].real_users > users_there;
+    let placeholders_only = |q: &PodRecord| q.role == crate::PodRole::Placeholder;
+    match plan_among(
+        cluster,
+        profile,
+        pod,
+        requests,
+        scratch,
+        pdbs,
+        more_users,
+        placeholders_only,
+    ) {
+        Preemption::Plan(plan) if plan.pdb_violations == 0 => Some(plan),
+        _ => None,
+    }
+}
+
+/// The planning itself: candidates are the nodes `accept` allows among those
+/// rejected only for resources, pod count or ports; victims are the
+/// lower-priority pods `victim` allows.
+#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
+fn plan_among(
+    cluster: &Cluster,
+    profile: &Profile,
+    pod: &PodSpec,
+    requests: &PodRequests,
+    scratch: &Scratch,
+    pdbs: &[Pdb],
+    accept: impl Fn(usize) -> bool,
+    victim: impl Fn(&PodRecord) -> bool,
+) -> Preemption {
     let req = fit_request(cluster, profile, requests);
     let wanted_ports = pod_ports(cluster, pod);
     let pdb_selectors: Vec<(&Pdb, Option<CompiledSelector>)> = pdbs
@@ -230,12 +295,16 @@ pub fn plan(
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     let mut lower: Vec<&PodRecord> = Vec::new();
     for i in 0..cluster.node_count() {
-        if scratch.node_status(i) != NodeStatus::Resolvable {
+        if scratch.node_status(i) != NodeStatus::Resolvable || !accept(i) {
             note(NOT_HELPFUL.into());
             continue;
         }
         lower.clear();
-        lower.extend(cluster.pods_on(i).filter(|q| q.priority < pod.priority));
+        lower.extend(
+            cluster
+                .pods_on(i)
+                .filter(|q| q.priority < pod.priority && victim(q)),
+        );
         if lower.is_empty() {
             note(NO_VICTIMS.into());
             continue;

@@ -269,3 +269,73 @@ fn nominated_pods_hold_their_room_against_lower_or_equal_priority() {
     );
     assert_eq!(d.selected, Some(0), "the nominated pod itself fits");
 }
+
+#[test]
+fn packing_preemption_moves_users_next_to_users() {
+    // "users": 2 real users and 2 placeholders fill 16Gi; "empty" has room.
+    let mut c = cluster(&[("users", 16), ("empty", 16)]);
+    put(&mut c, pod("u1").user().mem(4 * GI), "users", 1);
+    put(&mut c, pod("u2").user().mem(4 * GI), "users", 2);
+    put(&mut c, placeholder("ph-0", 4), "users", 3);
+    put(&mut c, placeholder("ph-1", 4), "users", 4);
+    let profile = Profile::jupyterhub();
+    let alice = pod("alice").user().mem(4 * GI).build();
+    let mut scratch = Scratch::default();
+    let d = schedule(&c, &profile, &alice, &mut scratch, None);
+    let empty = c.node_index("empty").unwrap();
+    assert_eq!(
+        d.selected,
+        Some(empty),
+        "without packing preemption the user starts a new node"
+    );
+    let plan = crate::preemption::packing_plan(
+        &c,
+        &profile,
+        &alice,
+        &pod_requests(&alice),
+        &scratch,
+        &[],
+        empty,
+    )
+    .expect("a node with more real users fits after evicting a placeholder");
+    assert_eq!(plan.node_name, "users");
+    // Reprieve keeps the older placeholder: only the youngest goes.
+    assert_eq!(
+        plan.victims
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>(),
+        ["ph-1"]
+    );
+    // A placeholder is never packed this way, and real users are never victims.
+    let ph = placeholder("ph-new", 4).build();
+    let d = schedule(&c, &profile, &ph, &mut scratch, None);
+    assert!(
+        crate::preemption::packing_plan(
+            &c,
+            &profile,
+            &ph,
+            &pod_requests(&ph),
+            &scratch,
+            &[],
+            d.selected.unwrap()
+        )
+        .is_none()
+    );
+    let mut full = cluster(&[("users", 8), ("empty", 16)]);
+    put(&mut full, pod("u1").user().mem(4 * GI), "users", 1);
+    put(&mut full, pod("u2").user().mem(4 * GI), "users", 2);
+    let d = schedule(&full, &profile, &alice, &mut scratch, None);
+    assert!(
+        crate::preemption::packing_plan(
+            &full,
+            &profile,
+            &alice,
+            &pod_requests(&alice),
+            &scratch,
+            &[],
+            d.selected.unwrap()
+        )
+        .is_none()
+    );
+}

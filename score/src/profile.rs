@@ -227,6 +227,10 @@ pub struct Profile {
     pub node_purpose: NodePurposeArgs,
     /// Which pods are real users and which are placeholders.
     pub roles: RoleSelectors,
+    /// Packing preemption: a real user may evict placeholders even when some
+    /// node fits, when that puts it on a node with more real users (off by
+    /// default; RealUserColocation arg `packingPreemption`).
+    pub packing_preemption: bool,
 }
 
 impl Profile {
@@ -256,6 +260,7 @@ impl Profile {
             added_affinity: AddedAffinity::default(),
             node_purpose: NodePurposeArgs::default(),
             roles: RoleSelectors::default(),
+            packing_preemption: false,
         }
     }
 
@@ -286,6 +291,7 @@ impl Profile {
                 ..NodePurposeArgs::default()
             },
             roles: RoleSelectors::default(),
+            packing_preemption: false,
         }
     }
 

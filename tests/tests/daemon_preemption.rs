@@ -141,3 +141,40 @@ async fn a_victim_already_gone_is_skipped_cleanly() {
     assert_eq!(node, "n1");
     daemon.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packing_preemption_puts_the_user_next_to_users_when_enabled() {
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([
+            user_node("users", "4", "16Gi"),
+            user_node("empty", "4", "16Gi"),
+            bound_pod("u1", "singleuser-server", "4Gi", "users"),
+            bound_pod("u2", "singleuser-server", "4Gi", "users"),
+            placeholder_on("ph-0", "users"),
+            placeholder_on("ph-1", "users"),
+        ])
+        .unwrap();
+    let daemon = start_daemon_with(&sandbox, |mut o| {
+        for p in &mut o.config.profiles {
+            p.packing_preemption = true;
+        }
+        o
+    });
+    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "4Gi")).await;
+    let node = eventually(Duration::from_secs(30), "alice bound", || async {
+        node_of(&sandbox, "alice")
+    })
+    .await;
+    assert_eq!(
+        node, "users",
+        "packed next to the two users, not on the empty node"
+    );
+    let placeholders_left = sandbox
+        .list("pods")
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["component"] == "user-placeholder")
+        .count();
+    assert_eq!(placeholders_left, 1, "one placeholder made room");
+    daemon.stop().await.unwrap();
+}

@@ -113,8 +113,44 @@ async fn schedule_one(
         ctx.metrics
             .scheduling_algorithm_duration
             .observe(started.elapsed().as_secs_f64());
-        let outcome = match decision.selected {
-            Some(i) => {
+        // Packing preemption (opt-in): rather than start filling a node
+        // with fewer real users, evict placeholders where more users are.
+        let packing = match decision.selected {
+            Some(i) if profile.packing_preemption && st.nomination(&popped.uid).is_none() => {
+                let pdbs = st.pdbs();
+                score::preemption::packing_plan(
+                    &st.cluster,
+                    &profile,
+                    &pending.spec,
+                    &pending.requests,
+                    scratch,
+                    &pdbs,
+                    i,
+                )
+            }
+            _ => None,
+        };
+        let outcome = match (decision.selected, packing) {
+            (Some(_), Some(plan)) => {
+                let r = &pending.requests;
+                st.nominate(
+                    &popped.uid,
+                    Nomination {
+                        node: plan.node_name.clone(),
+                        priority: pending.spec.priority,
+                        requests: [r.cpu_milli, r.memory, r.ephemeral_storage],
+                    },
+                );
+                st.add_victims(&plan.node_name, plan.victims.iter().map(|v| v.uid.as_str()));
+                ctx.metrics.preemption_attempts.inc();
+                let message = format!(
+                    "packing: evicting {} placeholder(s) on node {} to place this user next to real users",
+                    plan.victims.len(),
+                    plan.node_name
+                );
+                Outcome::Preempt(plan, message)
+            }
+            (Some(i), None) => {
                 let node = st.cluster.node_name(i).to_string();
                 let summary = st.cluster.summary(i);
                 st.assume(&pending, &node);
@@ -125,7 +161,7 @@ async fn schedule_one(
                     placeholders: summary.placeholders,
                 }
             }
-            None => preempt_or_report(
+            (None, _) => preempt_or_report(
                 &mut st,
                 &ctx.metrics,
                 &profile,
