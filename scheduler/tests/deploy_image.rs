@@ -1,0 +1,146 @@
+//! `deploy/Dockerfile`, read as text (CI cannot run Docker): a build stage and
+//! a runtime stage on a base without a shell, the binary under both names
+//! (`kube-scheduler` for the z2jh chart's command line), user 65534, the
+//! entrypoint; and `.ci/run` builds the same target with the same command,
+//! so the static build the image relies on is exercised in CI.
+
+use std::path::PathBuf;
+
+fn read(rel: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The Dockerfile's instructions: comments dropped, continuation lines joined.
+fn instructions(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('#') || (t.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(head) = t.strip_suffix('\\') {
+            current.push_str(head);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(t);
+        let (op, rest) = current.split_once(' ').unwrap_or((&current, ""));
+        out.push((op.to_uppercase(), rest.trim().to_string()));
+        current.clear();
+    }
+    out
+}
+
+struct Stage {
+    from: String,
+    name: Option<String>,
+    body: Vec<(String, String)>,
+}
+
+fn stages(text: &str) -> Vec<Stage> {
+    let mut out: Vec<Stage> = Vec::new();
+    for (op, rest) in instructions(text) {
+        if op == "FROM" {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let name = match words.as_slice() {
+                [_, kw, n] if kw.eq_ignore_ascii_case("as") => Some(n.to_string()),
+                _ => None,
+            };
+            out.push(Stage {
+                from: words[0].to_string(),
+                name,
+                body: Vec::new(),
+            });
+        } else {
+            out.last_mut().expect("FROM first").body.push((op, rest));
+        }
+    }
+    out
+}
+
+const TARGET: &str = "x86_64-unknown-linux-musl";
+const BUILD: &str =
+    "cargo build --release --locked --target x86_64-unknown-linux-musl -p user-scheduler";
+
+#[test]
+fn the_image_is_a_static_binary_on_a_shell_less_base_running_as_nobody() {
+    let text = read("deploy/Dockerfile");
+    let st = stages(&text);
+    assert_eq!(st.len(), 2, "a build stage and a runtime stage");
+    let (build, runtime) = (&st[0], &st[1]);
+    let build_name = build.name.as_deref().expect("the build stage is named");
+
+    // The build stage builds the static target and makes the second name.
+    let runs: Vec<&str> = build
+        .body
+        .iter()
+        .filter(|(op, _)| op == "RUN")
+        .map(|(_, r)| r.as_str())
+        .collect();
+    assert!(
+        runs.iter()
+            .any(|r| r.contains(&format!("rustup target add {TARGET}")))
+    );
+    let cargo = runs
+        .iter()
+        .find(|r| r.contains("cargo build"))
+        .expect("a cargo build");
+    assert!(cargo.contains(BUILD), "{cargo}");
+    assert!(
+        cargo.contains("ln /out/user-scheduler /out/kube-scheduler"),
+        "kube-scheduler is a hard link to the binary: {cargo}"
+    );
+
+    // The runtime base has no shell (distroless static or scratch), so
+    // nothing in the runtime stage may RUN.
+    assert!(
+        runtime.from.starts_with("gcr.io/distroless/static") || runtime.from == "scratch",
+        "{}",
+        runtime.from
+    );
+    assert!(runtime.body.iter().all(|(op, _)| op != "RUN"));
+    let copy = runtime
+        .body
+        .iter()
+        .find(|(op, _)| op == "COPY")
+        .map(|(_, r)| r.as_str())
+        .expect("COPY");
+    assert_eq!(copy, format!("--from={build_name} /out/ /usr/local/bin/"));
+    let user = runtime.body.iter().find(|(op, _)| op == "USER").unwrap();
+    assert_eq!(user.1, "65534:65534");
+    let entry = runtime
+        .body
+        .iter()
+        .find(|(op, _)| op == "ENTRYPOINT")
+        .unwrap();
+    assert_eq!(entry.1, r#"["/usr/local/bin/user-scheduler"]"#);
+    // The z2jh chart's command, /usr/local/bin/kube-scheduler, is the second
+    // name copied next to it; the binary runs the daemon under that name.
+    let (args, _) = user_scheduler::cli::normalize_args(vec![
+        "/usr/local/bin/kube-scheduler".into(),
+        "--config=/etc/user-scheduler/config.yaml".into(),
+        "--authentication-skip-lookup=true".into(),
+        "--v=4".into(),
+    ]);
+    assert_eq!(args[1], "run");
+}
+
+#[test]
+fn ci_builds_the_same_static_target_as_the_image() {
+    let ci = read(".ci/run");
+    assert!(ci.contains(&format!("musl_target={TARGET}")), "{TARGET}");
+    assert!(
+        ci.contains(r#"cargo build --release --locked --target "$musl_target" -p user-scheduler"#),
+        ".ci/run builds the image's binary"
+    );
+    assert!(ci.contains("CC_x86_64_unknown_linux_musl=musl-gcc"));
+    let docker = read("deploy/Dockerfile");
+    assert!(docker.contains("ENV CC_x86_64_unknown_linux_musl=musl-gcc"));
+    // The build context is the repository root: target/ must not be sent.
+    let ignore = read("deploy/Dockerfile.dockerignore");
+    assert!(ignore.lines().any(|l| l.trim() == "target/"));
+}
