@@ -1,0 +1,298 @@
+//! End-to-end scheduling throughput (issue 4, "Benchmarks"): 10,000 pending
+//! pods on 1,000 nodes through the sandbox API server, compared in the same
+//! run with the sandbox's raw binding throughput (no scheduling).
+//!
+//! Run: `cargo run --release -p benches --example e2e_throughput [-- NODES PODS]`.
+//!
+//! - **Scheduled**: a sandbox holds the synthetic cluster's 1,000 nodes (z2jh
+//!   pools, labels, taints, images; without their bound pods, so that all
+//!   10,000 pending users fit). The daemon (`daemon::run`, no leader
+//!   election, 16 bindings in flight, its three watches) starts and lists;
+//!   once `/readyz` says it is ready the clock starts, the 10,000 synthetic
+//!   pending user pods are stored at once, and the clock stops when the
+//!   daemon's client has seen 10,000 bindings answered 201. The daemon also
+//!   writes one `Scheduled` event per pod, as it must.
+//! - **Raw**: a fresh sandbox with the same nodes and pods; one kube-rs client
+//!   POSTs the 10,000 bindings, 16 in flight, as `benches/sandbox.rs` does;
+//!   once without any watch and once with one pod watch that must see every
+//!   binding (the daemon keeps one pod watch open).
+//!
+//! Goal: scheduled ≥ 80 % of raw.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use sandbox::{Sandbox, SandboxOptions};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use user_scheduler::config::SchedulerConfig;
+use user_scheduler::daemon::admin::AdminOptions;
+use user_scheduler::daemon::{self, DaemonOptions};
+use user_scheduler::synthetic;
+
+const SEED: u64 = benches::SEED;
+
+/// Counts the `pods/binding` answers with status 201 a client receives.
+#[derive(Clone)]
+struct CountBindings<S> {
+    inner: S,
+    bound: Arc<AtomicUsize>,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for CountBindings<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let binding = req.method() == http::Method::POST && req.uri().path().ends_with("/binding");
+        let bound = self.bound.clone();
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let res = answer.await;
+            if binding && res.as_ref().is_ok_and(|r| r.status().as_u16() == 201) {
+                bound.fetch_add(1, Ordering::Relaxed);
+            }
+            res
+        })
+    }
+}
+
+fn counting_client(sb: &Sandbox) -> (kube::Client, Arc<AtomicUsize>) {
+    let bound = Arc::new(AtomicUsize::new(0));
+    let layer_count = bound.clone();
+    let client = kube::client::ClientBuilder::try_from(sb.config())
+        .expect("a client")
+        .with_layer(&tower::layer::layer_fn(move |inner| CountBindings {
+            inner,
+            bound: layer_count.clone(),
+        }))
+        .build();
+    (client, bound)
+}
+
+async fn sandbox_with(nodes: &[Value], window: usize) -> Sandbox {
+    let mut opts = SandboxOptions {
+        event_window: window,
+        ..SandboxOptions::default()
+    };
+    opts.namespaces.push(synthetic::NAMESPACE.into());
+    let sb = Sandbox::start(opts).await.expect("the sandbox starts");
+    sb.seed_objects(nodes.iter().cloned()).expect("seed nodes");
+    sb
+}
+
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.ok()?;
+    String::from_utf8_lossy(&raw)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The daemon scheduling `pods` on `nodes`: (seconds, seconds spent storing the pods).
+async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64) {
+    let sb = sandbox_with(nodes, 4 * pods.len() + 10_000).await;
+    let (client, bound) = counting_client(&sb);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut opts = DaemonOptions::new(SchedulerConfig::default());
+    opts.leader_elect = false;
+    opts.seed = SEED;
+    opts.admin = Some(AdminOptions {
+        addr: "127.0.0.1:0".parse().expect("an address"),
+        tls: None,
+    });
+    opts.admin_bound = Some(tx);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(daemon::run(client, opts, stop.clone()));
+    let admin = rx.recv().await.expect("the admin server listens");
+    let ready_by = Instant::now() + Duration::from_secs(60);
+    while http_status(admin, "/readyz").await != Some(200) {
+        assert!(
+            Instant::now() < ready_by,
+            "the daemon is ready within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let start = Instant::now();
+    sb.seed_objects(pods.iter().cloned()).expect("seed pods");
+    let stored = start.elapsed().as_secs_f64();
+    let deadline = start + Duration::from_secs(600);
+    let mut last = (0, Instant::now());
+    while bound.load(Ordering::Relaxed) < pods.len() {
+        let now = bound.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        assert!(
+            last.1.elapsed() < Duration::from_secs(30),
+            "no progress for 30 s at {now} of {} bound (unschedulable pods?)",
+            pods.len()
+        );
+        assert!(Instant::now() < deadline, "all bound within 10 minutes");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    stop.cancel();
+    task.await
+        .expect("no panic")
+        .expect("the daemon stops cleanly");
+    let unbound = sb
+        .list("pods")
+        .iter()
+        .filter(|p| p["spec"]["nodeName"].as_str().is_none())
+        .count();
+    assert_eq!(unbound, 0, "every pod bound");
+    sb.shutdown().await;
+    (elapsed, stored)
+}
+
+/// One client binding `pods` round-robin onto the nodes, 16 in flight, with
+/// `watchers` pod watches that must see every binding: seconds.
+async fn raw(nodes: &[Value], pods: &[Value], watchers: usize) -> f64 {
+    let sb = sandbox_with(nodes, 4 * pods.len() + 10_000).await;
+    sb.seed_objects(pods.iter().cloned()).expect("seed pods");
+    let node_names: Vec<String> = nodes
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().expect("named").to_string())
+        .collect();
+    let rv = sb.resource_version().to_string();
+    let n = pods.len();
+    let mut watches = Vec::new();
+    for _ in 0..watchers {
+        let api: Api<Pod> = Api::all(sb.client());
+        let stream = api
+            .watch(&WatchParams::default().timeout(600), &rv)
+            .await
+            .expect("watch");
+        watches.push(tokio::spawn(async move {
+            let mut stream = Box::pin(stream);
+            let mut seen = 0;
+            while seen < n {
+                match stream.try_next().await {
+                    Ok(Some(WatchEvent::Modified(_))) => seen += 1,
+                    Ok(Some(_)) => {}
+                    other => panic!("watch ended early: {other:?}"),
+                }
+            }
+        }));
+    }
+    let api: Api<Pod> = Api::namespaced(sb.client(), synthetic::NAMESPACE);
+    let names: Vec<String> = pods
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().expect("named").to_string())
+        .collect();
+    let start = Instant::now();
+    futures::stream::iter(names.iter().enumerate())
+        .map(|(i, name)| {
+            let api = api.clone();
+            let binding = Binding {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    ..ObjectMeta::default()
+                },
+                target: ObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Node".into()),
+                    name: Some(node_names[i % node_names.len()].clone()),
+                    ..ObjectReference::default()
+                },
+            };
+            async move {
+                api.create_subresource::<_, kube::core::Status>(
+                    "binding",
+                    name,
+                    &PostParams::default(),
+                    &binding,
+                )
+                .await
+                .expect("binding succeeds");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<()>()
+        .await;
+    for w in watches {
+        w.await.expect("the watch saw every binding");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    sb.shutdown().await;
+    elapsed
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let nodes: usize = args.next().map_or(1_000, |a| a.parse().expect("NODES"));
+    let count: usize = args.next().map_or(10_000, |a| a.parse().expect("PODS"));
+    let cluster = synthetic::cluster(SEED, nodes);
+    let node_values: Vec<Value> = cluster
+        .nodes
+        .iter()
+        .map(|n: &Node| serde_json::to_value(n).expect("a node serialises"))
+        .collect();
+    drop(cluster);
+    let pod_values: Vec<Value> =
+        synthetic::pending_user_pods(SEED, count, synthetic::USER_SCHEDULER)
+            .iter()
+            .map(|p| serde_json::to_value(p).expect("a pod serialises"))
+            .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    println!(
+        "{count} pending pods on {nodes} nodes, {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let raw_plain = rt.block_on(raw(&node_values, &pod_values, 0));
+    let raw_watched = rt.block_on(raw(&node_values, &pod_values, 1));
+    let (sched, stored) = rt.block_on(scheduled(&node_values, &pod_values));
+    let rate = |secs: f64| count as f64 / secs;
+    println!(
+        "raw bindings, 16 in flight, no watch:   {:>8.0} pods/s ({raw_plain:.2} s)",
+        rate(raw_plain)
+    );
+    println!(
+        "raw bindings, 16 in flight, 1 pod watch: {:>8.0} pods/s ({raw_watched:.2} s)",
+        rate(raw_watched)
+    );
+    println!(
+        "scheduled end to end (daemon):          {:>8.0} pods/s ({sched:.2} s, of which {stored:.2} s storing the pods)",
+        rate(sched)
+    );
+    println!(
+        "ratio: {:.0} % of raw (no watch), {:.0} % of raw with one pod watch; goal >= 80 %",
+        100.0 * raw_plain / sched,
+        100.0 * raw_watched / sched
+    );
+}
