@@ -1,0 +1,346 @@
+//! RBAC coverage: the daemon, configured with `deploy/config.yaml` (leader
+//! election on), schedules against the sandbox (a bind, a pod that fits
+//! nowhere and is reported twice, the Lease taken, renewed and released);
+//! every request it sends must be granted by `deploy/rbac.yaml`, and every
+//! verb `deploy/rbac.yaml` grants must have been used. The same requests must
+//! be granted by the z2jh chart's ClusterRole (committed copies in
+//! `scheduler/tests/fixtures/`), so swapping the image into z2jh needs no RBAC
+//! change.
+//!
+//! The test writes to the sandbox through `seed_objects` (straight into the
+//! store, not over HTTP) except for two node patches, removed from the log by
+//! an exact match, so every request left is the daemon's.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use sandbox::RequestRecord;
+use serde_json::{Value, json};
+use support::*;
+use user_scheduler::config;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn yaml_docs(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| {
+            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).unwrap();
+            serde_json::to_value(v).unwrap()
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// A set of rules and where they apply: everywhere (ClusterRole) or in one
+/// namespace (Role).
+struct Grant {
+    what: String,
+    namespace: Option<String>,
+    rules: Vec<PolicyRule>,
+}
+
+fn rules_of(doc: &Value) -> Vec<PolicyRule> {
+    serde_json::from_value(doc["rules"].clone()).expect("rules")
+}
+
+/// deploy/'s roles, with the Role in the kustomization's namespace.
+fn deploy_grants() -> Vec<Grant> {
+    let namespace = yaml_docs(&root().join("deploy/kustomization.yaml"))[0]["namespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    yaml_docs(&root().join("deploy/rbac.yaml"))
+        .into_iter()
+        .filter_map(|doc| match doc["kind"].as_str() {
+            Some("ClusterRole") => Some(Grant {
+                what: format!("ClusterRole {}", doc["metadata"]["name"]),
+                namespace: None,
+                rules: rules_of(&doc),
+            }),
+            Some("Role") => Some(Grant {
+                what: format!("Role {}", doc["metadata"]["name"]),
+                namespace: Some(namespace.clone()),
+                rules: rules_of(&doc),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn z2jh_grant(file: &str) -> Grant {
+    let doc = &yaml_docs(&root().join("scheduler/tests/fixtures").join(file))[0];
+    assert_eq!(doc["kind"], "ClusterRole");
+    Grant {
+        what: format!("z2jh {file}"),
+        namespace: None,
+        rules: rules_of(doc),
+    }
+}
+
+/// The RBAC name of a request's resource: `pods` or `pods/binding`.
+fn resource(r: &RequestRecord) -> String {
+    match &r.subresource {
+        Some(s) => format!("{}/{s}", r.resource),
+        None => r.resource.clone(),
+    }
+}
+
+fn has(list: &[String], item: &str) -> bool {
+    list.iter().any(|x| x == item || x == "*")
+}
+
+/// Whether a rule allows a request, as the RBAC authorizer decides: group,
+/// resource (with subresource) and verb match, and a rule with resourceNames
+/// only allows requests naming one of them (a create or a list names none).
+fn allows(rule: &PolicyRule, r: &RequestRecord) -> bool {
+    let groups = rule.api_groups.clone().unwrap_or_default();
+    let resources = rule.resources.clone().unwrap_or_default();
+    let names = rule.resource_names.clone().unwrap_or_default();
+    has(&groups, &r.api_group)
+        && has(&resources, &resource(r))
+        && has(&rule.verbs, &r.verb)
+        && (names.is_empty() || r.name.as_ref().is_some_and(|n| names.contains(n)))
+}
+
+fn granted(grants: &[Grant], r: &RequestRecord) -> bool {
+    grants.iter().any(|g| {
+        g.namespace
+            .as_ref()
+            .is_none_or(|ns| r.namespace.as_ref() == Some(ns))
+            && g.rules.iter().any(|rule| allows(rule, r))
+    })
+}
+
+/// Discovery and version URLs every authenticated client may read (the
+/// built-in system:discovery / system:public-info-viewer ClusterRoles), so no
+/// role of ours needs them.
+fn public_non_resource(r: &RequestRecord) -> bool {
+    r.resource.is_empty()
+        && r.verb == "get"
+        && (r.path == "/version"
+            || r.path == "/api"
+            || r.path == "/apis"
+            || r.path.starts_with("/api/")
+            || r.path.starts_with("/apis/")
+            || r.path.starts_with("/openapi/"))
+}
+
+/// (verb, group, resource[/subresource], namespace, lease name) of one request.
+type Call = (String, String, String, Option<String>, Option<String>);
+
+/// Drives the daemon through everything it does today and returns its requests.
+async fn daemon_requests() -> Vec<RequestRecord> {
+    let sandbox = sandbox().await;
+    let text = std::fs::read_to_string(root().join("deploy/config.yaml")).unwrap();
+    let cfg = config::parse(&text, "deploy/config.yaml").expect("deploy/config.yaml loads");
+    assert!(cfg.leader_election.leader_elect);
+    assert_eq!(
+        cfg.leader_election.resource_namespace, NS,
+        "the sandbox's namespace is the kustomization's"
+    );
+    sandbox
+        .seed_objects([core_node("core-1"), user_node("user-1", "4", "8Gi")])
+        .unwrap();
+    let daemon = start_daemon_with(&sandbox, |mut o| {
+        o.config = cfg;
+        o.leader_elect = true;
+        o
+    });
+    // A pod that fits: bound (pods/binding) with a Scheduled event.
+    sandbox
+        .seed_objects([pending_pod("fits", "singleuser-server", "1Gi")])
+        .unwrap();
+    eventually(Duration::from_secs(30), "fits bound", || async {
+        node_of(&sandbox, "fits")
+    })
+    .await;
+    // A pod that fits nowhere: PodScheduled=False (pods/status) and a
+    // FailedScheduling event.
+    sandbox
+        .seed_objects([pending_pod("huge", "singleuser-server", "64Gi")])
+        .unwrap();
+    eventually(Duration::from_secs(30), "huge reported", || async {
+        events_of(&sandbox, "huge")
+            .iter()
+            .any(|(r, _)| r == "FailedScheduling")
+            .then_some(())
+    })
+    .await;
+    // The daemon reports a pod again only when its message changes; an event
+    // whose (reason, note) repeats within the series window is counted on the
+    // existing event (a patch of its series), as kube's event recorder does.
+    // Cordoning the node changes huge's message, uncordoning brings the first
+    // one back: that repeat is the patch. Both updates go over HTTP (the store
+    // has no seeding update); they are the test's only requests and are taken
+    // out of the log below by an exact match.
+    let nodes: Api<Node> = Api::all(sandbox.client());
+    for unschedulable in [true, false] {
+        let before = events_of(&sandbox, "huge").len();
+        nodes
+            .patch(
+                "user-1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"unschedulable": unschedulable}})),
+            )
+            .await
+            .expect("the node is patched");
+        if unschedulable {
+            eventually(
+                Duration::from_secs(30),
+                "huge reported as cordoned",
+                || async { (events_of(&sandbox, "huge").len() > before).then_some(()) },
+            )
+            .await;
+        }
+    }
+    eventually(
+        Duration::from_secs(30),
+        "the event series patched",
+        || async {
+            sandbox
+                .list("events")
+                .iter()
+                .any(|e| {
+                    // The store keeps events in core/v1 form (involvedObject).
+                    (e["regarding"]["name"] == "huge" || e["involvedObject"]["name"] == "huge")
+                        && e["series"]["count"].as_i64() >= Some(2)
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    // The Lease is renewed every retryPeriod (2 s); wait for one renewal.
+    eventually(Duration::from_secs(10), "a lease renewal", || async {
+        sandbox
+            .requests()
+            .iter()
+            .any(|r| r.resource == "leases" && r.verb == "update")
+            .then_some(())
+    })
+    .await;
+    daemon.stop().await.expect("the daemon stops cleanly");
+    let mut requests = sandbox.requests();
+    let before = requests.len();
+    requests.retain(|r| {
+        !(r.verb == "patch" && r.resource == "nodes" && r.name.as_deref() == Some("user-1"))
+    });
+    assert_eq!(before - requests.len(), 2, "the test's two node patches");
+    requests
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_grants_exactly_what_the_daemon_calls_and_z2jh_grants_all_of_it() {
+    let requests = daemon_requests().await;
+    let calls: BTreeSet<Call> = requests
+        .iter()
+        .filter(|r| !public_non_resource(r))
+        .map(|r| {
+            (
+                r.verb.clone(),
+                r.api_group.clone(),
+                resource(r),
+                r.namespace.clone(),
+                r.name.clone().filter(|_| r.resource == "leases"),
+            )
+        })
+        .collect();
+    eprintln!("the daemon's calls: {calls:#?}");
+    let calls_of = |pred: &dyn Fn(&RequestRecord) -> bool| requests.iter().any(pred);
+    // The scenario did what it is meant to (else the coverage proves little).
+    for (what, seen) in [
+        (
+            "bind",
+            calls_of(&|r| r.subresource.as_deref() == Some("binding")),
+        ),
+        (
+            "status patch",
+            calls_of(&|r| r.subresource.as_deref() == Some("status") && r.verb == "patch"),
+        ),
+        (
+            "event create",
+            calls_of(&|r| r.resource == "events" && r.verb == "create"),
+        ),
+        (
+            "event patch",
+            calls_of(&|r| r.resource == "events" && r.verb == "patch"),
+        ),
+        (
+            "lease create",
+            calls_of(&|r| r.resource == "leases" && r.verb == "create"),
+        ),
+        (
+            "lease update",
+            calls_of(&|r| r.resource == "leases" && r.verb == "update"),
+        ),
+    ] {
+        assert!(seen, "the scenario made no {what}");
+    }
+
+    let non_resource: Vec<_> = requests
+        .iter()
+        .filter(|r| r.resource.is_empty() && !public_non_resource(r))
+        .collect();
+    assert!(
+        non_resource.is_empty(),
+        "non-resource requests: {non_resource:?}"
+    );
+
+    let grants = deploy_grants();
+    let denied: Vec<_> = requests
+        .iter()
+        .filter(|r| !public_non_resource(r) && !granted(&grants, r))
+        .map(|r| format!("{} {} {:?}", r.verb, r.path, r.name))
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "deploy/rbac.yaml does not grant: {denied:#?}"
+    );
+
+    // Nothing granted that is never used: every (group, resource, verb) of
+    // every rule was exercised by some request the rule allows.
+    for g in &grants {
+        for rule in &g.rules {
+            for group in rule.api_groups.clone().unwrap_or_default() {
+                for res in rule.resources.clone().unwrap_or_default() {
+                    for verb in &rule.verbs {
+                        let single = PolicyRule {
+                            api_groups: Some(vec![group.clone()]),
+                            resources: Some(vec![res.clone()]),
+                            verbs: vec![verb.clone()],
+                            resource_names: rule.resource_names.clone(),
+                            ..PolicyRule::default()
+                        };
+                        assert!(
+                            requests.iter().any(|r| allows(&single, r)),
+                            "{}: grants {verb} {group:?} {res} but the daemon never used it",
+                            g.what
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    for file in ["z2jh-rbac.yaml", "z2jh-rbac-main.yaml"] {
+        let z2jh = [z2jh_grant(file)];
+        let denied: Vec<_> = requests
+            .iter()
+            .filter(|r| !public_non_resource(r) && !granted(&z2jh, r))
+            .map(|r| format!("{} {} {:?}", r.verb, r.path, r.name))
+            .collect();
+        assert!(
+            denied.is_empty(),
+            "the z2jh ClusterRole ({file}) does not grant: {denied:#?}"
+        );
+    }
+}
