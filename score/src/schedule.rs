@@ -562,6 +562,18 @@ fn run(
     let ipa_score = p.ipa.as_ref().filter(|s| s.scoring);
     let symbols = &cluster.symbols;
     let mut scorer = Scorer::new(cluster, profile, p);
+    // Plugins without a normalization go straight into the total (bit k set),
+    // unless `explain` wants every plugin's score.
+    let direct: u64 = if log.is_some() {
+        0
+    } else {
+        plugins
+            .iter()
+            .enumerate()
+            .filter(|(k, (plugin, _))| *k < 64 && !needs_normalizing(*plugin))
+            .fold(0, |mask, (k, _)| mask | (1 << k))
+    };
+    totals.clear();
 
     for (i, hot) in cluster.hot.iter().enumerate() {
         let class = hot.class as usize;
@@ -636,13 +648,19 @@ fn run(
             continue;
         }
         feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
-        for (k, &(plugin, _)) in plugins.iter().enumerate() {
+        let mut direct_total = 0;
+        for (k, &(plugin, weight)) in plugins.iter().enumerate() {
             let raw = scorer.raw(plugin, i, hot, cold, cv, preferred_affinity);
-            scores[k].push(raw);
+            if direct & (1 << k) == 0 {
+                scores[k].push(raw);
+            } else {
+                direct_total += raw * weight;
+            }
         }
+        totals.push(direct_total);
     }
 
-    weigh(plugins, scores, totals, feasible.len(), ipa_score.is_some());
+    weigh(plugins, scores, totals, ipa_score.is_some());
 }
 
 /// Per-decision invariants of the score plugins, and the per-node raw score.
@@ -722,11 +740,10 @@ impl<'a> Scorer<'a> {
 fn weigh(
     plugins: &[(ScorePlugin, i64)],
     scores: &mut [Vec<i64>],
-    totals: &mut Vec<i64>,
-    nodes: usize,
+    totals: &mut [i64],
     ipa_scoring: bool,
 ) {
-    for (k, &(plugin, _)) in plugins.iter().enumerate() {
+    for (k, &(plugin, weight)) in plugins.iter().enumerate() {
         let scores = &mut scores[k];
         match plugin {
             ScorePlugin::NodeAffinity => default_normalize(scores, false),
@@ -734,14 +751,19 @@ fn weigh(
             ScorePlugin::InterPodAffinity if ipa_scoring => min_max_normalize(scores),
             _ => {}
         }
-    }
-    totals.clear();
-    totals.resize(nodes, 0);
-    for (k, &(_, weight)) in plugins.iter().enumerate() {
-        for (total, score) in totals.iter_mut().zip(&scores[k]) {
+        for (total, score) in totals.iter_mut().zip(scores.iter()) {
             *total += score * weight;
         }
     }
+}
+
+/// Whether a plugin's raw scores are normalized over the nodes (so they must
+/// be kept until every node is scored).
+fn needs_normalizing(plugin: ScorePlugin) -> bool {
+    matches!(
+        plugin,
+        ScorePlugin::NodeAffinity | ScorePlugin::TaintToleration | ScorePlugin::InterPodAffinity
+    )
 }
 
 /// The weighted totals the scores give `pod` on each of `nodes`, ignoring
@@ -776,12 +798,11 @@ pub fn rank_nodes(
             scores[k].push(scorer.raw(plugin, i, hot, &cluster.cold[i], &cv, preferred));
         }
     }
-    let mut totals = Vec::new();
+    let mut totals = vec![0; nodes.len()];
     weigh(
         plugins,
         &mut scores,
         &mut totals,
-        nodes.len(),
         scorer.ipa_score.is_some(),
     );
     totals
