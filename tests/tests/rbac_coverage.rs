@@ -164,6 +164,19 @@ async fn daemon_requests() -> Vec<RequestRecord> {
         node_of(&sandbox, "fits")
     })
     .await;
+    // A user that fits only once a placeholder goes: preemption marks the
+    // victim (pods/status), deletes it (pods delete), and nominates the user
+    // (pods/status), with a Preempted event; then the user binds.
+    let mut placeholder = bound_pod("ph", "user-placeholder", "6Gi", "user-1");
+    placeholder["spec"]["terminationGracePeriodSeconds"] = json!(0);
+    sandbox.seed_objects([placeholder]).unwrap();
+    sandbox
+        .seed_objects([pending_pod("needs-room", "singleuser-server", "4Gi")])
+        .unwrap();
+    eventually(Duration::from_secs(30), "needs-room bound", || async {
+        node_of(&sandbox, "needs-room")
+    })
+    .await;
     // A pod that fits nowhere: PodScheduled=False (pods/status) and a
     // FailedScheduling event.
     sandbox
