@@ -63,16 +63,17 @@ pub struct DaemonOptions {
 
 impl DaemonOptions {
     /// Options for `config` with leader election as the file says, no admin
-    /// server, and 16 concurrent bindings.
+    /// server, and as many concurrent bindings as the file's `parallelism`
+    /// (16 by default, kube-scheduler's binding goroutines likewise).
     #[must_use]
     pub fn new(config: SchedulerConfig) -> Self {
         DaemonOptions {
+            bind_concurrency: usize::try_from(config.parallelism).unwrap_or(16).max(1),
             leader_elect: config.leader_election.leader_elect,
             config,
             identity: None,
             admin: None,
             seed: 0,
-            bind_concurrency: 16,
             admin_bound: None,
         }
     }
