@@ -126,6 +126,12 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64) {
     let mut opts = DaemonOptions::new(SchedulerConfig::default());
     opts.leader_elect = false;
     opts.seed = SEED;
+    if let Some(n) = std::env::var("BIND_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        opts.bind_concurrency = n;
+    }
     opts.admin = Some(AdminOptions {
         addr: "127.0.0.1:0".parse().expect("an address"),
         tls: None,

@@ -68,7 +68,6 @@ async fn only_the_leader_binds_and_the_standby_takes_over_when_it_stops() {
     sandbox.faults().set_latency(Duration::from_millis(30));
     sandbox.seed_objects(pending_pods("y", 100, "1Gi")).unwrap();
     all_bound(&sandbox, 60, Duration::from_secs(10)).await;
-    let stopping = Instant::now();
     a.stop().await.unwrap();
     let released = Instant::now();
     let b_leads = eventually(Duration::from_secs(3), "b leads", || async {
@@ -87,8 +86,9 @@ async fn only_the_leader_binds_and_the_standby_takes_over_when_it_stops() {
 
     assert_no_overcommit(&sandbox);
     assert_once_each(&successes(&[&log_a, &log_b]), 140);
-    // Never both: every binding of a was answered before b sent its first,
-    // and a started none after it was told to stop.
+    // Never both: every binding of a was answered before b sent its first.
+    // (That a starts none once stopping is checked deterministically in the
+    // shutdown test below; here the stop races a's running loop.)
     let a_bindings = log_a.bindings();
     let b_bindings = log_b.bindings();
     assert!(!b_bindings.is_empty(), "b bound the rest");
@@ -100,15 +100,6 @@ async fn only_the_leader_binds_and_the_standby_takes_over_when_it_stops() {
     let b_first = b_bindings.iter().map(|c| c.started).min().unwrap();
     assert!(a_last <= b_first, "a and b bound at the same time");
     assert!(b_first >= released, "b bound before a released the lease");
-    let late: Vec<_> = a_bindings
-        .iter()
-        .filter(|c| c.started > stopping)
-        .map(|c| c.binding_pod().unwrap().to_string())
-        .collect();
-    assert!(
-        late.is_empty(),
-        "a started bindings after it was told to stop: {late:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

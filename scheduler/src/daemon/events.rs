@@ -23,6 +23,8 @@ use tokio::time::Instant;
 /// kube's limit on an event's note.
 pub const NOTE_LIMIT: usize = 1024;
 const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
+/// How often the series map is pruned of entries older than the window.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Normal or Warning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,6 +59,9 @@ pub struct EventRecorder {
     client: kube::Client,
     instance: String,
     seen: Mutex<HashMap<Key, Seen>>,
+    /// When `seen` was last pruned: pruning scans every entry, so it runs at
+    /// most once a second, not on every event (O(n²) over a burst otherwise).
+    pruned: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for EventRecorder {
@@ -92,6 +97,7 @@ impl EventRecorder {
             client,
             instance,
             seen: Mutex::new(HashMap::new()),
+            pruned: Mutex::new(Instant::now()),
         }
     }
 
@@ -121,7 +127,23 @@ impl EventRecorder {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let t = Instant::now();
-            seen.retain(|_, s| t.duration_since(s.first) < SERIES_WINDOW);
+            {
+                let mut pruned = self
+                    .pruned
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if t.duration_since(*pruned) >= PRUNE_EVERY {
+                    seen.retain(|_, s| t.duration_since(s.first) < SERIES_WINDOW);
+                    *pruned = t;
+                }
+            }
+            // Entries older than the window may linger up to PRUNE_EVERY.
+            if seen
+                .get(&key)
+                .is_some_and(|s| t.duration_since(s.first) >= SERIES_WINDOW)
+            {
+                seen.remove(&key);
+            }
             seen.get_mut(&key).map(|s| {
                 s.count += 1;
                 (s.name.clone(), s.count)
