@@ -9,6 +9,8 @@
 //!   OpenAPI documents.
 //! - [`store`]: objects, the global resourceVersion and the bounded event log.
 //! - [`resources`]: the table of served kinds (one line per kind).
+//! - [`controllers`]: the workload controller, kubelet stand-in and cluster-autoscaler model
+//!   ([`Sandbox::start_controllers`]).
 //! - [`selector`], [`patch`], [`validation`], [`events`], [`status`], [`clock`], [`faults`]:
 //!   label/field selectors, patch formats, validation, event conversion, `Status` errors, the
 //!   scaled clock, fault injection.
@@ -18,6 +20,7 @@
 
 mod api;
 pub mod clock;
+pub mod controllers;
 mod discovery;
 pub mod events;
 pub mod faults;
@@ -336,6 +339,16 @@ impl Sandbox {
     /// The sandbox clock (scaled by `time_scale`).
     pub fn clock(&self) -> Clock {
         self.shared.clock
+    }
+
+    /// Starts controllers against this server (workload, kubelet, autoscaler; see
+    /// [`controllers`]). They stop when the returned handle is stopped or dropped, or when the
+    /// sandbox shuts down.
+    pub fn start_controllers(
+        &self,
+        opts: controllers::ControllerOptions,
+    ) -> controllers::Controllers {
+        controllers::Controllers::start(self.shared.clone(), opts)
     }
 
     /// Stops the server: open watches end, pending grace-period timers are dropped.

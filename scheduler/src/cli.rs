@@ -121,6 +121,9 @@ pub struct DemoArgs {
     /// How many times faster than real time the sandbox clock runs.
     #[arg(long, default_value_t = 60.0)]
     pub speed: f64,
+    /// Seed of the random parts (pod name suffixes, the scheduler's tie-break).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// kube-scheduler flags the drop-in accepts and ignores, with whether each

@@ -5,6 +5,7 @@ pub mod cluster_file;
 pub mod config;
 pub mod convert;
 pub mod daemon;
+pub mod demo;
 pub mod explain;
 pub mod run;
 pub mod synthetic;

@@ -181,11 +181,45 @@ async fn wait_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// `user-scheduler demo`.
+/// `user-scheduler demo`: the seed's autoscaling demonstration on the sandbox
+/// (`crate::demo`). Logs go to stderr at `warn` unless `RUST_LOG` says otherwise, so that the
+/// step tables on stdout stay readable.
 #[must_use]
-pub fn demo(_args: DemoArgs) -> ExitCode {
-    eprintln!("error: the demo is not part of this build yet");
-    ExitCode::from(1)
+pub fn demo(args: DemoArgs) -> ExitCode {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    if !(args.speed.is_finite() && args.speed >= 1.0) {
+        eprintln!("error: --speed must be at least 1");
+        return ExitCode::from(2);
+    }
+    let options = crate::demo::DemoOptions {
+        speed: args.speed,
+        seed: args.seed,
+        ..crate::demo::DemoOptions::default()
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match runtime.block_on(crate::demo::run(options, &mut stdout)) {
+        Ok(reports) if reports.iter().all(|r| r.settled) => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("error: a step did not settle (see NOT settled above)");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Installs the tracing subscriber: `--v` maps to a level as kube's klog
