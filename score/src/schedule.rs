@@ -127,6 +127,8 @@ struct Prepared<'a> {
     role: PodRole,
     fit: FitRequest,
     scored: Vec<(ScoredResource, i64)>,
+    /// MostAllocated over exactly cpu and memory: (pod cpu, pod memory, weights).
+    most_cpu_mem: Option<(u64, u64, (i64, i64))>,
     tolerations: Vec<CompiledToleration>,
     tolerates_unschedulable: bool,
     required: CompiledRequired,
@@ -184,7 +186,7 @@ fn prepare<'a>(
     let symbols = &cluster.symbols;
     let fit_args = &profile.fit;
     let fit = fit_request(cluster, profile, requests);
-    let scored = fit_args
+    let scored: Vec<(ScoredResource, i64)> = fit_args
         .resources
         .iter()
         .filter_map(|r| {
@@ -266,10 +268,21 @@ fn prepare<'a>(
         key: symbols.lookup(&profile.node_purpose.key),
         value: symbols.lookup(&profile.node_purpose.value),
     };
+    let most_cpu_mem = match (profile.fit.strategy, scored.as_slice()) {
+        (
+            crate::profile::ScoringStrategy::MostAllocated,
+            &[
+                (ScoredResource::Cpu { pod: c }, wc),
+                (ScoredResource::Memory { pod: m }, wm),
+            ],
+        ) => Some((c, m, (wc, wm))),
+        _ => None,
+    };
     Prepared {
         role: cluster.roles().classify(&pod.labels),
         fit,
         scored,
+        most_cpu_mem,
         tolerations,
         tolerates_unschedulable,
         required,
@@ -714,9 +727,12 @@ impl<'a> Scorer<'a> {
                     0
                 }
             }
-            ScorePlugin::NodeResourcesFit => {
-                node_resources_fit::score(self.profile.fit.strategy, &self.p.scored, hot, cold)
-            }
+            ScorePlugin::NodeResourcesFit => match self.p.most_cpu_mem {
+                Some((c, m, w)) => node_resources_fit::most_allocated_cpu_mem(hot, c, m, w),
+                None => {
+                    node_resources_fit::score(self.profile.fit.strategy, &self.p.scored, hot, cold)
+                }
+            },
             ScorePlugin::NodeAffinity => preferred_affinity,
             ScorePlugin::TaintToleration => cv.prefer_no_schedule,
             ScorePlugin::InterPodAffinity => self.ipa_score.map_or(0, |s| s.score(self.cluster, i)),

@@ -52,6 +52,26 @@ pub(crate) fn fits(
     hot: &NodeHot,
     cold: &NodeCold,
     req: &FitRequest,
+    reject: impl FnMut(Reason),
+) -> bool {
+    // The common case first, without building reasons: the pod fits.
+    let roomy = |want: u64, alloc: u64, used: u64| want <= alloc.saturating_sub(used);
+    if hot.pods < hot.alloc_pods
+        && req.extended.is_empty()
+        && roomy(req.cpu, hot.alloc_cpu, hot.req_cpu)
+        && roomy(req.mem, hot.alloc_mem, hot.req_mem)
+        && roomy(req.eph, hot.alloc_eph, hot.req_eph)
+    {
+        return true;
+    }
+    reasons(hot, cold, req, reject)
+}
+
+/// The full check, reporting every reason.
+fn reasons(
+    hot: &NodeHot,
+    cold: &NodeCold,
+    req: &FitRequest,
     mut reject: impl FnMut(Reason),
 ) -> bool {
     let mut fits = true;
@@ -170,6 +190,33 @@ pub(crate) enum ScoredResource {
     Memory { pod: u64 },
     Ephemeral { pod: u64 },
     Extended { name: Sym, pod: u64 },
+}
+
+/// MostAllocated over cpu and memory with weights `(w_cpu, w_mem)`: what
+/// every JupyterHub profile scores, without the general loop.
+pub(crate) fn most_allocated_cpu_mem(
+    hot: &NodeHot,
+    pod_cpu: u64,
+    pod_mem: u64,
+    w: (i64, i64),
+) -> i64 {
+    let mut total = 0;
+    let mut weights = 0;
+    if hot.alloc_cpu > 0 {
+        total += most_allocated_with(hot.nz_cpu + pod_cpu, hot.alloc_cpu, hot.pct_cpu) * w.0;
+        weights += w.0;
+    }
+    if hot.alloc_mem > 0 {
+        total += most_allocated_with(hot.nz_mem + pod_mem, hot.alloc_mem, hot.pct_mem) * w.1;
+        weights += w.1;
+    }
+    match weights {
+        0 => 0,
+        // Non-negative: a shift is the division (the compiler folds `/ 2`
+        // back into the general division).
+        2 => total >> 1,
+        w => total / w,
+    }
 }
 
 /// The weighted score of one node.
