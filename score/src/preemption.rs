@@ -310,8 +310,18 @@ fn plan_among(
             continue;
         }
         let cold = &cluster.cold[i];
+        // Room held by pods nominated here (priority at least ours) stays
+        // held in the simulation, as kube runs these filters "with nominated
+        // pods": two preemptors never count on the same victims.
+        let mut hot = cluster.hot[i];
+        if let Some(h) = scratch.held_on(i) {
+            hot.req_cpu += h.requests[0];
+            hot.req_mem += h.requests[1];
+            hot.req_eph += h.requests[2];
+            hot.pods += h.pods;
+        }
         let mut sim = Simulation {
-            hot: cluster.hot[i],
+            hot,
             cold: NodeCold {
                 extended_alloc: cold.extended_alloc.clone(),
                 extended_req: cold.extended_req.clone(),
@@ -374,6 +384,12 @@ fn plan_among(
                     }
                 }
             }
+        }
+        if victims.is_empty() {
+            // The pod fits beside every lower-priority pod: nothing to evict
+            // here (the node was rejected for another reason).
+            note(NO_VICTIMS.into());
+            continue;
         }
         victims.sort_by(|a, b| importance(a, b));
         candidates.push(Candidate {

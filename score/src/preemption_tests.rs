@@ -339,3 +339,47 @@ fn packing_preemption_moves_users_next_to_users() {
         .is_none()
     );
 }
+
+#[test]
+fn a_second_preemptor_does_not_count_on_the_first_ones_victims() {
+    // n1: 8Gi, four 2Gi placeholders. alice (2Gi) evicts the youngest.
+    let mut c = cluster(&[("n1", 8)]);
+    for (k, name) in ["ph-0", "ph-1", "ph-2", "ph-3"].iter().enumerate() {
+        put(
+            &mut c,
+            placeholder(name, 2),
+            "n1",
+            i64::try_from(k).unwrap(),
+        );
+    }
+    let alice = pod("alice").user().mem(2 * GI).build();
+    assert_eq!(victims(&preempt(&c, &alice, &[])).1, ["ph-3"]);
+    // alice is nominated to n1 and her victim is still terminating. bob
+    // (2Gi) plans with alice's 2Gi held: removing all four leaves 6Gi,
+    // adding back ph-0 (4Gi left) and ph-1 (2Gi left) keeps them, ph-2 and
+    // ph-3 must go — two victims, not alice's one.
+    let nominated = Nominated {
+        uid: "alice".into(),
+        priority: 0,
+        node: 0,
+        requests: [0, 2 * GI, 0],
+    };
+    let profile = Profile::jupyterhub();
+    let bob = pod("bob").user().mem(2 * GI).build();
+    let mut scratch = Scratch::default();
+    let d = schedule_with_nominated(
+        &c,
+        &profile,
+        &bob,
+        &pod_requests(&bob),
+        &[nominated],
+        &mut scratch,
+        None,
+    );
+    assert_eq!(d.selected, None);
+    let p = plan(&c, &profile, &bob, &pod_requests(&bob), &scratch, &[]);
+    assert_eq!(
+        victims(&p),
+        ("n1".into(), vec!["ph-2".into(), "ph-3".into()])
+    );
+}

@@ -64,6 +64,11 @@ pub struct Scratch {
     log: Option<Vec<(u32, Reason)>>,
     /// Per node: how it was rejected ([`NodeStatus`] as a byte).
     status: Vec<u8>,
+    /// Per feasible node: the preferred node affinity, when it could not be
+    /// decided per node class.
+    per_node_pref: Vec<i64>,
+    /// The room nominated pods held against this pod, per node.
+    held: Vec<Held>,
 }
 
 /// How a node fared in the last decision, as preemption needs to know.
@@ -95,6 +100,11 @@ impl Scratch {
     #[must_use]
     pub fn feasible(&self) -> &[u32] {
         &self.feasible
+    }
+
+    /// The room pods nominated to `node` hold against the last decision's pod.
+    pub(crate) fn held_on(&self, node: usize) -> Option<&Held> {
+        self.held.iter().find(|h| h.node == node)
     }
 
     /// How node `i` fared in the last decision.
@@ -452,10 +462,10 @@ pub struct Nominated {
 
 /// Room held on one node for the decision at hand.
 #[derive(Clone, Copy, Debug)]
-struct Held {
-    node: usize,
-    requests: [u64; 3],
-    pods: u32,
+pub(crate) struct Held {
+    pub node: usize,
+    pub requests: [u64; 3],
+    pub pods: u32,
 }
 
 /// [`schedule_with_requests`], with the room of pods nominated to nodes held
@@ -491,6 +501,7 @@ pub fn schedule_with_nominated(
         }
     }
     run(cluster, profile, &p, &held, scratch);
+    scratch.held = held;
     select(scratch, rng)
 }
 
@@ -531,7 +542,6 @@ fn run(
     scratch: &mut Scratch,
 ) {
     let nominated = held;
-    let plugins = &profile.scores;
     scratch.stamp = scratch.stamp.wrapping_add(1);
     if scratch.stamp == 0 {
         scratch.class_stamp.fill(0);
@@ -553,16 +563,15 @@ fn run(
         histogram,
         log,
         status,
+        per_node_pref,
+        held: _,
     } = scratch;
     status.clear();
     status.resize(cluster.node_count(), 0);
     let stamp = *stamp;
     feasible.clear();
     histogram.clear();
-    scores.resize_with(plugins.len(), Vec::new);
-    for s in scores.iter_mut() {
-        s.clear();
-    }
+    per_node_pref.clear();
     if let Some(log) = log {
         log.clear();
     }
@@ -572,22 +581,9 @@ fn run(
         .ipa
         .as_ref()
         .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity));
-    let ipa_score = p.ipa.as_ref().filter(|s| s.scoring);
     let symbols = &cluster.symbols;
-    let mut scorer = Scorer::new(cluster, profile, p);
-    // Plugins without a normalization go straight into the total (bit k set),
-    // unless `explain` wants every plugin's score.
-    let direct: u64 = if log.is_some() {
-        0
-    } else {
-        plugins
-            .iter()
-            .enumerate()
-            .filter(|(k, (plugin, _))| *k < 64 && !needs_normalizing(*plugin))
-            .fold(0, |mask, (k, _)| mask | (1 << k))
-    };
-    totals.clear();
 
+    // Pass 1: filter every node; feasible ones are collected in node order.
     for (i, hot) in cluster.hot.iter().enumerate() {
         let class = hot.class as usize;
         if class_stamp[class] != stamp {
@@ -595,7 +591,7 @@ fn run(
             class_stamp[class] = stamp;
         }
         let cv = &class_verdict[class];
-        let mut preferred_affinity = cv.preferred_affinity;
+        let mut preferred_affinity = 0;
         if per_node {
             // The full filter sequence in kube's order, with node-level checks.
             let view = NodeView { cluster, index: i };
@@ -631,9 +627,10 @@ fn run(
             continue;
         }
         // Pods nominated to this node (by an earlier preemption) with a
-        // priority at least ours hold their room against us.
+        // priority at least ours hold their room against us (filters only;
+        // scores see the node as it is, as kube's do).
         let held;
-        let hot = match nominated.iter().find(|n| n.node == i) {
+        let fit_hot = match nominated.iter().find(|n| n.node == i) {
             Some(n) => {
                 held = NodeHot {
                     req_cpu: hot.req_cpu + n.requests[0],
@@ -648,7 +645,7 @@ fn run(
         };
         // `fits` reports every insufficient resource, as kube does.
         if p.filter_fit
-            && !node_resources_fit::fits(hot, cold, &p.fit, |reason| {
+            && !node_resources_fit::fits(fit_hot, cold, &p.fit, |reason| {
                 record(histogram, log, status, i, reason);
             })
         {
@@ -661,114 +658,157 @@ fn run(
             continue;
         }
         feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
-        let mut direct_total = 0;
-        for (k, &(plugin, weight)) in plugins.iter().enumerate() {
-            let raw = scorer.raw(plugin, i, hot, cold, cv, preferred_affinity);
-            if direct & (1 << k) == 0 {
-                scores[k].push(raw);
+        if p.per_node_affinity {
+            per_node_pref.push(preferred_affinity);
+        }
+    }
+
+    // Pass 2: score the feasible nodes, one plugin at a time.
+    score_columns(
+        cluster,
+        profile,
+        p,
+        feasible,
+        class_verdict,
+        per_node_pref,
+        scores,
+        totals,
+        log.is_some(),
+    );
+}
+
+/// Scores `nodes` column by column: one tight loop per plugin (no dispatch
+/// per node), normalizes the plugins that need it, and sums the weighted
+/// scores into `totals`. `verdicts` holds the class verdicts (indexed by
+/// class) of every node in `nodes`; `per_node_pref` the preferred node
+/// affinity per node when it could not be decided per class. With
+/// `keep_all`, every plugin's scores stay in `scores` (for `explain`);
+/// otherwise only those that are normalized.
+#[allow(clippy::too_many_arguments)]
+fn score_columns(
+    cluster: &Cluster,
+    profile: &Profile,
+    p: &Prepared<'_>,
+    nodes: &[u32],
+    verdicts: &[ClassVerdict],
+    per_node_pref: &[i64],
+    scores: &mut Vec<Vec<i64>>,
+    totals: &mut Vec<i64>,
+    keep_all: bool,
+) {
+    let plugins = &profile.scores;
+    totals.clear();
+    totals.resize(nodes.len(), 0);
+    scores.resize_with(plugins.len(), Vec::new);
+    let ipa_score = p.ipa.as_ref().filter(|s| s.scoring);
+    let hot = |i: u32| &cluster.hot[i as usize];
+    let verdict = |i: u32| &verdicts[cluster.hot[i as usize].class as usize];
+    for (k, &(plugin, weight)) in plugins.iter().enumerate() {
+        let column = &mut scores[k];
+        column.clear();
+        let keep = keep_all || needs_normalizing(plugin);
+        let mut emit = |j: usize, raw: i64| {
+            if keep {
+                column.push(raw);
             } else {
-                direct_total += raw * weight;
+                totals[j] += raw * weight;
             }
-        }
-        totals.push(direct_total);
-    }
-
-    weigh(plugins, scores, totals, ipa_score.is_some());
-}
-
-/// Per-decision invariants of the score plugins, and the per-node raw score.
-struct Scorer<'a> {
-    cluster: &'a Cluster,
-    profile: &'a Profile,
-    p: &'a Prepared<'a>,
-    ipa_score: Option<&'a InterPodAffinityState>,
-    prefer_purpose: bool,
-    real_user: bool,
-    /// ImageLocality's score depends only on the image sum, which takes few
-    /// distinct values across nodes: the last (sum, score).
-    image_memo: (i64, i64),
-}
-
-impl<'a> Scorer<'a> {
-    fn new(cluster: &'a Cluster, profile: &'a Profile, p: &'a Prepared<'a>) -> Self {
-        Scorer {
-            cluster,
-            profile,
-            p,
-            ipa_score: p.ipa.as_ref().filter(|s| s.scoring),
-            prefer_purpose: profile.node_purpose.mode == NodePurposeMode::Prefer,
-            real_user: p.role == PodRole::RealUser,
-            image_memo: (-1, 0),
-        }
-    }
-
-    /// The raw (not yet normalized) score of `plugin` for node `i`.
-    fn raw(
-        &mut self,
-        plugin: ScorePlugin,
-        i: usize,
-        hot: &NodeHot,
-        cold: &NodeCold,
-        cv: &ClassVerdict,
-        preferred_affinity: i64,
-    ) -> i64 {
+        };
         match plugin {
             ScorePlugin::NodePurpose => {
-                if self.prefer_purpose {
-                    cv.purpose_score
-                } else {
-                    0
+                let prefer = profile.node_purpose.mode == NodePurposeMode::Prefer;
+                for (j, &i) in nodes.iter().enumerate() {
+                    emit(j, if prefer { verdict(i).purpose_score } else { 0 });
                 }
             }
             ScorePlugin::RealUserColocation => {
-                if self.real_user {
-                    real_user_colocation::score(hot)
-                } else {
-                    0
+                let real_user = p.role == PodRole::RealUser;
+                for (j, &i) in nodes.iter().enumerate() {
+                    emit(
+                        j,
+                        if real_user {
+                            real_user_colocation::score(hot(i))
+                        } else {
+                            0
+                        },
+                    );
                 }
             }
-            ScorePlugin::NodeResourcesFit => match self.p.most_cpu_mem {
-                Some((c, m, w)) => node_resources_fit::most_allocated_cpu_mem(hot, c, m, w),
+            ScorePlugin::NodeResourcesFit => match p.most_cpu_mem {
+                Some((c, m, w)) => {
+                    for (j, &i) in nodes.iter().enumerate() {
+                        emit(
+                            j,
+                            node_resources_fit::most_allocated_cpu_mem(hot(i), c, m, w),
+                        );
+                    }
+                }
                 None => {
-                    node_resources_fit::score(self.profile.fit.strategy, &self.p.scored, hot, cold)
+                    for (j, &i) in nodes.iter().enumerate() {
+                        let cold = &cluster.cold[i as usize];
+                        emit(
+                            j,
+                            node_resources_fit::score(
+                                profile.fit.strategy,
+                                &p.scored,
+                                hot(i),
+                                cold,
+                            ),
+                        );
+                    }
                 }
             },
-            ScorePlugin::NodeAffinity => preferred_affinity,
-            ScorePlugin::TaintToleration => cv.prefer_no_schedule,
-            ScorePlugin::InterPodAffinity => self.ipa_score.map_or(0, |s| s.score(self.cluster, i)),
-            ScorePlugin::ImageLocality => {
-                let sum = if self.p.images.is_empty() {
-                    0
-                } else {
-                    image_sum(self.p, cold, i, self.cluster.node_count())
-                };
-                if self.image_memo.0 != sum {
-                    self.image_memo = (sum, image_locality::score(sum, self.p.containers));
+            ScorePlugin::NodeAffinity => {
+                for (j, &i) in nodes.iter().enumerate() {
+                    let raw = per_node_pref
+                        .get(j)
+                        .copied()
+                        .unwrap_or_else(|| verdict(i).preferred_affinity);
+                    emit(j, raw);
                 }
-                self.image_memo.1
+            }
+            ScorePlugin::TaintToleration => {
+                for (j, &i) in nodes.iter().enumerate() {
+                    emit(j, verdict(i).prefer_no_schedule);
+                }
+            }
+            ScorePlugin::InterPodAffinity => {
+                for (j, &i) in nodes.iter().enumerate() {
+                    emit(j, ipa_score.map_or(0, |s| s.score(cluster, i as usize)));
+                }
+            }
+            ScorePlugin::ImageLocality => {
+                // The score depends only on the image sum, which takes few
+                // distinct values across nodes: remember the last one.
+                let mut memo: (i64, i64) = (-1, 0);
+                for (j, &i) in nodes.iter().enumerate() {
+                    let sum = if p.images.is_empty() {
+                        0
+                    } else {
+                        image_sum(
+                            p,
+                            &cluster.cold[i as usize],
+                            i as usize,
+                            cluster.node_count(),
+                        )
+                    };
+                    if memo.0 != sum {
+                        memo = (sum, image_locality::score(sum, p.containers));
+                    }
+                    emit(j, memo.1);
+                }
             }
         }
-    }
-}
-
-/// Normalizes each plugin's scores over the scored nodes and sums them with
-/// the weights into `totals`.
-fn weigh(
-    plugins: &[(ScorePlugin, i64)],
-    scores: &mut [Vec<i64>],
-    totals: &mut [i64],
-    ipa_scoring: bool,
-) {
-    for (k, &(plugin, weight)) in plugins.iter().enumerate() {
-        let scores = &mut scores[k];
-        match plugin {
-            ScorePlugin::NodeAffinity => default_normalize(scores, false),
-            ScorePlugin::TaintToleration => default_normalize(scores, true),
-            ScorePlugin::InterPodAffinity if ipa_scoring => min_max_normalize(scores),
-            _ => {}
-        }
-        for (total, score) in totals.iter_mut().zip(scores.iter()) {
-            *total += score * weight;
+        if keep {
+            match plugin {
+                ScorePlugin::NodeAffinity => default_normalize(column, false),
+                ScorePlugin::TaintToleration => default_normalize(column, true),
+                ScorePlugin::InterPodAffinity if ipa_score.is_some() => min_max_normalize(column),
+                _ => {}
+            }
+            for (total, score) in totals.iter_mut().zip(column.iter()) {
+                *total += score * weight;
+            }
         }
     }
 }
@@ -794,32 +834,36 @@ pub fn rank_nodes(
     nodes: &[usize],
 ) -> Vec<i64> {
     let p = prepare(cluster, profile, pod, requests);
-    let mut scorer = Scorer::new(cluster, profile, &p);
-    let plugins = &profile.scores;
-    let mut scores: Vec<Vec<i64>> = vec![Vec::with_capacity(nodes.len()); plugins.len()];
-    let mut verdicts: std::collections::HashMap<u32, ClassVerdict> =
-        std::collections::HashMap::new();
+    let mut verdicts = vec![ClassVerdict::default(); cluster.classes.len()];
+    let mut known = vec![false; cluster.classes.len()];
+    let mut per_node_pref = Vec::new();
+    let mut list = Vec::with_capacity(nodes.len());
     for &i in nodes {
-        let hot = &cluster.hot[i];
-        let cv = *verdicts
-            .entry(hot.class)
-            .or_insert_with(|| class_verdict_of(&p, cluster, hot.class));
-        let preferred = if p.per_node_affinity {
-            p.preferred
-                .score(&NodeView { cluster, index: i }, &cluster.symbols)
-        } else {
-            cv.preferred_affinity
-        };
-        for (k, &(plugin, _)) in plugins.iter().enumerate() {
-            scores[k].push(scorer.raw(plugin, i, hot, &cluster.cold[i], &cv, preferred));
+        let class = cluster.hot[i].class;
+        if !known[class as usize] {
+            verdicts[class as usize] = class_verdict_of(&p, cluster, class);
+            known[class as usize] = true;
         }
+        if p.per_node_affinity {
+            per_node_pref.push(
+                p.preferred
+                    .score(&NodeView { cluster, index: i }, &cluster.symbols),
+            );
+        }
+        list.push(u32::try_from(i).unwrap_or(u32::MAX));
     }
-    let mut totals = vec![0; nodes.len()];
-    weigh(
-        plugins,
+    let mut scores = Vec::new();
+    let mut totals = Vec::new();
+    score_columns(
+        cluster,
+        profile,
+        &p,
+        &list,
+        &verdicts,
+        &per_node_pref,
         &mut scores,
         &mut totals,
-        scorer.ipa_score.is_some(),
+        false,
     );
     totals
 }
