@@ -121,12 +121,7 @@ fn check(r: &StepReport) {
     }
 }
 
-// Ignored until the scheduler's preemption handles several users preempting on one node at
-// once: score::preemption::plan does not count other pods' nominations, so the four users of
-// step 3 all pick the same placeholder, then keep "preempting" with no victims while nominated
-// to a full node (the demo shows 5 users and 3 placeholders on the first node). Run with
-// `cargo test -p e2e --test demo -- --ignored`.
-#[ignore = "blocked on concurrent preemptors sharing one victim (score::preemption::plan ignores nominations)"]
+// The seed's eight steps, replayed with the demo's own code at 300x.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_seed_demonstration_has_the_seed_outcome_at_every_step() {
     let run = async {
