@@ -257,8 +257,7 @@ async fn on_shutdown_bindings_in_flight_complete_then_the_lease_is_released() {
     let release = log
         .calls()
         .into_iter()
-        .filter(|c| c.method == "PUT" && c.path.contains("/leases/"))
-        .last()
+        .rfind(|c| c.method == "PUT" && c.path.contains("/leases/"))
         .expect("the lease was written");
     assert!(
         release.started >= last_answer,
