@@ -59,7 +59,8 @@ async fn a_pod_that_fits_nowhere_is_reported_then_bound_when_a_node_arrives() {
     let daemon = start_daemon(&sandbox);
     create_pod(&sandbox, &pending_pod("big", "singleuser-server", "8Gi")).await;
     let expected = "0/2 nodes are available: 1 Insufficient memory, \
-                    1 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}.";
+                    1 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}. \
+                    preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.";
     let condition = eventually(Duration::from_secs(20), "PodScheduled=False", || async {
         pod_scheduled_condition(&sandbox, "big").filter(|c| c["status"] == "False")
     })
