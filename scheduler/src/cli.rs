@@ -182,7 +182,8 @@ pub fn normalize_args(args: Vec<String>) -> (Vec<String>, Vec<String>) {
     let first = args.get(1).map(String::as_str);
     let flags_only = first
         .is_some_and(|a| a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version"));
-    if invoked_as == "kube-scheduler" || flags_only {
+    let asks_about_program = matches!(first, Some("-h" | "--help" | "-V" | "--version"));
+    if (invoked_as == "kube-scheduler" && !asks_about_program) || flags_only {
         if first != Some("run") {
             args.insert(1.min(args.len()), "run".into());
         }
@@ -295,5 +296,7 @@ mod tests {
         ));
         let (args, _) = normalize_args(v(&["user-scheduler", "--help"]));
         assert_eq!(args, v(&["user-scheduler", "--help"]));
+        let (args, _) = normalize_args(v(&["/usr/local/bin/kube-scheduler", "--version"]));
+        assert_eq!(args, v(&["/usr/local/bin/kube-scheduler", "--version"]));
     }
 }

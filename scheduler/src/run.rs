@@ -56,10 +56,8 @@ fn synthetic_seed() -> u64 {
 /// aborts at once).
 #[must_use]
 pub fn main(args: RunArgs, ignored: &[String]) -> ExitCode {
-    init_logging(args.verbosity, args.log_format);
-    for flag in ignored {
-        tracing::info!("ignoring kube-scheduler flag {flag}: not needed by user-scheduler");
-    }
+    // The configuration is validated before anything else happens (or is
+    // logged): a bad file is one line on stderr and exit code 2.
     let config = match &args.config {
         Some(path) => match crate::config::load(path) {
             Ok(c) => c,
@@ -70,6 +68,10 @@ pub fn main(args: RunArgs, ignored: &[String]) -> ExitCode {
         },
         None => crate::config::SchedulerConfig::default(),
     };
+    init_logging(args.verbosity, args.log_format);
+    for flag in ignored {
+        tracing::info!("ignoring kube-scheduler flag {flag}: not needed by user-scheduler");
+    }
     for w in &config.warnings {
         tracing::warn!("config: {w}");
     }

@@ -1,0 +1,190 @@
+//! The `user-scheduler` binary as an operator runs it: a bad config exits 2
+//! with one line; `sandbox` serves an API kubectl can use; `run` (under its
+//! kube-scheduler name, as z2jh starts it) schedules against that sandbox and
+//! exits 0 on SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_user-scheduler")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("user-scheduler-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Kills the child when dropped (a failing test leaves no process behind).
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<std::process::Output> {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .ok()
+}
+
+fn kubectl_available() -> bool {
+    let found = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok();
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "kubectl is missing; .ci/run installs Debian's kubernetes-client"
+    );
+    found
+}
+
+#[test]
+fn a_bad_config_exits_2_with_one_line_naming_the_field() {
+    let dir = temp_dir("bad-config");
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nleaderElektion: {}\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .arg(format!("--config={}", config.display()))
+        .arg("--authentication-skip-lookup=true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("leaderElektion") && lines[0].contains("config.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
+    if !kubectl_available() {
+        eprintln!("skipped: no kubectl");
+        return;
+    }
+    let dir = temp_dir("sandbox-cli");
+    let kubeconfig = dir.join("kubeconfig");
+    let cluster = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/cluster.yaml");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _sandbox = Guard(
+        Command::new(bin())
+            .args(["sandbox", "--listen", &listen, "--kubeconfig"])
+            .arg(&kubeconfig)
+            .arg("--cluster")
+            .arg(&cluster)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the kubeconfig", Duration::from_secs(20), || {
+        kubeconfig.exists()
+    });
+    let nodes = kubectl(&kubeconfig, &["get", "nodes", "-o", "name"]).unwrap();
+    let names = String::from_utf8_lossy(&nodes.stdout);
+    assert!(
+        names.contains("node/user-1") && names.contains("node/gpu-1"),
+        "{names}"
+    );
+
+    // The daemon, started exactly as the z2jh chart starts kube-scheduler
+    // (plus a kubeconfig, and no admin port so tests can run in parallel).
+    let link = dir.join("kube-scheduler");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    let mut daemon = Guard(
+        Command::new(&link)
+            .arg("--authentication-skip-lookup=true")
+            .arg("--v=4")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--leader-elect=false")
+            .arg("--secure-port=0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pod = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/pods/user.yaml");
+    let text = std::fs::read_to_string(&pod).unwrap().replace(
+        "schedulerName: jhub-user-scheduler",
+        "schedulerName: user-scheduler",
+    );
+    let pod_file = dir.join("pod.yaml");
+    std::fs::write(&pod_file, text).unwrap();
+    let created = kubectl(&kubeconfig, &["create", "-f", pod_file.to_str().unwrap()]).unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    wait_for("jupyter-dave bound", Duration::from_secs(30), || {
+        kubectl(
+            &kubeconfig,
+            &[
+                "get",
+                "pod",
+                "-n",
+                "jhub",
+                "jupyter-dave",
+                "-o",
+                "jsonpath={.spec.nodeName}",
+            ],
+        )
+        .is_some_and(|o| String::from_utf8_lossy(&o.stdout) == "user-1")
+    });
+    // SIGTERM: a clean stop, exit 0.
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
