@@ -124,6 +124,10 @@ pub struct DemoArgs {
     /// Seed of the random parts (pod name suffixes, the scheduler's tie-break).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Turn on packing preemption (users evict placeholders to join other
+    /// users even when another node fits); compare the summary line.
+    #[arg(long)]
+    pub packing_preemption: bool,
 }
 
 /// kube-scheduler flags the drop-in accepts and ignores, with whether each

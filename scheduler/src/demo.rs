@@ -153,6 +153,9 @@ pub struct DemoOptions {
     pub provisioning_delay: Duration,
     /// Sandbox time a step may take to settle before it is reported as unsettled.
     pub settle_limit: Duration,
+    /// Run the scheduler with packing preemption on (RealUserColocation's
+    /// `packingPreemption`), to compare node counts with and without it.
+    pub packing_preemption: bool,
 }
 
 impl Default for DemoOptions {
@@ -162,6 +165,7 @@ impl Default for DemoOptions {
             seed: 1,
             provisioning_delay: Duration::from_secs(60),
             settle_limit: Duration::from_secs(40 * 60),
+            packing_preemption: false,
         }
     }
 }
@@ -392,6 +396,9 @@ impl Demo {
         // node the pod is waiting for.
         config.pod_initial_backoff = Duration::from_secs(1).div_f64(options.speed.max(1.0));
         config.pod_max_backoff = Duration::from_secs(10).div_f64(options.speed.max(1.0));
+        for profile in &mut config.profiles {
+            profile.packing_preemption |= options.packing_preemption;
+        }
         let mut opts = DaemonOptions::new(config);
         opts.leader_elect = false;
         opts.seed = options.seed;
@@ -790,5 +797,30 @@ pub async fn run(
         reports.push(report);
     }
     demo.stop().await?;
+    let _ = writeln!(out, "{}", summary(&reports));
     Ok(reports)
+}
+
+/// One line to compare runs (for example with and without packing
+/// preemption): user nodes after each step, and what it took.
+#[must_use]
+pub fn summary(reports: &[StepReport]) -> String {
+    let nodes: Vec<String> = reports
+        .iter()
+        .map(|r| r.snapshot.nodes.len().to_string())
+        .collect();
+    let preempted: usize = reports.iter().map(|r| r.preempted.len()).sum();
+    let scale_ups: usize = reports
+        .iter()
+        .flat_map(|r| &r.autoscaler)
+        .filter(|(_, line)| line.contains("scale-up"))
+        .count();
+    format!(
+        "summary: user nodes after each step {}; {} node-steps; {preempted} placeholders preempted; {scale_ups} scale-ups",
+        nodes.join(" "),
+        reports
+            .iter()
+            .map(|r| r.snapshot.nodes.len())
+            .sum::<usize>()
+    )
 }

@@ -201,6 +201,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     let options = crate::demo::DemoOptions {
         speed: args.speed,
         seed: args.seed,
+        packing_preemption: args.packing_preemption,
         ..crate::demo::DemoOptions::default()
     };
     let runtime = match tokio::runtime::Runtime::new() {
