@@ -210,13 +210,7 @@ pub(crate) fn most_allocated_cpu_mem(
         total += most_allocated_with(hot.nz_mem + pod_mem, hot.alloc_mem, hot.pct_mem) * w.1;
         weights += w.1;
     }
-    match weights {
-        0 => 0,
-        // Non-negative: a shift is the division (the compiler folds `/ 2`
-        // back into the general division).
-        2 => total >> 1,
-        w => total / w,
-    }
+    weighted_mean(total, weights)
 }
 
 /// The weighted score of one node.
@@ -230,29 +224,8 @@ pub(crate) fn score(
     let mut weights = 0i64;
     for &(resource, weight) in resources {
         let (allocatable, requested) = match resource {
-            ScoredResource::Cpu { pod } => {
-                if strategy == ScoringStrategy::MostAllocated {
-                    // The common case, without a division.
-                    if hot.alloc_cpu > 0 {
-                        total += most_allocated_with(hot.nz_cpu + pod, hot.alloc_cpu, hot.pct_cpu)
-                            * weight;
-                        weights += weight;
-                    }
-                    continue;
-                }
-                (hot.alloc_cpu, hot.nz_cpu + pod)
-            }
-            ScoredResource::Memory { pod } => {
-                if strategy == ScoringStrategy::MostAllocated {
-                    if hot.alloc_mem > 0 {
-                        total += most_allocated_with(hot.nz_mem + pod, hot.alloc_mem, hot.pct_mem)
-                            * weight;
-                        weights += weight;
-                    }
-                    continue;
-                }
-                (hot.alloc_mem, hot.nz_mem + pod)
-            }
+            ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu + pod),
+            ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem + pod),
             ScoredResource::Ephemeral { pod } => (hot.alloc_eph, hot.req_eph + pod),
             ScoredResource::Extended { name, pod } => (
                 lookup(&cold.extended_alloc, name),
@@ -269,11 +242,16 @@ pub(crate) fn score(
         total += s * weight;
         weights += weight;
     }
+    weighted_mean(total, weights)
+}
+
+/// `total / weights`, 0 without weights. Two resources of weight 1 (every
+/// JupyterHub profile) take a shift, as the sum of non-negative scores is
+/// non-negative (written as `/ 2` the compiler folds it back into the
+/// general division).
+fn weighted_mean(total: i64, weights: i64) -> i64 {
     match weights {
         0 => 0,
-        // Two resources of weight 1 (every JupyterHub profile): a shift, as
-        // the sum of non-negative scores is non-negative. (Written as `/ 2`
-        // the compiler folds it back into the general division.)
         2 => total >> 1,
         w => total / w,
     }
@@ -473,6 +451,43 @@ mod overflow {
         assert_eq!(most_allocated(ei12 / 2, ei12), 50);
         assert_eq!(least_allocated(ei12 / 4, ei12), 75);
         assert_eq!(most_allocated(u64::MAX, u64::MAX), 100);
+    }
+
+    #[test]
+    fn the_cpu_memory_fast_path_equals_the_general_score() {
+        let mut rng = crate::rng::SplitMix64::new(11);
+        for _ in 0..20_000 {
+            let cpu = rng.below(64_000);
+            let mem = rng.below(256 << 30);
+            let hot = NodeHot {
+                alloc_cpu: cpu,
+                alloc_mem: mem,
+                nz_cpu: rng.below(cpu + 1),
+                nz_mem: rng.below(mem + 1),
+                pct_cpu: percent_factor(cpu),
+                pct_mem: percent_factor(mem),
+                ..NodeHot::default()
+            };
+            let (pc, pm) = (rng.below(8000), rng.below(32 << 30));
+            let w = (
+                1 + i64::try_from(rng.below(3)).unwrap(),
+                1 + i64::try_from(rng.below(3)).unwrap(),
+            );
+            let general = score(
+                ScoringStrategy::MostAllocated,
+                &[
+                    (ScoredResource::Cpu { pod: pc }, w.0),
+                    (ScoredResource::Memory { pod: pm }, w.1),
+                ],
+                &hot,
+                &NodeCold::default(),
+            );
+            assert_eq!(
+                most_allocated_cpu_mem(&hot, pc, pm, w),
+                general,
+                "{hot:?} {pc} {pm} {w:?}"
+            );
+        }
     }
 
     #[test]
