@@ -588,6 +588,20 @@ pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
     let start_time = time_seconds(pod.status.as_ref().and_then(|s| s.start_time.as_ref()))
         .or_else(|| time_seconds(pod.metadata.creation_timestamp.as_ref()))
         .unwrap_or(0);
+    // The claims it mounts: persistentVolumeClaim volumes, and the claim a
+    // generic ephemeral volume gets (named `<pod>-<volume>`).
+    let claims = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| {
+            if let Some(pvc) = &v.persistent_volume_claim {
+                Some(pvc.claim_name.clone())
+            } else {
+                v.ephemeral.as_ref().map(|_| format!("{name}-{}", v.name))
+            }
+        })
+        .collect();
 
     Ok(PodSpec {
         namespace,
@@ -608,6 +622,7 @@ pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
         overhead,
         pod_requests,
         start_time,
+        claims,
     })
 }
 

@@ -167,6 +167,8 @@ pub struct PodRecord {
     pub(crate) labels: Box<[(Sym, Sym)]>,
     /// Affinity terms, kept only for the pods that have any.
     pub(crate) affinity: Option<Box<(PodAffinityRules, PodAffinityRules)>>,
+    /// The claims the pod mounts (few pods have any).
+    pub(crate) claims: Box<[Box<str>]>,
     pub(crate) start_time: i64,
 }
 
@@ -249,6 +251,8 @@ pub struct Cluster {
     pub(crate) affinity_pods: u32,
     pub(crate) hostname_key: Sym,
     pub(crate) any_ip: Sym,
+    /// Claims, volumes, classes and CSI limits.
+    pub storage: crate::volumes::Storage,
     /// The taint a cordoned node is treated as having.
     pub(crate) unschedulable_taint: TaintRec,
 }
@@ -289,6 +293,7 @@ impl Cluster {
             affinity_pods: 0,
             hostname_key,
             any_ip,
+            storage: crate::volumes::Storage::default(),
             unschedulable_taint,
         }
     }
@@ -708,6 +713,7 @@ impl Cluster {
             labels: labels.into_boxed_slice(),
             affinity,
             start_time: spec.start_time,
+            claims: spec.claims.iter().map(|c| c.as_str().into()).collect(),
         }
     }
 

@@ -30,12 +30,16 @@ pub mod schedule;
 mod selector;
 pub mod symbols;
 pub mod testing;
+pub mod volumes;
 
 #[cfg(test)]
 mod schedule_tests;
 
 #[cfg(test)]
 mod preemption_tests;
+
+#[cfg(test)]
+mod volume_tests;
 
 pub use cluster::{Cluster, NodeSummary, PodRecord, PodRole, RoleSelectors};
 pub use preemption::{Pdb, Preemption, PreemptionPlan};

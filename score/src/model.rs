@@ -350,6 +350,9 @@ pub struct PodSpec {
     /// Start time (or creation time) in seconds since the epoch; orders victims
     /// of equal priority in preemption (earlier is more important).
     pub start_time: i64,
+    /// The PersistentVolumeClaims the pod mounts (`persistentVolumeClaim`
+    /// volumes, and `<pod>-<volume>` for generic ephemeral volumes).
+    pub claims: Vec<String>,
 }
 
 impl PodSpec {

@@ -56,6 +56,16 @@ pub enum Reason {
     PodAntiAffinity,
     /// InterPodAffinity: an existing pod's required anti-affinity.
     ExistingPodsAntiAffinity,
+    /// NodeVolumeLimits: too many CSI volumes of a driver.
+    TooManyVolumes,
+    /// VolumeBinding: a bound volume's node affinity excludes the node.
+    VolumeNodeAffinityConflict,
+    /// VolumeBinding: no static volume and no provisioning for a delayed claim.
+    NoVolumeToBind,
+    /// VolumeBinding: the CSI driver reports too little capacity there.
+    NotEnoughStorage,
+    /// VolumeZone.
+    NoVolumeZone,
 }
 
 impl Reason {
@@ -70,7 +80,11 @@ impl Reason {
             | Reason::UntoleratedTaint { .. }
             | Reason::NodeAffinity
             | Reason::EnforcedNodeAffinity
-            | Reason::PodAffinity => true,
+            | Reason::PodAffinity
+            | Reason::VolumeNodeAffinityConflict
+            | Reason::NoVolumeToBind
+            | Reason::NotEnoughStorage
+            | Reason::NoVolumeZone => true,
             Reason::Insufficient {
                 exceeds_allocatable,
                 ..
@@ -78,7 +92,8 @@ impl Reason {
             Reason::NodePorts
             | Reason::TooManyPods
             | Reason::PodAntiAffinity
-            | Reason::ExistingPodsAntiAffinity => false,
+            | Reason::ExistingPodsAntiAffinity
+            | Reason::TooManyVolumes => false,
         }
     }
 
@@ -116,6 +131,15 @@ impl Reason {
             Reason::ExistingPodsAntiAffinity => {
                 "node(s) didn't satisfy existing pods anti-affinity rules".into()
             }
+            Reason::TooManyVolumes => "node(s) exceed max volume count".into(),
+            Reason::VolumeNodeAffinityConflict => {
+                "node(s) had volume node affinity conflict".into()
+            }
+            Reason::NoVolumeToBind => {
+                "node(s) didn't find available persistent volumes to bind".into()
+            }
+            Reason::NotEnoughStorage => "node(s) did not have enough free storage".into(),
+            Reason::NoVolumeZone => "node(s) had no available volume zone".into(),
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct Scratch {
     per_node_pref: Vec<i64>,
     /// The room nominated pods held against this pod, per node.
     held: Vec<Held>,
+    /// A reason that rejected the pod before any node was looked at (kube's
+    /// PreFilter), such as a missing claim.
+    prefilter: Option<String>,
 }
 
 /// How a node fared in the last decision, as preemption needs to know.
@@ -151,6 +154,9 @@ struct Prepared<'a> {
     images: Vec<(Sym, &'a ImageColumn)>,
     containers: usize,
     ipa: Option<InterPodAffinityState>,
+    /// The pod's claims, when it mounts any (the volume filters).
+    volumes: Option<crate::plugins::volumes::PodVolumes<'a>>,
+    pod: &'a PodSpec,
     filter_purpose: bool,
     filter_unschedulable: bool,
     filter_node_name: bool,
@@ -305,6 +311,8 @@ fn prepare<'a>(
         images,
         containers: pod.containers.len() + pod.init_containers.len(),
         ipa,
+        volumes: crate::plugins::volumes::PodVolumes::prepare(cluster, pod),
+        pod,
         filter_purpose: profile.filter_enabled(FilterPlugin::NodePurpose)
             && profile.node_purpose.mode == NodePurposeMode::Require,
         filter_unschedulable: profile.filter_enabled(FilterPlugin::NodeUnschedulable),
@@ -565,6 +573,7 @@ fn run(
         status,
         per_node_pref,
         held: _,
+        prefilter,
     } = scratch;
     status.clear();
     status.resize(cluster.node_count(), 0);
@@ -572,8 +581,21 @@ fn run(
     feasible.clear();
     histogram.clear();
     per_node_pref.clear();
+    *prefilter = None;
+    totals.clear();
     if let Some(log) = log {
         log.clear();
+    }
+    if let Some((message, resolvable)) = p.volumes.as_ref().and_then(|v| v.prefilter.as_ref()) {
+        // Rejected before any node is looked at: every node fails alike.
+        *prefilter = Some(message.clone());
+        let code = if *resolvable {
+            NodeStatus::Resolvable
+        } else {
+            NodeStatus::Unresolvable
+        } as u8;
+        status.fill(code);
+        return;
     }
     let per_node = p.per_node_affinity || (p.filter_node_name && p.node_name.is_some());
     let check_ports = p.filter_ports && !p.ports.is_empty();
@@ -649,6 +671,12 @@ fn run(
                 record(histogram, log, status, i, reason);
             })
         {
+            continue;
+        }
+        if let Some(volumes) = &p.volumes
+            && let Some(reason) = volumes.filter(cluster, i, &NodeView { cluster, index: i }, p.pod)
+        {
+            record(histogram, log, status, i, reason);
             continue;
         }
         if let Some(state) = ipa_filter
@@ -905,6 +933,15 @@ pub fn failure_message(
     scratch: &Scratch,
     postfilter: Option<&str>,
 ) -> String {
+    if let Some(pre) = &scratch.prefilter {
+        // kube: "0/N nodes are available: <PreFilter message>."
+        let mut message = format!("0/{} nodes are available: {pre}.", cluster.node_count());
+        if let Some(post) = postfilter.filter(|p| !p.is_empty()) {
+            message.push(' ');
+            message.push_str(post);
+        }
+        return message;
+    }
     let purpose = (
         profile.node_purpose.key.as_str(),
         profile.node_purpose.value.as_str(),

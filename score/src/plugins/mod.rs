@@ -15,6 +15,7 @@ pub mod node_unschedulable;
 pub mod normalize;
 pub mod real_user_colocation;
 pub mod taint_toleration;
+pub mod volumes;
 
 /// kube's `MaxNodeScore`: every normalized score is in `0..=MAX_NODE_SCORE`.
 pub const MAX_NODE_SCORE: i64 = 100;
