@@ -18,6 +18,9 @@
 //!   binding (the daemon keeps one pod watch open).
 //!
 //! Goal: scheduled ≥ 80 % of raw.
+//!
+//! `E2E_ONLY=scheduled` runs the daemon alone (for profiling it);
+//! `BIND_CONCURRENCY=N` sets the daemon's bindings in flight.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,6 +107,31 @@ async fn sandbox_with(nodes: &[Value], window: usize) -> Sandbox {
     sb
 }
 
+/// CPU seconds (user + system) the process has used so far, from
+/// `/proc/self/stat` (NaN where there is none): with other work on the
+/// machine, CPU per pod is steadier than wall time.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th, in clock ticks (100 a second on Linux).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let ticks: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    if ticks.len() == 2 {
+        (ticks[0] + ticks[1]) / 100.0
+    } else {
+        f64::NAN
+    }
+}
+
 async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n").as_bytes())
@@ -118,8 +146,9 @@ async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
         .ok()
 }
 
-/// The daemon scheduling `pods` on `nodes`: (seconds, seconds spent storing the pods).
-async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64) {
+/// The daemon scheduling `pods` on `nodes`: (seconds, seconds spent storing
+/// the pods, CPU seconds).
+async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64, f64) {
     let sb = sandbox_with(nodes, 4 * pods.len() + 10_000).await;
     let (client, bound) = counting_client(&sb);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -149,6 +178,7 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    let cpu = cpu_seconds();
     let start = Instant::now();
     sb.seed_objects(pods.iter().cloned()).expect("seed pods");
     let stored = start.elapsed().as_secs_f64();
@@ -168,6 +198,12 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    if std::env::var_os("E2E_ONLY").is_some() {
+        // The timed window on CLOCK_MONOTONIC (Instant's Debug shows it), for
+        // `perf record -k CLOCK_MONOTONIC` and `perf report --time`.
+        eprintln!("timed window: {start:?} .. {:?}", Instant::now());
+    }
     stop.cancel();
     task.await
         .expect("no panic")
@@ -179,12 +215,12 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64) {
         .count();
     assert_eq!(unbound, 0, "every pod bound");
     sb.shutdown().await;
-    (elapsed, stored)
+    (elapsed, stored, cpu)
 }
 
 /// One client binding `pods` round-robin onto the nodes, 16 in flight, with
-/// `watchers` pod watches that must see every binding: seconds.
-async fn raw(nodes: &[Value], pods: &[Value], watchers: usize) -> f64 {
+/// `watchers` pod watches that must see every binding: (seconds, CPU seconds).
+async fn raw(nodes: &[Value], pods: &[Value], watchers: usize) -> (f64, f64) {
     let sb = sandbox_with(nodes, 4 * pods.len() + 10_000).await;
     sb.seed_objects(pods.iter().cloned()).expect("seed pods");
     let node_names: Vec<String> = nodes
@@ -217,6 +253,7 @@ async fn raw(nodes: &[Value], pods: &[Value], watchers: usize) -> f64 {
         .iter()
         .map(|p| p["metadata"]["name"].as_str().expect("named").to_string())
         .collect();
+    let cpu = cpu_seconds();
     let start = Instant::now();
     futures::stream::iter(names.iter().enumerate())
         .map(|(i, name)| {
@@ -251,8 +288,9 @@ async fn raw(nodes: &[Value], pods: &[Value], watchers: usize) -> f64 {
         w.await.expect("the watch saw every binding");
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     sb.shutdown().await;
-    elapsed
+    (elapsed, cpu)
 }
 
 fn main() {
@@ -280,21 +318,33 @@ fn main() {
         "{count} pending pods on {nodes} nodes, {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let raw_plain = rt.block_on(raw(&node_values, &pod_values, 0));
-    let raw_watched = rt.block_on(raw(&node_values, &pod_values, 1));
-    let (sched, stored) = rt.block_on(scheduled(&node_values, &pod_values));
+    // E2E_ONLY=scheduled skips the raw runs (to profile the daemon alone).
+    let only_scheduled = std::env::var("E2E_ONLY").is_ok_and(|v| v == "scheduled");
+    let ((raw_plain, raw_plain_cpu), (raw_watched, raw_watched_cpu)) = if only_scheduled {
+        ((f64::NAN, f64::NAN), (f64::NAN, f64::NAN))
+    } else {
+        (
+            rt.block_on(raw(&node_values, &pod_values, 0)),
+            rt.block_on(raw(&node_values, &pod_values, 1)),
+        )
+    };
+    let (sched, stored, sched_cpu) = rt.block_on(scheduled(&node_values, &pod_values));
     let rate = |secs: f64| count as f64 / secs;
+    let per_pod = |cpu: f64| 1e6 * cpu / count as f64;
     println!(
-        "raw bindings, 16 in flight, no watch:   {:>8.0} pods/s ({raw_plain:.2} s)",
-        rate(raw_plain)
+        "raw bindings, 16 in flight, no watch:   {:>8.0} pods/s ({raw_plain:.2} s, {:.0} CPU µs/pod)",
+        rate(raw_plain),
+        per_pod(raw_plain_cpu)
     );
     println!(
-        "raw bindings, 16 in flight, 1 pod watch: {:>8.0} pods/s ({raw_watched:.2} s)",
-        rate(raw_watched)
+        "raw bindings, 16 in flight, 1 pod watch: {:>8.0} pods/s ({raw_watched:.2} s, {:.0} CPU µs/pod)",
+        rate(raw_watched),
+        per_pod(raw_watched_cpu)
     );
     println!(
-        "scheduled end to end (daemon):          {:>8.0} pods/s ({sched:.2} s, of which {stored:.2} s storing the pods)",
-        rate(sched)
+        "scheduled end to end (daemon):          {:>8.0} pods/s ({sched:.2} s, of which {stored:.2} s storing the pods; {:.0} CPU µs/pod)",
+        rate(sched),
+        per_pod(sched_cpu)
     );
     println!(
         "ratio: {:.0} % of raw (no watch), {:.0} % of raw with one pod watch; goal >= 80 %",

@@ -321,7 +321,23 @@ impl Store {
                 oldest: inner.floor,
             });
         }
-        let start = inner.log.partition_point(|e| e.rv <= cursor);
+        // Every watcher calls this on every write: try where `cursor` sits
+        // when the log's versions are consecutive (the usual case) before a
+        // binary search, whose probes each miss the cache on a long log.
+        let start = match inner.log.front() {
+            Some(first) if cursor >= first.rv => {
+                let guess = usize::try_from(cursor - first.rv + 1).unwrap_or(usize::MAX);
+                let fits = guess <= inner.log.len()
+                    && inner.log[guess - 1].rv == cursor
+                    && inner.log.get(guess).is_none_or(|e| e.rv > cursor);
+                if fits {
+                    guess
+                } else {
+                    inner.log.partition_point(|e| e.rv <= cursor)
+                }
+            }
+            _ => inner.log.partition_point(|e| e.rv <= cursor),
+        };
         let evs = inner.log.range(start..).take(max).cloned().collect();
         Ok((evs, inner.rv))
     }

@@ -42,6 +42,23 @@ pub struct Context {
     pub binds: Arc<Semaphore>,
     /// The number of binding permits.
     pub bind_concurrency: usize,
+    /// `Scheduled` events to write, for [`scheduled_events`]: a binding
+    /// hands its event over and frees its slot at once instead of holding
+    /// it for a second round trip.
+    pub scheduled: mpsc::Sender<ScheduledEvent>,
+}
+
+/// How many `Scheduled` events may wait for [`scheduled_events`]; beyond
+/// that, bindings wait for the events to catch up.
+pub const SCHEDULED_EVENTS_BACKLOG: usize = 4096;
+
+/// A pod bound to a node, to be told with a `Scheduled` event.
+#[derive(Debug)]
+pub struct ScheduledEvent {
+    uid: Box<str>,
+    key: Box<str>,
+    node: String,
+    profile: String,
 }
 
 impl std::fmt::Debug for Context {
@@ -473,19 +490,18 @@ async fn bind(
                 PodKind::from(role),
                 DecisionOutcome::for_binding(real_users, placeholders),
             );
-            let note = format!("Successfully assigned {}/{} to {node}", namespace, name);
-            publish(
-                ctx,
-                &popped.uid,
-                &namespace,
-                &name,
-                EventType::Normal,
-                "Scheduled",
-                "Binding",
-                &note,
-                profile,
-            )
-            .await;
+            // The event is written by `scheduled_events`, so this binding's
+            // slot goes to the next pod now. Sent only fails once that task
+            // has stopped, after every binding has finished.
+            let event = ScheduledEvent {
+                uid: popped.uid.clone(),
+                key: popped.key.clone(),
+                node: node.to_string(),
+                profile: profile.to_string(),
+            };
+            if ctx.scheduled.send(event).await.is_err() {
+                warn!(pod = %popped.key, "not publishing a Scheduled event: stopping");
+            }
         }
         Err(e) => {
             warn!(pod = %popped.key, %node, error = %e, "binding failed");
@@ -542,6 +558,55 @@ async fn publish(
     if let Err(e) = ctx.events.publish(&ev).await {
         warn!(pod = %format!("{namespace}/{name}"), error = %e, "could not publish a {reason} event");
     }
+}
+
+/// Writes the `Scheduled` events bindings hand over, `bind_concurrency` at a
+/// time, until `stop`; then writes those already handed over and returns.
+pub async fn scheduled_events(
+    ctx: Arc<Context>,
+    mut events: mpsc::Receiver<ScheduledEvent>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let limit = Arc::new(Semaphore::new(ctx.bind_concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut stopping = false;
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled(), if !stopping => {
+                // No binding sends any more; take what is buffered.
+                stopping = true;
+                events.close();
+                continue;
+            }
+            e = events.recv() => match e {
+                Some(e) => e,
+                None => break,
+            },
+        };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            let (namespace, name) = split_key(&event.key);
+            let note = format!("Successfully assigned {namespace}/{name} to {}", event.node);
+            publish(
+                &ctx,
+                &event.uid,
+                &namespace,
+                &name,
+                EventType::Normal,
+                "Scheduled",
+                "Binding",
+                &note,
+                &event.profile,
+            )
+            .await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 /// Writes PodScheduled=False and FailedScheduling events for the reports the

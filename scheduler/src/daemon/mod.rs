@@ -124,6 +124,7 @@ pub async fn run(
 
     let queue = SharedQueue::new(QueueConfig::from_scheduler_config(&opts.config));
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (scheduled_tx, scheduled_rx) = mpsc::channel(cycle::SCHEDULED_EVENTS_BACKLOG);
     let concurrency = opts.bind_concurrency.max(1);
     let identity = opts
         .identity
@@ -137,6 +138,7 @@ pub async fn run(
         metrics: metrics.clone(),
         binds: Arc::new(Semaphore::new(concurrency)),
         bind_concurrency: concurrency,
+        scheduled: scheduled_tx,
     });
 
     // Watches run whether or not we lead, so a standby is ready at once.
@@ -152,6 +154,12 @@ pub async fn run(
     tasks.spawn(refresh_gauges(ctx.clone(), watches.clone()));
     let reporting = CancellationToken::new();
     let reporter = tokio::spawn(cycle::reporter(ctx.clone(), reports_rx, reporting.clone()));
+    let scheduled_stop = CancellationToken::new();
+    let scheduled_events = tokio::spawn(cycle::scheduled_events(
+        ctx.clone(),
+        scheduled_rx,
+        scheduled_stop.clone(),
+    ));
 
     let mut elector = if opts.leader_elect {
         let mut config = LeaderElectionConfig::from_config(&opts.config.leader_election);
@@ -197,6 +205,14 @@ pub async fn run(
     }
     if !cycle::drain_binds(&ctx, DRAIN_TIMEOUT).await {
         warn!("bindings still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+    }
+    // The bindings that finished handed over their Scheduled events: write them.
+    scheduled_stop.cancel();
+    if tokio::time::timeout(DRAIN_TIMEOUT, scheduled_events)
+        .await
+        .is_err()
+    {
+        warn!("Scheduled events still being written after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
     metrics.set_leader(false);
     election_stop.cancel();

@@ -286,13 +286,14 @@ impl State {
             self.queue.delete(uid);
         }
         self.conditions.remove(uid);
+        // Checked before converting: the usual case is the watch confirming
+        // our own binding of a pod the cache already holds there (assumed),
+        // and that needs no conversion.
+        if self.cluster.pod(uid).is_some_and(|p| p.node_name() == node) {
+            return;
+        }
         match convert::pod_spec(pod) {
-            Ok(spec) => {
-                let already = self.cluster.pod(uid).is_some_and(|p| p.node_name() == node);
-                if !already {
-                    self.cluster.add_pod(&spec, node);
-                }
-            }
+            Ok(spec) => self.cluster.add_pod(&spec, node),
             Err(e) => warn!("not counting a pod on node {node}: {e}"),
         }
     }
