@@ -312,6 +312,26 @@ pub fn build_cluster(
             .or_insert_with(|| name.to_string());
         cluster.set_namespace_labels(name, labels);
     }
+    // A cluster file holds every storage object there is: the volume
+    // filters run (a claim it does not list does not exist).
+    cluster.storage.set_tracked(true);
+    for pvc in &file.pvcs {
+        cluster
+            .storage
+            .upsert_claim(convert::claim(pvc).map_err(convert_err)?);
+    }
+    for pv in &file.pvs {
+        cluster
+            .storage
+            .upsert_volume(convert::volume(pv).map_err(convert_err)?);
+    }
+    for sc in &file.storage_classes {
+        cluster.storage.upsert_class(convert::storage_class(sc));
+    }
+    for csi_node in &file.csi_nodes {
+        let (node, limits) = convert::csi_limits(csi_node);
+        cluster.storage.set_csi_limits(&node, limits);
+    }
     for node in &file.nodes {
         let (spec, node_warnings) = convert::node_spec(node).map_err(convert_err)?;
         warnings.extend(

@@ -1340,3 +1340,238 @@ mod pdb_tests {
         );
     }
 }
+
+// === storage ===
+
+fn access_modes(modes: Option<&Vec<String>>) -> Vec<score::volumes::AccessMode> {
+    use score::volumes::AccessMode;
+    modes
+        .into_iter()
+        .flatten()
+        .filter_map(|m| match m.as_str() {
+            "ReadWriteOnce" => Some(AccessMode::ReadWriteOnce),
+            "ReadOnlyMany" => Some(AccessMode::ReadOnlyMany),
+            "ReadWriteMany" => Some(AccessMode::ReadWriteMany),
+            "ReadWriteOncePod" => Some(AccessMode::ReadWriteOncePod),
+            _ => None,
+        })
+        .collect()
+}
+
+fn storage_bytes(
+    ctx: &Ctx,
+    field: &str,
+    map: Option<&BTreeMap<String, ApiQuantity>>,
+) -> Result<u64, ConvertError> {
+    match map.and_then(|m| m.get("storage")) {
+        Some(q) => {
+            let err = |e| ctx.quantity(format!("{field}[storage]"), e);
+            quantity::parse(&q.0)
+                .map_err(err)?
+                .to_int_ceil()
+                .map_err(err)
+        }
+        None => Ok(0),
+    }
+}
+
+/// Converts a PersistentVolumeClaim.
+///
+/// # Errors
+/// A storage request that is not a valid quantity.
+pub fn claim(pvc: &core::PersistentVolumeClaim) -> Result<score::volumes::Claim, ConvertError> {
+    let namespace = pvc
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let name = pvc.metadata.name.clone().unwrap_or_default();
+    let ctx = Ctx {
+        object: format!("persistentvolumeclaim {namespace}/{name}"),
+    };
+    let annotations = pvc.metadata.annotations.as_ref();
+    let spec = pvc.spec.as_ref();
+    Ok(score::volumes::Claim {
+        storage_class: spec.and_then(|s| s.storage_class_name.clone()),
+        volume_name: spec
+            .and_then(|s| s.volume_name.clone())
+            .filter(|v| !v.is_empty()),
+        bind_completed: annotations
+            .is_some_and(|a| a.contains_key("pv.kubernetes.io/bind-completed")),
+        request_bytes: storage_bytes(
+            &ctx,
+            "spec.resources.requests",
+            spec.and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref()),
+        )?,
+        access_modes: access_modes(spec.and_then(|s| s.access_modes.as_ref())),
+        selected_node: annotations
+            .and_then(|a| a.get("volume.kubernetes.io/selected-node").cloned()),
+        namespace,
+        name,
+    })
+}
+
+/// Converts a PersistentVolume.
+///
+/// # Errors
+/// A capacity that is not a valid quantity, or a node affinity with an
+/// unknown operator.
+pub fn volume(pv: &core::PersistentVolume) -> Result<score::volumes::Volume, ConvertError> {
+    let name = pv.metadata.name.clone().unwrap_or_default();
+    let ctx = Ctx {
+        object: format!("persistentvolume {name}"),
+    };
+    let spec = pv.spec.as_ref();
+    let node_affinity = spec
+        .and_then(|s| s.node_affinity.as_ref())
+        .and_then(|a| a.required.as_ref())
+        .map(|r| {
+            r.node_selector_terms
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    node_selector_term(
+                        &ctx,
+                        &format!("spec.nodeAffinity.required.nodeSelectorTerms[{i}]"),
+                        t,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let csi = spec.and_then(|s| s.csi.as_ref());
+    Ok(score::volumes::Volume {
+        storage_class: spec
+            .and_then(|s| s.storage_class_name.clone())
+            .unwrap_or_default(),
+        capacity_bytes: storage_bytes(
+            &ctx,
+            "spec.capacity",
+            spec.and_then(|s| s.capacity.as_ref()),
+        )?,
+        access_modes: access_modes(spec.and_then(|s| s.access_modes.as_ref())),
+        node_affinity,
+        claim_ref: spec.and_then(|s| s.claim_ref.as_ref()).map(|r| {
+            (
+                r.namespace.clone().unwrap_or_default(),
+                r.name.clone().unwrap_or_default(),
+            )
+        }),
+        available: pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Available"),
+        labels: labels_of(&pv.metadata),
+        csi_driver: csi.map(|c| c.driver.clone()),
+        handle: csi.map(|c| c.volume_handle.clone()),
+        name,
+    })
+}
+
+/// Converts a StorageClass (`allowedTopologies` become node selector terms).
+#[must_use]
+pub fn storage_class(
+    sc: &k8s_openapi::api::storage::v1::StorageClass,
+) -> score::volumes::StorageClass {
+    use score::model::{NodeSelectorRequirement, NodeSelectorTerm};
+    score::volumes::StorageClass {
+        name: sc.metadata.name.clone().unwrap_or_default(),
+        provisioner: sc.provisioner.clone(),
+        binding_mode: if sc.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer") {
+            score::volumes::BindingMode::WaitForFirstConsumer
+        } else {
+            score::volumes::BindingMode::Immediate
+        },
+        allowed_topologies: sc
+            .allowed_topologies
+            .iter()
+            .flatten()
+            .map(|t| NodeSelectorTerm {
+                match_expressions: t
+                    .match_label_expressions
+                    .iter()
+                    .flatten()
+                    .map(|r| NodeSelectorRequirement {
+                        key: r.key.clone(),
+                        operator: NodeSelectorOperator::In,
+                        values: r.values.clone(),
+                    })
+                    .collect(),
+                match_fields: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// A CSINode's node name and attach limits per driver (drivers without a
+/// count are unlimited and left out).
+#[must_use]
+pub fn csi_limits(node: &k8s_openapi::api::storage::v1::CSINode) -> (String, Vec<(String, u64)>) {
+    let limits = node
+        .spec
+        .drivers
+        .iter()
+        .filter_map(|d| {
+            let count = d.allocatable.as_ref()?.count?;
+            Some((d.name.clone(), u64::try_from(count).unwrap_or(0)))
+        })
+        .collect();
+    (node.metadata.name.clone().unwrap_or_default(), limits)
+}
+
+#[cfg(test)]
+mod storage_tests {
+    use super::*;
+
+    #[test]
+    fn storage_objects_convert() {
+        let pvc: core::PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "claim-alice", "namespace": "jhub", "annotations": {
+                "pv.kubernetes.io/bind-completed": "yes", "volume.kubernetes.io/selected-node": "user-1"}},
+            "spec": {"storageClassName": "standard-rwo", "volumeName": "pv-1", "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "10Gi"}}}
+        }))
+        .unwrap();
+        let c = claim(&pvc).unwrap();
+        assert_eq!((c.request_bytes, c.bind_completed), (10 << 30, true));
+        assert_eq!(c.selected_node.as_deref(), Some("user-1"));
+        let bad: core::PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "x", "namespace": "jhub"},
+            "spec": {"resources": {"requests": {"storage": "10Gx"}}}
+        }))
+        .unwrap();
+        let err = claim(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("persistentvolumeclaim jhub/x")
+                && err.contains("spec.resources.requests[storage]"),
+            "{err}"
+        );
+        let pv: core::PersistentVolume = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "pv-1", "labels": {"topology.kubernetes.io/zone": "a"}},
+            "spec": {"storageClassName": "standard-rwo", "capacity": {"storage": "10Gi"},
+                     "csi": {"driver": "pd.csi.storage.gke.io", "volumeHandle": "disk-1"},
+                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                         {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}]}]}},
+                     "claimRef": {"namespace": "jhub", "name": "claim-alice"}},
+            "status": {"phase": "Bound"}
+        }))
+        .unwrap();
+        let v = volume(&pv).unwrap();
+        assert_eq!(v.node_affinity.as_ref().map(Vec::len), Some(1));
+        assert_eq!(v.csi_driver.as_deref(), Some("pd.csi.storage.gke.io"));
+        assert!(!v.available);
+        let sc: k8s_openapi::api::storage::v1::StorageClass = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "standard-rwo"}, "provisioner": "pd.csi.storage.gke.io",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "allowedTopologies": [{"matchLabelExpressions": [{"key": "topology.kubernetes.io/zone", "values": ["a", "b"]}]}]
+        }))
+        .unwrap();
+        let s = storage_class(&sc);
+        assert_eq!(
+            s.binding_mode,
+            score::volumes::BindingMode::WaitForFirstConsumer
+        );
+        assert_eq!(
+            s.allowed_topologies[0].match_expressions[0].values,
+            ["a", "b"]
+        );
+    }
+}

@@ -131,3 +131,22 @@ fn bad_input_exits_2_naming_the_file_and_field() {
     let missing = explain("no-such-pod.yaml", &[]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn a_home_directory_in_another_zone_keeps_its_user_there() {
+    let root = root();
+    let out = Command::new(env!("CARGO_BIN_EXE_user-scheduler"))
+        .arg("explain")
+        .arg("--cluster")
+        .arg(root.join("examples/volumes.yaml"))
+        .arg("--pod")
+        .arg(root.join("examples/pods/user-with-home.yaml"))
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["selected"], "user-b");
+    assert_eq!(
+        v["nodes"][0]["reasons"],
+        serde_json::json!(["node(s) had volume node affinity conflict"])
+    );
+}

@@ -23,6 +23,7 @@ fn zone_term(zone: &str) -> NodeSelectorTerm {
 /// Nodes a (zone a) and b (zone b), and the two classes z2jh clusters use.
 fn cluster() -> Cluster {
     let mut c = Cluster::default();
+    c.storage.set_tracked(true);
     c.upsert_node(&node("a").capacity(4000, 16 * GI).label(ZONE, "a").build());
     c.upsert_node(&node("b").capacity(4000, 16 * GI).label(ZONE, "b").build());
     c.storage.upsert_class(StorageClass {
@@ -196,6 +197,18 @@ fn claims_that_cannot_be_used_reject_the_pod_before_any_node() {
             .contains("ReadWriteOncePod access mode"),
         "{:?}",
         e.message
+    );
+}
+
+#[test]
+fn untracked_storage_runs_no_volume_filter() {
+    let mut c = cluster();
+    c.storage.set_tracked(false);
+    // A cache without storage watches cannot tell a missing claim.
+    assert!(
+        explain(&c, &Profile::jupyterhub(), &user_with("unknown"))
+            .selected
+            .is_some()
     );
 }
 

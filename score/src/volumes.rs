@@ -117,8 +117,14 @@ pub struct StorageCapacity {
 }
 
 /// Everything about storage the filters read.
+///
+/// The volume filters run only once storage is *tracked*
+/// ([`Storage::set_tracked`]): a cache that does not hold claims (a daemon
+/// without storage watches) must not reject every pod that mounts one as
+/// "persistentvolumeclaim not found".
 #[derive(Clone, Debug, Default)]
 pub struct Storage {
+    tracked: bool,
     claims: HashMap<(String, String), Claim>,
     volumes: BTreeMap<String, Volume>,
     classes: HashMap<String, StorageClass>,
@@ -130,6 +136,18 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// Declares that this cache holds every claim, volume and class (the
+    /// volume filters run).
+    pub fn set_tracked(&mut self, tracked: bool) {
+        self.tracked = tracked;
+    }
+
+    /// Whether the volume filters run.
+    #[must_use]
+    pub fn is_tracked(&self) -> bool {
+        self.tracked
+    }
+
     /// Adds or replaces a claim.
     pub fn upsert_claim(&mut self, claim: Claim) {
         self.claims

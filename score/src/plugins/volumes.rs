@@ -62,7 +62,7 @@ fn any_matches(terms: &[CompiledTerm], node: &impl NodeLabels, cluster: &Cluster
 impl<'a> PodVolumes<'a> {
     /// Resolves the pod's claims; `None` when it mounts none.
     pub fn prepare(cluster: &'a Cluster, pod: &PodSpec) -> Option<Self> {
-        if pod.claims.is_empty() {
+        if pod.claims.is_empty() || !cluster.storage.is_tracked() {
             return None;
         }
         let storage = &cluster.storage;
