@@ -379,6 +379,9 @@ impl Demo {
             .unwrap_or(0);
         sandbox.seed_objects(objects)?;
 
+        // Controllers the demo does not name (such as a volume provisioner)
+        // keep their defaults.
+        #[allow(clippy::needless_update)]
         let controllers = sandbox.start_controllers(ControllerOptions {
             workload: true,
             kubelet: Some(KubeletOptions::default()),
@@ -387,6 +390,7 @@ impl Demo {
                 ..AutoscalerOptions::default()
             }),
             seed: options.seed,
+            ..ControllerOptions::default()
         });
 
         let mut config = crate::config::parse(SCHEDULER_CONFIG, "deploy/config.yaml")

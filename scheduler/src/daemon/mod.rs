@@ -151,6 +151,11 @@ pub async fn run(
     ));
     tasks.spawn(watch::pods(ctx.clone(), readiness.clone(), watches.clone()));
     tasks.spawn(watch::pdbs(ctx.clone(), readiness.clone(), watches.clone()));
+    tasks.spawn(watch::volumes(
+        ctx.clone(),
+        readiness.clone(),
+        watches.clone(),
+    ));
     tasks.spawn(refresh_gauges(ctx.clone(), watches.clone()));
     let reporting = CancellationToken::new();
     let reporter = tokio::spawn(cycle::reporter(ctx.clone(), reports_rx, reporting.clone()));

@@ -121,6 +121,9 @@ pub enum ClusterEvent {
     AssignedPodRemoved,
     /// A PodDisruptionBudget was added, changed or deleted.
     PdbChanged,
+    /// A PersistentVolumeClaim, PersistentVolume, StorageClass or CSINode
+    /// was added, changed or deleted.
+    StorageChanged,
 }
 
 impl ClusterEvent {
@@ -135,6 +138,7 @@ impl ClusterEvent {
             ClusterEvent::NodeSchedulableChanged => "NodeSpecUnschedulableChange",
             ClusterEvent::AssignedPodRemoved => "AssignedPodDelete",
             ClusterEvent::PdbChanged => "PodDisruptionBudgetChange",
+            ClusterEvent::StorageChanged => "StorageChange",
         }
     }
 }

@@ -479,6 +479,71 @@ impl State {
         let _ = self.reports.send(report);
     }
 
+    // === storage ===
+
+    /// Claims, volumes, classes and CSI limits are watched: the volume
+    /// filters run from now on.
+    pub fn track_storage(&mut self) {
+        self.cluster.storage.set_tracked(true);
+    }
+
+    /// A PersistentVolumeClaim was added or changed.
+    pub fn apply_claim(&mut self, pvc: &k8s_openapi::api::core::v1::PersistentVolumeClaim) {
+        match convert::claim(pvc) {
+            Ok(c) => {
+                self.cluster.storage.upsert_claim(c);
+                self.queue.event(ClusterEvent::StorageChanged);
+            }
+            Err(e) => warn!("skipping a PersistentVolumeClaim: {e}"),
+        }
+    }
+
+    /// A PersistentVolumeClaim was deleted.
+    pub fn delete_claim(&mut self, namespace: &str, name: &str) {
+        self.cluster.storage.remove_claim(namespace, name);
+    }
+
+    /// A PersistentVolume was added or changed.
+    pub fn apply_volume(&mut self, pv: &k8s_openapi::api::core::v1::PersistentVolume) {
+        match convert::volume(pv) {
+            Ok(v) => {
+                self.cluster.storage.upsert_volume(v);
+                self.queue.event(ClusterEvent::StorageChanged);
+            }
+            Err(e) => warn!("skipping a PersistentVolume: {e}"),
+        }
+    }
+
+    /// A PersistentVolume was deleted.
+    pub fn delete_volume(&mut self, name: &str) {
+        self.cluster.storage.remove_volume(name);
+    }
+
+    /// A StorageClass was added or changed.
+    pub fn apply_class(&mut self, sc: &k8s_openapi::api::storage::v1::StorageClass) {
+        self.cluster
+            .storage
+            .upsert_class(convert::storage_class(sc));
+        self.queue.event(ClusterEvent::StorageChanged);
+    }
+
+    /// A StorageClass was deleted.
+    pub fn delete_class(&mut self, name: &str) {
+        self.cluster.storage.remove_class(name);
+    }
+
+    /// A CSINode was added or changed.
+    pub fn apply_csi_node(&mut self, node: &k8s_openapi::api::storage::v1::CSINode) {
+        let (name, limits) = convert::csi_limits(node);
+        self.cluster.storage.set_csi_limits(&name, limits);
+        self.queue.event(ClusterEvent::StorageChanged);
+    }
+
+    /// A CSINode was deleted.
+    pub fn delete_csi_node(&mut self, name: &str) {
+        self.cluster.storage.remove_csi_limits(name);
+    }
+
     // === preemption ===
 
     /// A PodDisruptionBudget was added or changed.

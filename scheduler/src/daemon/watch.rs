@@ -18,7 +18,15 @@ use super::admin::Readiness;
 use super::cycle::Context;
 
 /// The watches readiness waits for.
-pub const WATCHES: [&str; 3] = ["nodes", "pods", "poddisruptionbudgets"];
+pub const WATCHES: [&str; 7] = [
+    "nodes",
+    "pods",
+    "poddisruptionbudgets",
+    "persistentvolumeclaims",
+    "persistentvolumes",
+    "storageclasses",
+    "csinodes",
+];
 
 async fn drive<K, S>(
     name: &'static str,
@@ -119,4 +127,87 @@ pub async fn pdbs(ctx: Arc<Context>, readiness: Readiness, shutdown: Cancellatio
         },
     )
     .await;
+}
+
+/// Watches one kind of storage object into the cache (compact records) until
+/// shutdown; each change may help an unschedulable pod with claims.
+async fn storage<K>(
+    name: &'static str,
+    ctx: Arc<Context>,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+    apply: fn(&mut super::state::State, &K),
+    delete: fn(&mut super::state::State, &K),
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    let api: Api<K> = Api::all(ctx.client.clone());
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    drive(name, stream, &ctx, &readiness, &shutdown, |ctx, event| {
+        let mut st = ctx.lock();
+        match event {
+            Event::InitApply(o) | Event::Apply(o) => apply(&mut st, &o),
+            Event::Delete(o) => delete(&mut st, &o),
+            Event::Init | Event::InitDone => {}
+        }
+    })
+    .await;
+}
+
+fn ns_name<K: kube::Resource>(o: &K) -> (String, String) {
+    let meta = o.meta();
+    (
+        meta.namespace.clone().unwrap_or_else(|| "default".into()),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// Watches PersistentVolumeClaims, PersistentVolumes, StorageClasses and
+/// CSINodes until shutdown; the volume filters run once they are tracked.
+pub async fn volumes(ctx: Arc<Context>, readiness: Readiness, shutdown: CancellationToken) {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
+    ctx.lock().track_storage();
+    tokio::join!(
+        storage::<PersistentVolumeClaim>(
+            "persistentvolumeclaims",
+            ctx.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+            |st, o| st.apply_claim(o),
+            |st, o| {
+                let (ns, name) = ns_name(o);
+                st.delete_claim(&ns, &name);
+            },
+        ),
+        storage::<PersistentVolume>(
+            "persistentvolumes",
+            ctx.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+            |st, o| st.apply_volume(o),
+            |st, o| st.delete_volume(&ns_name(o).1),
+        ),
+        storage::<StorageClass>(
+            "storageclasses",
+            ctx.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+            |st, o| st.apply_class(o),
+            |st, o| st.delete_class(&ns_name(o).1),
+        ),
+        storage::<CSINode>(
+            "csinodes",
+            ctx,
+            readiness,
+            shutdown,
+            |st, o| st.apply_csi_node(o),
+            |st, o| st.delete_csi_node(&ns_name(o).1),
+        ),
+    );
 }
