@@ -10,7 +10,8 @@
 //! - [`store`]: objects, the global resourceVersion and the bounded event log.
 //! - [`resources`]: the table of served kinds (one line per kind).
 //! - [`controllers`]: the workload controller, kubelet stand-in and cluster-autoscaler model
-//!   ([`Sandbox::start_controllers`]).
+//!   ([`Sandbox::start_controllers`]), and the volume provisioner stand-in
+//!   ([`Sandbox::start_provisioner`]).
 //! - [`selector`], [`patch`], [`validation`], [`events`], [`status`], [`clock`], [`faults`]:
 //!   label/field selectors, patch formats, validation, event conversion, `Status` errors, the
 //!   scaled clock, fault injection.
@@ -349,6 +350,17 @@ impl Sandbox {
         opts: controllers::ControllerOptions,
     ) -> controllers::Controllers {
         controllers::Controllers::start(self.shared.clone(), opts)
+    }
+
+    /// Starts the volume provisioner stand-in (dynamic provisioning for the handled
+    /// StorageClass provisioners and the PV controller's binding; see
+    /// [`controllers::ProvisionerOptions`]). It is separate from [`Sandbox::start_controllers`]
+    /// and stops when the returned handle is stopped or dropped, or when the sandbox shuts down.
+    pub fn start_provisioner(
+        &self,
+        opts: controllers::ProvisionerOptions,
+    ) -> controllers::Controllers {
+        controllers::Controllers::start_provisioner(self.shared.clone(), opts)
     }
 
     /// Stops the server: open watches end, pending grace-period timers are dropped.

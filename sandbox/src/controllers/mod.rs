@@ -1,7 +1,8 @@
 //! Controllers that make the sandbox behave like a small cluster: a workload controller
 //! (Deployments and StatefulSets keep their pods), a kubelet stand-in (bound pods start,
 //! pods on vanished nodes are collected) and a cluster-autoscaler model (node pools grow for
-//! unschedulable pods and shrink when nodes are unneeded).
+//! unschedulable pods and shrink when nodes are unneeded), and, when asked for, a volume
+//! provisioner stand-in (claims get provisioned PersistentVolumes and are bound).
 //!
 //! They run as tokio tasks beside the server, read the store directly (an always-current
 //! informer cache) and write through the same API functions the HTTP server calls, so every
@@ -14,6 +15,7 @@
 pub mod autoscaler;
 mod fit;
 mod kubelet;
+mod provisioner;
 mod workload;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub use autoscaler::{
 };
 pub use fit::{Resources, pod_requests};
 pub use kubelet::KubeletOptions;
+pub use provisioner::{FailPredicate, ProvisionerOptions};
 
 /// Which controllers to run.
 #[derive(Debug, Clone)]
@@ -91,6 +94,18 @@ impl Controllers {
             stop,
             tasks,
             autoscaler,
+        }
+    }
+
+    /// Runs only the volume provisioner stand-in (with the PV controller's binding), as its own
+    /// handle, beside any other controllers.
+    pub(crate) fn start_provisioner(shared: Arc<Shared>, opts: ProvisionerOptions) -> Controllers {
+        let stop = tokio::sync::watch::channel(false).0;
+        let task = tokio::spawn(provisioner::run(shared, stop.subscribe(), opts));
+        Controllers {
+            stop,
+            tasks: vec![task],
+            autoscaler: None,
         }
     }
 
