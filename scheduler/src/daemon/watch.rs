@@ -106,38 +106,28 @@ pub async fn pods(ctx: Arc<Context>, readiness: Readiness, shutdown: Cancellatio
 /// Watches PodDisruptionBudgets until shutdown: a change may let an
 /// unschedulable pod preempt.
 pub async fn pdbs(ctx: Arc<Context>, readiness: Readiness, shutdown: CancellationToken) {
-    let api: Api<PodDisruptionBudget> = Api::all(ctx.client.clone());
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
-    drive(
+    objects::<PodDisruptionBudget>(
         "poddisruptionbudgets",
-        stream,
-        &ctx,
-        &readiness,
-        &shutdown,
-        |ctx, event| {
-            let mut st = ctx.lock();
-            match event {
-                Event::InitApply(p) | Event::Apply(p) => st.apply_pdb(&p),
-                Event::Delete(p) => st.delete_pdb(
-                    p.metadata.namespace.as_deref().unwrap_or("default"),
-                    p.metadata.name.as_deref().unwrap_or_default(),
-                ),
-                Event::Init | Event::InitDone => {}
-            }
-        },
+        ctx,
+        readiness,
+        shutdown,
+        |st, p| st.apply_pdb(p),
+        |st, ns, name| st.delete_pdb(ns, name),
     )
     .await;
 }
 
-/// Watches one kind of storage object into the cache (compact records) until
-/// shutdown; each change may help an unschedulable pod with claims.
-async fn storage<K>(
+/// Watches one kind of object into the cache (compact records) until
+/// shutdown. `delete` gets the object's namespace and name; after a relist,
+/// objects the list no longer holds (deleted while the watch was away) are
+/// deleted too. Only their keys are kept here, never the objects.
+async fn objects<K>(
     name: &'static str,
     ctx: Arc<Context>,
     readiness: Readiness,
     shutdown: CancellationToken,
     apply: fn(&mut super::state::State, &K),
-    delete: fn(&mut super::state::State, &K),
+    delete: fn(&mut super::state::State, &str, &str),
 ) where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -148,12 +138,40 @@ async fn storage<K>(
 {
     let api: Api<K> = Api::all(ctx.client.clone());
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let mut known: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    let mut listed: Option<std::collections::HashSet<(String, String)>> = None;
     drive(name, stream, &ctx, &readiness, &shutdown, |ctx, event| {
         let mut st = ctx.lock();
         match event {
-            Event::InitApply(o) | Event::Apply(o) => apply(&mut st, &o),
-            Event::Delete(o) => delete(&mut st, &o),
-            Event::Init | Event::InitDone => {}
+            Event::Init => listed = Some(std::collections::HashSet::new()),
+            Event::InitApply(o) => {
+                let key = ns_name(&o);
+                apply(&mut st, &o);
+                known.insert(key.clone());
+                if let Some(l) = &mut listed {
+                    l.insert(key);
+                }
+            }
+            Event::Apply(o) => {
+                apply(&mut st, &o);
+                known.insert(ns_name(&o));
+            }
+            Event::Delete(o) => {
+                let (ns, n) = ns_name(&o);
+                delete(&mut st, &ns, &n);
+                known.remove(&(ns, n));
+            }
+            Event::InitDone => {
+                if let Some(l) = listed.take() {
+                    known.retain(|(ns, n)| {
+                        let keep = l.contains(&(ns.clone(), n.clone()));
+                        if !keep {
+                            delete(&mut st, ns, n);
+                        }
+                        keep
+                    });
+                }
+            }
         }
     })
     .await;
@@ -174,40 +192,37 @@ pub async fn volumes(ctx: Arc<Context>, readiness: Readiness, shutdown: Cancella
     use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
     ctx.lock().track_storage();
     tokio::join!(
-        storage::<PersistentVolumeClaim>(
+        objects::<PersistentVolumeClaim>(
             "persistentvolumeclaims",
             ctx.clone(),
             readiness.clone(),
             shutdown.clone(),
             |st, o| st.apply_claim(o),
-            |st, o| {
-                let (ns, name) = ns_name(o);
-                st.delete_claim(&ns, &name);
-            },
+            |st, ns, name| st.delete_claim(ns, name),
         ),
-        storage::<PersistentVolume>(
+        objects::<PersistentVolume>(
             "persistentvolumes",
             ctx.clone(),
             readiness.clone(),
             shutdown.clone(),
             |st, o| st.apply_volume(o),
-            |st, o| st.delete_volume(&ns_name(o).1),
+            |st, _, name| st.delete_volume(name),
         ),
-        storage::<StorageClass>(
+        objects::<StorageClass>(
             "storageclasses",
             ctx.clone(),
             readiness.clone(),
             shutdown.clone(),
             |st, o| st.apply_class(o),
-            |st, o| st.delete_class(&ns_name(o).1),
+            |st, _, name| st.delete_class(name),
         ),
-        storage::<CSINode>(
+        objects::<CSINode>(
             "csinodes",
             ctx,
             readiness,
             shutdown,
             |st, o| st.apply_csi_node(o),
-            |st, o| st.delete_csi_node(&ns_name(o).1),
+            |st, _, name| st.delete_csi_node(name),
         ),
     );
 }
