@@ -1772,21 +1772,4 @@ mod tests {
         let pod: Pod = serde_json::from_value(items[c.nodes.len()].clone()).unwrap();
         assert_eq!(pod, c.pods[0]);
     }
-
-    /// The benchmark size; run with
-    /// `cargo test --release -p user-scheduler --lib synthetic -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "slow in debug builds; a size and timing check for release"]
-    fn ten_thousand_nodes() {
-        let start = std::time::Instant::now();
-        let c = cluster(1, 10_000);
-        let elapsed = start.elapsed();
-        println!("10000 nodes, {} pods in {elapsed:?}", c.pods.len());
-        assert_eq!(c.nodes.len(), 10_000);
-        assert!(
-            (300_000..=450_000).contains(&c.pods.len()),
-            "{}",
-            c.pods.len()
-        );
-    }
 }
