@@ -48,6 +48,7 @@ fn check(request: u64, allocatable: u64, requested: u64, resource: ResourceName)
 
 /// Calls `reject` with every reason the node cannot take the pod; returns
 /// whether it fits.
+#[inline]
 pub(crate) fn fits(
     hot: &NodeHot,
     cold: &NodeCold,
@@ -68,6 +69,7 @@ pub(crate) fn fits(
 }
 
 /// The full check, reporting every reason.
+#[inline(never)]
 fn reasons(
     hot: &NodeHot,
     cold: &NodeCold,
