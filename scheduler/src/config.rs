@@ -606,12 +606,12 @@ const PLUGINS: &[PluginInfo] = &[
     PluginInfo {
         name: "VolumeRestrictions",
         points: points(&[P::PreFilter, P::Filter]),
-        support: Support::Ignored,
+        support: Support::Implemented,
     },
     PluginInfo {
         name: "NodeVolumeLimits",
         points: points(&[P::PreFilter, P::Filter]),
-        support: Support::Ignored,
+        support: Support::Implemented,
     },
     PluginInfo {
         name: "VolumeBinding",
@@ -623,12 +623,12 @@ const PLUGINS: &[PluginInfo] = &[
             P::PreScore,
             P::Score,
         ]),
-        support: Support::Ignored,
+        support: Support::Implemented,
     },
     PluginInfo {
         name: "VolumeZone",
         points: points(&[P::PreFilter, P::Filter]),
-        support: Support::Ignored,
+        support: Support::Implemented,
     },
     PluginInfo {
         name: "PodTopologySpread",
@@ -682,6 +682,14 @@ const PLUGINS: &[PluginInfo] = &[
         points: points(&[P::Score]),
         support: Support::Implemented,
     },
+];
+
+/// The volume plugins, which user-scheduler runs together.
+const VOLUME_PLUGINS: [&str; 4] = [
+    "VolumeRestrictions",
+    "NodeVolumeLimits",
+    "VolumeBinding",
+    "VolumeZone",
 ];
 
 fn plugin_info(name: &str) -> Option<&'static PluginInfo> {
@@ -934,6 +942,16 @@ fn apply_plugins(
         .collect();
     filters.sort_by_key(|f| FilterPlugin::ALL.iter().position(|g| g == f));
     profile.filters = filters;
+    // The four volume plugins run as one unit whenever storage is watched
+    // (a pod's claims are resolved once for all of them).
+    for name in VOLUME_PLUGINS {
+        if !enabled_at(Point::Filter).iter().any(|n| n == name) {
+            warnings.push(format!(
+                "{path} ({}): plugin {name:?} cannot be disabled in user-scheduler: the volume filters always run together; it stays enabled",
+                profile.scheduler_name
+            ));
+        }
+    }
     profile.scores = enabled_at(Point::Score)
         .iter()
         .filter_map(|n| {
@@ -1271,6 +1289,20 @@ fn apply_plugin_config(
             }
             if let Some(s) = args.obj("placeholderSelector")? {
                 profile.roles.placeholder = label_selector(&s)?;
+            }
+        }
+        "VolumeBinding" => {
+            args.only(&["apiVersion", "kind", "bindTimeoutSeconds", "shape"])?;
+            // kube accepts 0, which fails every PreBind at once; we ask for
+            // a timeout that can be met.
+            if let Some(t) = args.int_in("bindTimeoutSeconds", 1, i64::from(u32::MAX))? {
+                profile.volume_bind_timeout_seconds = u64::try_from(t).unwrap_or(u64::MAX);
+            }
+            if args.get("shape").is_some() {
+                warnings.push(format!(
+                    "{}: accepted but ignored: user-scheduler does not score by storage capacity",
+                    args.field("shape")
+                ));
             }
         }
         "DefaultPreemption" => {
@@ -1684,20 +1716,14 @@ mod tests {
         assert_eq!(c.pod_initial_backoff, Duration::from_secs(1));
         assert_eq!(c.pod_max_backoff, Duration::from_secs(10));
         assert_eq!(c.client_connection, ClientConnection::default());
-        // The default plugins we do not implement stay enabled, and say so.
-        for name in [
-            "PodTopologySpread",
-            "VolumeBinding",
-            "VolumeRestrictions",
-            "VolumeZone",
-            "NodeVolumeLimits",
-        ] {
-            assert!(
-                c.warnings.iter().any(|w| w.contains(&format!("{name:?}"))),
-                "{name} in {:?}",
-                c.warnings
-            );
-        }
+        // The default plugin we do not implement stays enabled, and says so.
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("\"PodTopologySpread\"")),
+            "{:?}",
+            c.warnings
+        );
         // Disabled for scoring (and only pre-scoring otherwise): no warning.
         assert!(
             !c.warnings
@@ -2319,5 +2345,55 @@ mod packing_tests {
             .unwrap_err()
             .to_string();
         assert!(bad.contains("packingPreemption"), "{bad}");
+    }
+}
+
+#[cfg(test)]
+mod volume_binding_tests {
+    const YAML: &str = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: user-scheduler\n  pluginConfig:\n  - name: VolumeBinding\n    args: {bindTimeoutSeconds: 120}\n";
+
+    #[test]
+    fn bind_timeout_is_read_and_defaults_to_kubes_600() {
+        let cfg = super::parse(YAML, "config.yaml").unwrap();
+        assert_eq!(cfg.profiles[0].volume_bind_timeout_seconds, 120);
+        let default = super::parse(
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: user-scheduler\n",
+            "config.yaml",
+        )
+        .unwrap();
+        assert_eq!(default.profiles[0].volume_bind_timeout_seconds, 600);
+        // The volume plugins are implemented: no "not implemented" warning.
+        assert!(
+            !default.warnings.iter().any(|w| w.contains("Volume")),
+            "{:?}",
+            default.warnings
+        );
+    }
+
+    #[test]
+    fn bad_bind_timeouts_name_the_field() {
+        for bad in ["0", "-5", "\"10s\""] {
+            let err = super::parse(&YAML.replace("120", bad), "config.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("bindTimeoutSeconds"), "{bad}: {err}");
+        }
+        let err = super::parse(&YAML.replace("bindTimeoutSeconds", "bindTimeout"), "c")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bindTimeout"), "{err}");
+    }
+
+    #[test]
+    fn disabling_a_volume_plugin_warns_that_it_stays_on() {
+        let yaml = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: s\n  plugins:\n    filter:\n      disabled:\n      - name: VolumeZone\n";
+        let cfg = super::parse(yaml, "config.yaml").unwrap();
+        assert!(
+            cfg.warnings
+                .iter()
+                .any(|w| w.contains("\"VolumeZone\" cannot be disabled")),
+            "{:?}",
+            cfg.warnings
+        );
     }
 }

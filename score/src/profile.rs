@@ -231,7 +231,13 @@ pub struct Profile {
     /// node fits, when that puts it on a node with more real users (off by
     /// default; RealUserColocation arg `packingPreemption`).
     pub packing_preemption: bool,
+    /// VolumeBinding `bindTimeoutSeconds`: how long the daemon's PreBind
+    /// waits for a pod's claims to be bound (kube's default 600).
+    pub volume_bind_timeout_seconds: u64,
 }
+
+/// kube's default VolumeBinding `bindTimeoutSeconds`.
+pub const DEFAULT_VOLUME_BIND_TIMEOUT_SECONDS: u64 = 600;
 
 impl Profile {
     /// The profile made for JupyterHub, used when no configuration file is given:
@@ -261,6 +267,7 @@ impl Profile {
             node_purpose: NodePurposeArgs::default(),
             roles: RoleSelectors::default(),
             packing_preemption: false,
+            volume_bind_timeout_seconds: DEFAULT_VOLUME_BIND_TIMEOUT_SECONDS,
         }
     }
 
@@ -292,6 +299,7 @@ impl Profile {
             },
             roles: RoleSelectors::default(),
             packing_preemption: false,
+            volume_bind_timeout_seconds: DEFAULT_VOLUME_BIND_TIMEOUT_SECONDS,
         }
     }
 

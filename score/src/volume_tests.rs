@@ -233,3 +233,82 @@ fn csi_attach_limits_are_honoured() {
     assert_eq!(e.nodes[0].reasons, vec!["node(s) exceed max volume count"]);
     assert_eq!(e.selected.as_deref(), Some("b"));
 }
+
+/// What PreBind writes for a chosen node: the smallest fitting static volume
+/// for a `local` claim, provisioning for a `standard-rwo` claim, and nothing
+/// for a claim that is bound already.
+#[test]
+fn claim_bindings_name_the_static_volume_or_provisioning_for_the_chosen_node() {
+    use crate::volumes::{ClaimBinding, claim_bindings};
+    let mut c = cluster();
+    for (name, zone, gi) in [
+        ("pv-big-a", "a", 100),
+        ("pv-small-a", "a", 10),
+        ("pv-b", "b", 10),
+    ] {
+        let mut v = zonal_volume(name, zone);
+        v.storage_class = "local".into();
+        v.capacity_bytes = gi * GI;
+        v.available = true;
+        c.storage.upsert_volume(v);
+    }
+    c.storage.upsert_claim(claim("claim-local", "local"));
+    c.storage
+        .upsert_claim(claim("claim-dynamic", "standard-rwo"));
+    c.storage.upsert_volume(zonal_volume("pv-bound", "a"));
+    c.storage.upsert_claim(Claim {
+        volume_name: Some("pv-bound".into()),
+        bind_completed: true,
+        ..claim("claim-bound", "standard-rwo")
+    });
+    let mut p = user_with("claim-local");
+    p.claims.push("claim-dynamic".into());
+    p.claims.push("claim-bound".into());
+    let a = c.node_index("a").unwrap();
+    assert_eq!(
+        claim_bindings(&c, &p, a).unwrap(),
+        vec![
+            ClaimBinding {
+                namespace: "jhub".into(),
+                claim: "claim-local".into(),
+                volume: Some("pv-small-a".into()),
+            },
+            ClaimBinding {
+                namespace: "jhub".into(),
+                claim: "claim-dynamic".into(),
+                volume: None,
+            },
+        ]
+    );
+    // Node b: the bound claim's volume lives in zone a.
+    let b = c.node_index("b").unwrap();
+    assert_eq!(
+        claim_bindings(&c, &p, b).unwrap_err(),
+        "node(s) had volume node affinity conflict"
+    );
+    // Only bound claims: nothing to write.
+    assert_eq!(
+        claim_bindings(&c, &user_with("claim-bound"), a).unwrap(),
+        vec![]
+    );
+    // A claim that does not exist: the PreFilter message.
+    assert_eq!(
+        claim_bindings(&c, &user_with("claim-missing"), a).unwrap_err(),
+        "persistentvolumeclaim \"claim-missing\" not found"
+    );
+}
+
+#[test]
+fn volume_admits_node_reads_the_volumes_node_affinity() {
+    use crate::volumes::volume_admits_node;
+    let c = cluster();
+    let (a, b) = (c.node_index("a").unwrap(), c.node_index("b").unwrap());
+    let v = zonal_volume("pv", "a");
+    assert!(volume_admits_node(&c, &v, a));
+    assert!(!volume_admits_node(&c, &v, b));
+    let anywhere = Volume {
+        node_affinity: None,
+        ..v
+    };
+    assert!(volume_admits_node(&c, &anywhere, b));
+}

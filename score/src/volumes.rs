@@ -116,6 +116,21 @@ pub struct StorageCapacity {
     pub maximum_volume_size: Option<u64>,
 }
 
+/// How one unbound WaitForFirstConsumer claim of a pod is bound on the chosen
+/// node: to a static volume (PreBind writes the volume's `claimRef`) or by
+/// dynamic provisioning (PreBind writes the claim's selected-node annotation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimBinding {
+    /// The claim's namespace.
+    pub namespace: String,
+    /// The claim's name.
+    pub claim: String,
+    /// The static volume chosen for it; `None`: to be provisioned.
+    pub volume: Option<String>,
+}
+
+pub use crate::plugins::volumes::{claim_bindings, volume_admits_node};
+
 /// Everything about storage the filters read.
 ///
 /// The volume filters run only once storage is *tracked*

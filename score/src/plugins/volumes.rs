@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::model::PodSpec;
 use crate::reason::Reason;
 use crate::selector::CompiledSelector;
-use crate::volumes::{AccessMode, BindingMode, Claim, StorageClass, Volume};
+use crate::volumes::{AccessMode, BindingMode, Claim, ClaimBinding, StorageClass, Volume};
 
 /// The labels VolumeZone compares.
 const ZONE_LABELS: [&str; 4] = [
@@ -158,6 +158,34 @@ impl<'a> PodVolumes<'a> {
         node: &impl NodeLabels,
         pod: &PodSpec,
     ) -> Option<Reason> {
+        self.check(cluster, i, node, pod, None)
+    }
+
+    /// The filters of [`filter`](Self::filter), also saying how each unbound
+    /// delayed claim is to be bound on the node (kube's FindPodVolumes
+    /// result, what Reserve assumes and PreBind writes).
+    pub fn decide(
+        &self,
+        cluster: &Cluster,
+        i: usize,
+        node: &impl NodeLabels,
+        pod: &PodSpec,
+    ) -> Result<Vec<ClaimBinding>, Reason> {
+        let mut chosen = Vec::new();
+        match self.check(cluster, i, node, pod, Some(&mut chosen)) {
+            Some(reason) => Err(reason),
+            None => Ok(chosen),
+        }
+    }
+
+    fn check(
+        &self,
+        cluster: &Cluster,
+        i: usize,
+        node: &impl NodeLabels,
+        pod: &PodSpec,
+        mut chosen: Option<&mut Vec<ClaimBinding>>,
+    ) -> Option<Reason> {
         if let Some(reason) = self.volume_limits(cluster, i, pod) {
             return Some(reason);
         }
@@ -196,6 +224,13 @@ impl<'a> PodVolumes<'a> {
                     });
                     if let Some((v, _)) = fitting {
                         taken.insert(&v.name);
+                        if let Some(out) = chosen.as_deref_mut() {
+                            out.push(ClaimBinding {
+                                namespace: claim.namespace.clone(),
+                                claim: claim.name.clone(),
+                                volume: Some(v.name.clone()),
+                            });
+                        }
                         continue;
                     }
                     if class.provisioner.is_empty() || class.provisioner == NO_PROVISIONER {
@@ -208,6 +243,13 @@ impl<'a> PodVolumes<'a> {
                         && !enough_capacity(cluster, i, class, claim.request_bytes)
                     {
                         return Some(Reason::NotEnoughStorage);
+                    }
+                    if let Some(out) = chosen.as_deref_mut() {
+                        out.push(ClaimBinding {
+                            namespace: claim.namespace.clone(),
+                            claim: claim.name.clone(),
+                            volume: None,
+                        });
                     }
                 }
             }
@@ -323,5 +365,56 @@ fn zones_match(cluster: &Cluster, i: usize, volume: &Volume) -> bool {
         Some(values) => node
             .get(*key)
             .is_some_and(|v| values.split("__").any(|z| z == v)),
+    })
+}
+
+/// A node of the cluster, as node affinity reads it.
+struct ClusterNode<'a> {
+    cluster: &'a Cluster,
+    index: usize,
+}
+
+impl NodeLabels for ClusterNode<'_> {
+    fn label(&self, key: crate::symbols::Sym) -> Option<crate::symbols::Sym> {
+        self.cluster.node_label(self.index, key)
+    }
+    fn name(&self) -> Option<&str> {
+        Some(self.cluster.node_name(self.index))
+    }
+}
+
+/// How the pod's unbound WaitForFirstConsumer claims are to be bound on
+/// node `i` (kube's FindPodVolumes for the chosen node): empty when every
+/// claim is bound already or storage is not tracked.
+///
+/// # Errors
+/// The reason the node no longer passes the volume filters (the cache moved
+/// between the decision and this call), or the PreFilter message.
+pub fn claim_bindings(
+    cluster: &Cluster,
+    pod: &PodSpec,
+    i: usize,
+) -> Result<Vec<ClaimBinding>, String> {
+    let Some(volumes) = PodVolumes::prepare(cluster, pod) else {
+        return Ok(Vec::new());
+    };
+    if let Some((message, _)) = &volumes.prefilter {
+        return Err(message.clone());
+    }
+    volumes
+        .decide(cluster, i, &ClusterNode { cluster, index: i }, pod)
+        .map_err(|r| r.render(&cluster.symbols, ("", "")))
+}
+
+/// Whether a volume's node affinity admits node `i` (true when it has none):
+/// PreBind's last check of a freshly bound claim.
+#[must_use]
+pub fn volume_admits_node(cluster: &Cluster, volume: &Volume, i: usize) -> bool {
+    volume.node_affinity.as_deref().is_none_or(|terms| {
+        any_matches(
+            &compile(terms, cluster),
+            &ClusterNode { cluster, index: i },
+            cluster,
+        )
     })
 }
