@@ -36,7 +36,17 @@ fn main() {
             Some(&mut rng),
         ));
     }
-    let per = start.elapsed() / u32::try_from(decisions).unwrap_or(u32::MAX);
+    let elapsed = start.elapsed();
+    // What the last decision saw: how many nodes passed the filters and why
+    // the others failed (the mix decides which paths of the loop are hot).
+    let feasible = scratch.feasible().len();
+    let rejected: Vec<String> = scratch
+        .histogram()
+        .iter()
+        .map(|(reason, n)| format!("{reason:?}: {n}"))
+        .collect();
+    eprintln!("last decision: {feasible} feasible; rejected {rejected:?}");
+    let per = elapsed / u32::try_from(decisions).unwrap_or(u32::MAX);
     eprintln!(
         "{decisions} decisions: {per:?} each, {:.1} ns per node",
         per.as_nanos() as f64 / nodes as f64

@@ -2,7 +2,7 @@
 //! kept as compact records and updated incrementally.
 //!
 //! Layout, for scanning: the per-node numbers the filter and score loop reads
-//! for every node live in one dense `Vec<NodeHot>` (96 bytes a node); what is
+//! for every node live in one dense `Vec<NodeHot>` (88 bytes a node); what is
 //! read rarely (names, extended resources, ports, pods) lives in a parallel
 //! `Vec<NodeCold>`. Labels, taints and `spec.unschedulable` are interned as a
 //! *node class*: nodes of one pool share a class, so a pod's label and taint
@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use crate::model::{
     HostPort, LabelSelector, Labels, NodeSpec, PodAffinityRules, PodSpec, Protocol, TaintEffect,
 };
+use crate::plugins::node_resources_fit::Reciprocal;
+use crate::plugins::real_user_colocation;
 use crate::pod::{PodRequests, pod_requests};
 use crate::symbols::{Sym, Symbols};
 
@@ -86,31 +88,60 @@ pub(crate) struct NodeClass {
     refs: u32,
 }
 
-/// The numbers read for every node on every decision.
+/// The numbers read for every node on every decision: what the resource
+/// filter and the scores need, nothing else (88 bytes). Ephemeral storage and
+/// the real-user totals live in the cold record: the common pod requests no
+/// ephemeral storage, and RealUserColocation's score is kept up to date here
+/// instead of being recomputed on every decision.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct NodeHot {
     pub alloc_cpu: u64,
     pub alloc_mem: u64,
-    pub alloc_eph: u64,
     /// Sum of the real requests of the pods on the node (fit).
     pub req_cpu: u64,
     pub req_mem: u64,
-    pub req_eph: u64,
     /// Sum of the non-zero requests (scoring).
     pub nz_cpu: u64,
     pub nz_mem: u64,
-    /// Non-zero requests of real user pods only.
-    pub real_cpu: u64,
-    pub real_mem: u64,
-    /// `100 / alloc_cpu` and `100 / alloc_mem` (0 when nothing is allocatable):
+    /// Reciprocals of `alloc_cpu` and `alloc_mem` (see [`Reciprocal`]):
     /// percentages of allocatable become a multiplication in the hot loop.
-    pub pct_cpu: f64,
-    pub pct_mem: f64,
+    pub magic_cpu: u64,
+    pub magic_mem: u64,
     pub alloc_pods: u32,
     pub pods: u32,
     pub class: u32,
     /// Number of pods on the node that use host ports.
     pub port_pods: u32,
+    pub shift_cpu: u8,
+    pub shift_mem: u8,
+    /// RealUserColocation's score of the node (0..=100), updated whenever
+    /// the node's allocatable or its real-user pods change.
+    pub colocation: u8,
+}
+
+impl NodeHot {
+    /// Sets cpu and memory allocatable and their reciprocals.
+    pub(crate) fn set_allocatable(&mut self, cpu: u64, mem: u64) {
+        self.alloc_cpu = cpu;
+        self.alloc_mem = mem;
+        let (c, m) = (Reciprocal::of(cpu), Reciprocal::of(mem));
+        (self.magic_cpu, self.shift_cpu) = (c.magic, c.shift);
+        (self.magic_mem, self.shift_mem) = (m.magic, m.shift);
+    }
+
+    pub(crate) fn rcp_cpu(&self) -> Reciprocal {
+        Reciprocal {
+            magic: self.magic_cpu,
+            shift: self.shift_cpu,
+        }
+    }
+
+    pub(crate) fn rcp_mem(&self) -> Reciprocal {
+        Reciprocal {
+            magic: self.magic_mem,
+            shift: self.shift_mem,
+        }
+    }
 }
 
 /// What is read rarely.
@@ -118,6 +149,12 @@ pub(crate) struct NodeHot {
 pub(crate) struct NodeCold {
     pub name: Box<str>,
     pub hostname: Option<Sym>,
+    pub alloc_eph: u64,
+    /// Sum of the ephemeral-storage requests of the pods on the node.
+    pub req_eph: u64,
+    /// Non-zero requests of real user pods only (RealUserColocation).
+    pub real_cpu: u64,
+    pub real_mem: u64,
     pub extended_alloc: Vec<(Sym, u64)>,
     pub extended_req: Vec<(Sym, u64)>,
     /// Host ports in use, one entry per container port (a multiset).
@@ -460,18 +497,16 @@ impl Cluster {
         };
         {
             let hot = &mut self.hot[index];
-            hot.alloc_cpu = alloc.cpu_milli.unwrap_or(0);
-            hot.alloc_mem = alloc.memory.unwrap_or(0);
-            hot.alloc_eph = alloc.ephemeral_storage.unwrap_or(0);
-            hot.pct_cpu = crate::plugins::node_resources_fit::percent_factor(hot.alloc_cpu);
-            hot.pct_mem = crate::plugins::node_resources_fit::percent_factor(hot.alloc_mem);
+            hot.set_allocatable(alloc.cpu_milli.unwrap_or(0), alloc.memory.unwrap_or(0));
             hot.alloc_pods = u32::try_from(alloc.pods.unwrap_or(0)).unwrap_or(u32::MAX);
             hot.class = class;
         }
         let cold = &mut self.cold[index];
+        cold.alloc_eph = alloc.ephemeral_storage.unwrap_or(0);
         cold.hostname = hostname;
         cold.extended_alloc = extended_alloc;
         cold.images = images.into_boxed_slice();
+        self.hot[index].colocation = colocation(&self.hot[index], cold);
         self.index_images(index);
 
         if let Some(orphans) = self.orphans.remove(spec.name.as_str()) {
@@ -725,7 +760,6 @@ impl Cluster {
         let hot = &mut self.hot[i];
         hot.req_cpu += p.req[0];
         hot.req_mem += p.req[1];
-        hot.req_eph += p.req[2];
         hot.nz_cpu += p.nz[0];
         hot.nz_mem += p.nz[1];
         hot.pods += 1;
@@ -733,11 +767,13 @@ impl Cluster {
             hot.port_pods += 1;
         }
         let cold = &mut self.cold[i];
+        cold.req_eph += p.req[2];
         match p.role {
             PodRole::RealUser => {
-                hot.real_cpu += p.nz[0];
-                hot.real_mem += p.nz[1];
+                cold.real_cpu += p.nz[0];
+                cold.real_mem += p.nz[1];
                 cold.real_users += 1;
+                hot.colocation = colocation(hot, cold);
             }
             PodRole::Placeholder => cold.placeholders += 1,
             PodRole::Other => {}
@@ -760,7 +796,6 @@ impl Cluster {
         let hot = &mut self.hot[i];
         hot.req_cpu -= p.req[0];
         hot.req_mem -= p.req[1];
-        hot.req_eph -= p.req[2];
         hot.nz_cpu -= p.nz[0];
         hot.nz_mem -= p.nz[1];
         hot.pods -= 1;
@@ -768,11 +803,13 @@ impl Cluster {
             hot.port_pods -= 1;
         }
         let cold = &mut self.cold[i];
+        cold.req_eph -= p.req[2];
         match p.role {
             PodRole::RealUser => {
-                hot.real_cpu -= p.nz[0];
-                hot.real_mem -= p.nz[1];
+                cold.real_cpu -= p.nz[0];
+                cold.real_mem -= p.nz[1];
                 cold.real_users -= 1;
+                hot.colocation = colocation(hot, cold);
             }
             PodRole::Placeholder => cold.placeholders -= 1,
             PodRole::Other => {}
@@ -810,6 +847,13 @@ pub(crate) fn class_label(class: &ClassKey, key: Sym) -> Option<Sym> {
         .binary_search_by_key(&key, |&(k, _)| k)
         .ok()
         .map(|pos| class.labels[pos].1)
+}
+
+/// RealUserColocation's score of a node, as [`NodeHot::colocation`] keeps it.
+fn colocation(hot: &NodeHot, cold: &NodeCold) -> u8 {
+    let score =
+        real_user_colocation::score_of(cold.real_cpu, cold.real_mem, hot.alloc_cpu, hot.alloc_mem);
+    u8::try_from(score).expect("a score is 0..=100")
 }
 
 fn u32_of(i: usize) -> u32 {
@@ -862,12 +906,15 @@ mod tests {
         let s = c.summary(0);
         assert_eq!((s.pods, s.real_users, s.placeholders), (2, 1, 1));
         assert_eq!(s.cpu_milli, (1000, 4000));
-        assert_eq!(c.hot[0].real_cpu, 500);
+        assert_eq!(c.cold[0].real_cpu, 500);
+        // 500 of 4000m = 12 (12.5 truncated), 1 of 16 GiB = 6 (6.25) → 9.
+        assert_eq!(c.hot[0].colocation, 9);
         assert!(c.remove_pod("u1"));
         assert!(!c.remove_pod("u1"));
         let s = c.summary(0);
         assert_eq!((s.pods, s.real_users, s.placeholders), (1, 0, 1));
-        assert_eq!(c.hot[0].real_cpu, 0);
+        assert_eq!(c.cold[0].real_cpu, 0);
+        assert_eq!(c.hot[0].colocation, 0);
         assert_eq!(s.cpu_milli, (500, 4000));
     }
 

@@ -113,13 +113,13 @@ impl Simulation<'_> {
         if add {
             h.req_cpu += pod.req[0];
             h.req_mem += pod.req[1];
-            h.req_eph += pod.req[2];
+            self.cold.req_eph += pod.req[2];
             h.pods += 1;
             self.ports.extend_from_slice(&pod.ports);
         } else {
             h.req_cpu -= pod.req[0];
             h.req_mem -= pod.req[1];
-            h.req_eph -= pod.req[2];
+            self.cold.req_eph -= pod.req[2];
             h.pods -= 1;
             for port in &pod.ports {
                 if let Some(i) = self.ports.iter().position(|p| p == port) {
@@ -314,15 +314,18 @@ fn plan_among(
         // held in the simulation, as kube runs these filters "with nominated
         // pods": two preemptors never count on the same victims.
         let mut hot = cluster.hot[i];
+        let mut req_eph = cold.req_eph;
         if let Some(h) = scratch.held_on(i) {
             hot.req_cpu += h.requests[0];
             hot.req_mem += h.requests[1];
-            hot.req_eph += h.requests[2];
+            req_eph += h.requests[2];
             hot.pods += h.pods;
         }
         let mut sim = Simulation {
             hot,
             cold: NodeCold {
+                alloc_eph: cold.alloc_eph,
+                req_eph,
                 extended_alloc: cold.extended_alloc.clone(),
                 extended_req: cold.extended_req.clone(),
                 ..NodeCold::default()

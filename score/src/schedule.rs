@@ -7,7 +7,15 @@
 //! rule cost one table lookup per node. Only pods that name a node, use host
 //! ports, have affinity on the hostname label, or have inter-pod affinity take
 //! slower per-node paths. Every buffer lives in [`Scratch`], reused across
-//! decisions: the loop allocates nothing per node.
+//! decisions: the loop allocates nothing per node (but for a node holding room
+//! for pods nominated to it).
+//!
+//! A decision scores each node as soon as it passes the filters, summing the
+//! weighted plugin scores in the same pass (plugins normalized over all nodes
+//! are per class and added afterwards); `explain`, and the few pods whose
+//! scores need per-node lookups, score plugin by plugin in a second pass
+//! instead (`score_columns`). A property test holds the two to the same
+//! totals.
 //!
 //! Every feasible node is scored. kube-scheduler's `percentageOfNodesToScore`
 //! (which stops after a sample of feasible nodes on large clusters) is
@@ -23,7 +31,7 @@ use crate::plugins::node_ports;
 use crate::plugins::node_purpose::PurposeLabel;
 use crate::plugins::node_resources_fit::{self, FitRequest, ScoredResource};
 use crate::plugins::node_unschedulable::tolerates_unschedulable;
-use crate::plugins::normalize::{default_normalize, min_max_normalize};
+use crate::plugins::normalize::{default_normalize, default_normalized, min_max_normalize};
 use crate::plugins::real_user_colocation;
 use crate::plugins::taint_toleration::{
     CompiledToleration, first_untolerated, intolerable_prefer_no_schedule,
@@ -46,6 +54,9 @@ struct ClassVerdict {
     preferred_affinity: i64,
     prefer_no_schedule: i64,
     purpose_score: i64,
+    /// The weighted per-class scores a fused decision adds to every node of
+    /// the class (see [`Fused::class_base`]).
+    base: i64,
 }
 
 /// Reusable buffers for decisions. One per scheduling thread.
@@ -54,6 +65,11 @@ pub struct Scratch {
     stamp: u32,
     class_stamp: Vec<u32>,
     class_verdict: Vec<ClassVerdict>,
+    /// Per class: the stamp of the last decision in which a node of the
+    /// class was feasible.
+    class_feasible: Vec<u32>,
+    /// Per class: what the normalized plugins add (fused decisions).
+    class_add: Vec<i64>,
     /// Node indices of the feasible nodes, in node order.
     feasible: Vec<u32>,
     /// Per enabled score plugin (profile order), per feasible node: the score.
@@ -92,6 +108,22 @@ pub enum NodeStatus {
 }
 
 impl Scratch {
+    /// A scratch that keeps what `explain` needs: every plugin's scores and a
+    /// log of every rejection (decisions take the column-by-column path).
+    #[cfg(test)]
+    pub(crate) fn explaining() -> Scratch {
+        Scratch {
+            log: Some(Vec::new()),
+            ..Scratch::default()
+        }
+    }
+
+    /// The weighted totals of the last decision, per feasible node.
+    #[cfg(test)]
+    pub(crate) fn totals(&self) -> &[i64] {
+        &self.totals
+    }
+
     /// The rejection reasons of the last decision, with the number of nodes each
     /// rejected.
     #[must_use]
@@ -411,6 +443,7 @@ fn class_verdict_of(p: &Prepared<'_>, cluster: &Cluster, class: u32) -> ClassVer
         preferred_affinity,
         prefer_no_schedule: intolerable_prefer_no_schedule(&key.taints, &p.tolerations, symbols),
         purpose_score: p.purpose.score(purpose_value),
+        base: 0,
     }
 }
 
@@ -541,7 +574,6 @@ fn record(
     }
 }
 
-#[allow(clippy::too_many_lines)]
 fn run(
     cluster: &Cluster,
     profile: &Profile,
@@ -549,160 +581,592 @@ fn run(
     held: &[Held],
     scratch: &mut Scratch,
 ) {
-    let nominated = held;
     scratch.stamp = scratch.stamp.wrapping_add(1);
     if scratch.stamp == 0 {
         scratch.class_stamp.fill(0);
+        scratch.class_feasible.fill(0);
         scratch.stamp = 1;
     }
     if scratch.class_stamp.len() < cluster.classes.len() {
         scratch.class_stamp.resize(cluster.classes.len(), 0);
+        scratch.class_feasible.resize(cluster.classes.len(), 0);
         scratch
             .class_verdict
             .resize(cluster.classes.len(), ClassVerdict::default());
     }
-    let Scratch {
-        stamp,
-        class_stamp,
-        class_verdict,
-        feasible,
-        scores,
-        totals,
-        histogram,
-        log,
-        status,
-        per_node_pref,
-        held: _,
-        prefilter,
-    } = scratch;
-    status.clear();
-    status.resize(cluster.node_count(), 0);
-    let stamp = *stamp;
-    feasible.clear();
-    histogram.clear();
-    per_node_pref.clear();
-    *prefilter = None;
-    totals.clear();
-    if let Some(log) = log {
+    scratch.status.clear();
+    scratch.status.resize(cluster.node_count(), 0);
+    scratch.feasible.clear();
+    scratch.histogram.clear();
+    scratch.per_node_pref.clear();
+    scratch.prefilter = None;
+    scratch.totals.clear();
+    if let Some(log) = &mut scratch.log {
         log.clear();
     }
     if let Some((message, resolvable)) = p.volumes.as_ref().and_then(|v| v.prefilter.as_ref()) {
         // Rejected before any node is looked at: every node fails alike.
-        *prefilter = Some(message.clone());
+        scratch.prefilter = Some(message.clone());
         let code = if *resolvable {
             NodeStatus::Resolvable
         } else {
             NodeStatus::Unresolvable
         } as u8;
-        status.fill(code);
+        scratch.status.fill(code);
         return;
     }
-    let per_node = p.per_node_affinity || (p.filter_node_name && p.node_name.is_some());
-    let check_ports = p.filter_ports && !p.ports.is_empty();
-    let ipa_filter = p
-        .ipa
-        .as_ref()
-        .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity));
-    let symbols = &cluster.symbols;
+    let explaining = scratch.log.is_some();
+    // Scores are summed in the filter pass, node by node, unless `explain`
+    // wants every plugin's scores or a plugin needs the per-node slow path.
+    let fused = if explaining {
+        None
+    } else {
+        Fused::new(cluster, profile, p)
+    };
+    let pass = Pass {
+        cluster,
+        p,
+        nominated: held,
+        per_node: p.per_node_affinity || (p.filter_node_name && p.node_name.is_some()),
+        check_ports: p.filter_ports && !p.ports.is_empty(),
+        ipa_filter: p
+            .ipa
+            .as_ref()
+            .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity)),
+        fit_patterns: p.filter_fit && p.fit.extended.is_empty() && !explaining,
+        fused: fused.as_ref(),
+    };
+    // The common decision (no node name, host ports, nominated pods, extended
+    // resources, claims, inter-pod affinity or per-node affinity; fused
+    // scores) takes a copy of the loop with those branches compiled out.
+    let simple = !pass.per_node
+        && !pass.check_ports
+        && pass.nominated.is_empty()
+        && pass.fit_patterns
+        && p.volumes.is_none()
+        && pass.ipa_filter.is_none()
+        && fused.as_ref().is_some_and(Fused::simple);
+    if simple {
+        pass.filter::<true>(scratch);
+    } else {
+        pass.filter::<false>(scratch);
+    }
 
-    // Pass 1: filter every node; feasible ones are collected in node order.
-    for (i, hot) in cluster.hot.iter().enumerate() {
-        let class = hot.class as usize;
-        if class_stamp[class] != stamp {
-            class_verdict[class] = class_verdict_of(p, cluster, hot.class);
-            class_stamp[class] = stamp;
-        }
-        let cv = &class_verdict[class];
-        let mut preferred_affinity = 0;
-        if per_node {
-            // The full filter sequence in kube's order, with node-level checks.
-            let view = NodeView { cluster, index: i };
-            let node_name = (p.filter_node_name
-                && p.node_name.is_some_and(|n| n != cluster.node_name(i)))
-            .then_some(Reason::NodeName);
-            let affinity = if p.per_node_affinity {
-                preferred_affinity = p.preferred.score(&view, symbols);
-                affinity_verdict(p, &view, cluster)
+    let Scratch {
+        stamp,
+        class_verdict,
+        class_feasible,
+        class_add,
+        feasible,
+        scores,
+        totals,
+        per_node_pref,
+        ..
+    } = scratch;
+    match &fused {
+        // Pass 2, fused: only the normalized plugins are left, and their raw
+        // scores are per class.
+        Some(f) => f.normalize(
+            cluster,
+            profile,
+            feasible,
+            class_verdict,
+            class_feasible,
+            *stamp,
+            class_add,
+            totals,
+        ),
+        // Pass 2: score the feasible nodes, one plugin at a time.
+        None => score_columns(
+            cluster,
+            profile,
+            p,
+            feasible,
+            class_verdict,
+            per_node_pref,
+            scores,
+            totals,
+            explaining,
+        ),
+    }
+}
+
+/// What the filter pass of one decision needs besides the scratch.
+struct Pass<'a> {
+    cluster: &'a Cluster,
+    p: &'a Prepared<'a>,
+    /// Room held by nominated pods.
+    nominated: &'a [Held],
+    /// Node-level filter checks (node name, per-node affinity).
+    per_node: bool,
+    check_ports: bool,
+    ipa_filter: Option<&'a InterPodAffinityState>,
+    /// Resource rejections are counted per failure pattern (see
+    /// [`FitPattern`]).
+    fit_patterns: bool,
+    fused: Option<&'a Fused<'a>>,
+}
+
+impl Pass<'_> {
+    /// Pass 1: filters every node; feasible ones are collected in node order
+    /// (and scored, when fused). With `SIMPLE` the caller guarantees what
+    /// `run` checks (so the branches below that test `!SIMPLE` first are
+    /// compiled out of that copy; both copies are the same code).
+    #[inline]
+    fn filter<const SIMPLE: bool>(&self, scratch: &mut Scratch) {
+        let Pass {
+            cluster,
+            p,
+            nominated,
+            per_node,
+            check_ports,
+            ipa_filter,
+            fit_patterns,
+            fused,
+        } = *self;
+        let Scratch {
+            stamp,
+            class_stamp,
+            class_verdict,
+            class_feasible,
+            feasible,
+            totals,
+            histogram,
+            log,
+            status,
+            per_node_pref,
+            ..
+        } = scratch;
+        let stamp = *stamp;
+        let symbols = &cluster.symbols;
+        // Resource rejections are counted per failure pattern: the first
+        // node with a pattern records its reasons in order, later ones only
+        // bump the counts of those histogram entries (the reasons follow from
+        // the pattern; see `node_resources_fit::fail_reasons`). With a log
+        // (explain) every reason is recorded.
+        let mut fit_seen = [FitPattern::default(); 128];
+        let nodes = cluster.hot.iter().zip(&cluster.cold).enumerate();
+        for (i, (hot, cold)) in nodes {
+            let class = hot.class as usize;
+            if class_stamp[class] != stamp {
+                let mut verdict = class_verdict_of(p, cluster, hot.class);
+                if let Some(f) = fused {
+                    verdict.base = f.class_base(&verdict);
+                }
+                class_verdict[class] = verdict;
+                class_stamp[class] = stamp;
+            }
+            let cv = &class_verdict[class];
+            let mut preferred_affinity = 0;
+            if !SIMPLE && per_node {
+                // The full filter sequence in kube's order, with node-level
+                // checks.
+                let view = NodeView { cluster, index: i };
+                let node_name = (p.filter_node_name
+                    && p.node_name.is_some_and(|n| n != cluster.node_name(i)))
+                .then_some(Reason::NodeName);
+                let affinity = if p.per_node_affinity {
+                    preferred_affinity = p.preferred.score(&view, symbols);
+                    affinity_verdict(p, &view, cluster)
+                } else {
+                    cv.affinity
+                };
+                if let Some(reason) = cv
+                    .purpose
+                    .or(cv.unschedulable)
+                    .or(node_name)
+                    .or(cv.taint)
+                    .or(affinity)
+                {
+                    record(histogram, log, status, i, reason);
+                    continue;
+                }
+            } else if let Some(reason) = cv.fail {
+                record(histogram, log, status, i, reason);
+                continue;
+            }
+            if !SIMPLE
+                && check_ports
+                && hot.port_pods > 0
+                && node_ports::conflicts(&p.ports, &cold.ports, cluster.any_ip)
+            {
+                record(histogram, log, status, i, Reason::NodePorts);
+                continue;
+            }
+            // Pods nominated to this node (by an earlier preemption) with a
+            // priority at least ours hold their room against us (filters
+            // only; scores see the node as it is, as kube's do).
+            let held;
+            let nominated_here = if SIMPLE || nominated.is_empty() {
+                None
             } else {
-                cv.affinity
+                nominated.iter().find(|n| n.node == i)
             };
-            if let Some(reason) = cv
-                .purpose
-                .or(cv.unschedulable)
-                .or(node_name)
-                .or(cv.taint)
-                .or(affinity)
+            let (fit_hot, fit_cold) = match nominated_here {
+                Some(n) => {
+                    held = held_node(hot, cold, n);
+                    (&held.0, &held.1)
+                }
+                None => (hot, cold),
+            };
+            if SIMPLE || fit_patterns {
+                let failed = node_resources_fit::failures(fit_hot, fit_cold, &p.fit);
+                if failed != 0 {
+                    let seen = &mut fit_seen[usize::from(failed)];
+                    if seen.len == 0 {
+                        *seen = FitPattern::first(histogram, status, i, failed);
+                    } else {
+                        seen.count(histogram, status, i);
+                    }
+                    continue;
+                }
+            } else if p.filter_fit
+                && !node_resources_fit::fits(fit_hot, fit_cold, &p.fit, |reason| {
+                    record(histogram, log, status, i, reason);
+                })
+            {
+                continue;
+            }
+            if !SIMPLE
+                && let Some(volumes) = &p.volumes
+                && let Some(reason) =
+                    volumes.filter(cluster, i, &NodeView { cluster, index: i }, p.pod)
             {
                 record(histogram, log, status, i, reason);
                 continue;
             }
-        } else if let Some(reason) = cv.fail {
-            record(histogram, log, status, i, reason);
-            continue;
-        }
-        let cold = &cluster.cold[i];
-        if check_ports
-            && hot.port_pods > 0
-            && node_ports::conflicts(&p.ports, &cold.ports, cluster.any_ip)
-        {
-            record(histogram, log, status, i, Reason::NodePorts);
-            continue;
-        }
-        // Pods nominated to this node (by an earlier preemption) with a
-        // priority at least ours hold their room against us (filters only;
-        // scores see the node as it is, as kube's do).
-        let held;
-        let fit_hot = match nominated.iter().find(|n| n.node == i) {
-            Some(n) => {
-                held = NodeHot {
-                    req_cpu: hot.req_cpu + n.requests[0],
-                    req_mem: hot.req_mem + n.requests[1],
-                    req_eph: hot.req_eph + n.requests[2],
-                    pods: hot.pods + n.pods,
-                    ..*hot
-                };
-                &held
-            }
-            None => hot,
-        };
-        // `fits` reports every insufficient resource, as kube does.
-        if p.filter_fit
-            && !node_resources_fit::fits(fit_hot, cold, &p.fit, |reason| {
+            if !SIMPLE
+                && let Some(state) = ipa_filter
+                && let Some(reason) = state.filter(cluster, i)
+            {
                 record(histogram, log, status, i, reason);
-            })
-        {
-            continue;
-        }
-        if let Some(volumes) = &p.volumes
-            && let Some(reason) = volumes.filter(cluster, i, &NodeView { cluster, index: i }, p.pod)
-        {
-            record(histogram, log, status, i, reason);
-            continue;
-        }
-        if let Some(state) = ipa_filter
-            && let Some(reason) = state.filter(cluster, i)
-        {
-            record(histogram, log, status, i, reason);
-            continue;
-        }
-        feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
-        if p.per_node_affinity {
-            per_node_pref.push(preferred_affinity);
+                continue;
+            }
+            feasible.push(u32::try_from(i).unwrap_or(u32::MAX));
+            if let Some(f) = fused {
+                totals.push(cv.base + f.node_score::<SIMPLE>(cluster, hot, i));
+                class_feasible[class] = stamp;
+            }
+            if !SIMPLE && p.per_node_affinity {
+                per_node_pref.push(preferred_affinity);
+            }
         }
     }
+}
 
-    // Pass 2: score the feasible nodes, one plugin at a time.
-    score_columns(
-        cluster,
-        profile,
-        p,
-        feasible,
-        class_verdict,
-        per_node_pref,
-        scores,
-        totals,
-        log.is_some(),
-    );
+/// A node as the resource filter sees it with room held for nominated pods.
+#[cold]
+fn held_node(hot: &NodeHot, cold: &NodeCold, n: &Held) -> (NodeHot, NodeCold) {
+    (
+        NodeHot {
+            req_cpu: hot.req_cpu + n.requests[0],
+            req_mem: hot.req_mem + n.requests[1],
+            pods: hot.pods + n.pods,
+            ..*hot
+        },
+        NodeCold {
+            alloc_eph: cold.alloc_eph,
+            req_eph: cold.req_eph + n.requests[2],
+            extended_alloc: cold.extended_alloc.clone(),
+            extended_req: cold.extended_req.clone(),
+            ..NodeCold::default()
+        },
+    )
+}
+
+/// The histogram entries and node status of one resource failure pattern.
+#[derive(Clone, Copy, Debug, Default)]
+struct FitPattern {
+    /// Number of reasons (0: not seen yet in this decision).
+    len: u8,
+    code: u8,
+    /// Their positions in the histogram.
+    entries: [u32; 4],
+}
+
+impl FitPattern {
+    /// Records the reasons of pattern `failed` for node `i` and remembers
+    /// where they went.
+    #[cold]
+    fn first(
+        histogram: &mut Vec<(Reason, u32)>,
+        status: &mut [u8],
+        i: usize,
+        failed: u8,
+    ) -> FitPattern {
+        let mut pattern = FitPattern::default();
+        for reason in node_resources_fit::fail_reasons(failed) {
+            record(histogram, &mut None, status, i, reason);
+            let at = histogram
+                .iter()
+                .position(|(r, _)| *r == reason)
+                .expect("just recorded");
+            pattern.entries[usize::from(pattern.len)] = u32::try_from(at).unwrap_or(u32::MAX);
+            pattern.len += 1;
+        }
+        pattern.code = status[i];
+        pattern
+    }
+
+    /// Counts node `i` as rejected for this pattern again: what `record`
+    /// would do for each reason.
+    #[inline]
+    fn count(&self, histogram: &mut [(Reason, u32)], status: &mut [u8], i: usize) {
+        for &at in &self.entries[..usize::from(self.len)] {
+            histogram[at as usize].1 += 1;
+        }
+        status[i] = status[i].max(self.code);
+    }
+}
+
+/// How a fused decision scores NodeResourcesFit.
+enum FitScore {
+    /// Not in the profile.
+    Off,
+    /// MostAllocated over cpu and memory: (pod cpu, pod memory, weights).
+    MostCpuMem(u64, u64, (i64, i64)),
+    /// Anything else, through the general score.
+    General,
+}
+
+/// How a fused decision scores ImageLocality.
+enum ImageScore<'a> {
+    /// Weighted score per combination of the pod's images present on a
+    /// node (bit k: image k), from each image's bit column: every image has
+    /// one size on all nodes, so the score depends only on which are there.
+    Table {
+        columns: Vec<&'a [u64]>,
+        weighted: Vec<i64>,
+    },
+    /// Sizes differ between nodes: the image sum of each node.
+    General,
+}
+
+/// The score plugins of a profile summed node by node during the filter
+/// pass, for pods and profiles where every plugin is either per node and
+/// cheap (RealUserColocation, NodeResourcesFit, ImageLocality) or per node
+/// class (NodePurpose; NodeAffinity and TaintToleration, which are
+/// normalized after the pass, per class). Integer sums do not depend on the
+/// order of their terms, so the totals equal [`score_columns`]'s.
+struct Fused<'a> {
+    p: &'a Prepared<'a>,
+    strategy: crate::profile::ScoringStrategy,
+    /// Summed weights of each plugin in the profile (0 when absent). The
+    /// colocation weight is 0 for a pod that is not a real user, the purpose
+    /// weight 0 unless the profile prefers purpose nodes.
+    purpose: i64,
+    colocation: i64,
+    fit_weight: i64,
+    fit: FitScore,
+    image_weight: i64,
+    image: ImageScore<'a>,
+    /// Any NodeAffinity or TaintToleration in the profile.
+    normalized: bool,
+    /// Added to every node: ImageLocality's weighted score when no node has
+    /// any of the pod's images.
+    constant: i64,
+}
+
+impl<'a> Fused<'a> {
+    fn new(cluster: &Cluster, profile: &Profile, p: &'a Prepared<'a>) -> Option<Fused<'a>> {
+        if p.per_node_affinity {
+            return None;
+        }
+        let mut f = Fused {
+            p,
+            strategy: profile.fit.strategy,
+            purpose: 0,
+            colocation: 0,
+            fit_weight: 0,
+            fit: FitScore::Off,
+            image_weight: 0,
+            image: ImageScore::General,
+            normalized: false,
+            constant: 0,
+        };
+        for &(plugin, weight) in &profile.scores {
+            match plugin {
+                ScorePlugin::NodePurpose => {
+                    if profile.node_purpose.mode == NodePurposeMode::Prefer {
+                        f.purpose += weight;
+                    }
+                }
+                ScorePlugin::RealUserColocation => {
+                    if p.role == PodRole::RealUser {
+                        f.colocation += weight;
+                    }
+                }
+                ScorePlugin::NodeResourcesFit => f.fit_weight += weight,
+                ScorePlugin::ImageLocality => f.image_weight += weight,
+                ScorePlugin::NodeAffinity | ScorePlugin::TaintToleration => f.normalized = true,
+                ScorePlugin::InterPodAffinity => {
+                    // Without scoring terms every node scores 0.
+                    if p.ipa.as_ref().is_some_and(|s| s.scoring) {
+                        return None;
+                    }
+                }
+            }
+        }
+        if f.fit_weight != 0 {
+            f.fit = match p.most_cpu_mem {
+                Some((c, m, w)) => FitScore::MostCpuMem(c, m, w),
+                None => FitScore::General,
+            };
+        }
+        if p.images.is_empty() || f.image_weight == 0 {
+            f.constant = f.image_weight * image_locality::score(0, p.containers);
+            f.image = ImageScore::Table {
+                columns: Vec::new(),
+                weighted: vec![0],
+            };
+        } else if p.images.len() <= 4 {
+            let total_nodes = cluster.node_count();
+            let sizes: Option<Vec<i64>> = p
+                .images
+                .iter()
+                .map(|&(_, column)| {
+                    column
+                        .uniform_size
+                        .map(|size| image_locality::scaled(size, column.nodes, total_nodes))
+                })
+                .collect();
+            if let Some(sizes) = sizes {
+                f.image = ImageScore::Table {
+                    columns: p.images.iter().map(|(_, c)| c.bits.as_slice()).collect(),
+                    weighted: (0..1usize << sizes.len())
+                        .map(|mask| {
+                            let sum = (0..sizes.len())
+                                .filter(|k| mask & (1 << k) != 0)
+                                .map(|k| sizes[k])
+                                .sum();
+                            f.image_weight * image_locality::score(sum, p.containers)
+                        })
+                        .collect(),
+                };
+            }
+        }
+        Some(f)
+    }
+
+    /// Whether [`node_score`](Self::node_score) may take its simple form:
+    /// MostAllocated over cpu and memory (or no NodeResourcesFit) and images
+    /// scored from the table.
+    fn simple(&self) -> bool {
+        matches!(self.fit, FitScore::MostCpuMem(..) | FitScore::Off)
+            && matches!(self.image, ImageScore::Table { .. })
+    }
+
+    /// The weighted scores of the plugins decided per class and not
+    /// normalized: NodePurpose, and ImageLocality when the pod names no image
+    /// any node has.
+    fn class_base(&self, verdict: &ClassVerdict) -> i64 {
+        self.purpose * verdict.purpose_score + self.constant
+    }
+
+    /// The weighted scores of the per-node plugins for feasible node `i`.
+    #[inline]
+    fn node_score<const SIMPLE: bool>(&self, cluster: &Cluster, hot: &NodeHot, i: usize) -> i64 {
+        let mut total = self.colocation * real_user_colocation::score(hot);
+        total += match self.fit {
+            FitScore::MostCpuMem(c, m, w) => {
+                self.fit_weight * node_resources_fit::most_allocated_cpu_mem(hot, c, m, w)
+            }
+            FitScore::General if !SIMPLE => {
+                self.fit_weight
+                    * node_resources_fit::score(
+                        self.strategy,
+                        &self.p.scored,
+                        hot,
+                        &cluster.cold[i],
+                    )
+            }
+            _ => 0,
+        };
+        total += match &self.image {
+            ImageScore::Table { columns, weighted } => {
+                let (word, bit) = (i / 64, i % 64);
+                let mut mask = 0;
+                for (k, column) in columns.iter().enumerate() {
+                    mask |= usize::from(column[word] >> bit & 1 != 0) << k;
+                }
+                weighted[mask]
+            }
+            ImageScore::General if !SIMPLE => {
+                self.image_weight
+                    * image_locality::score(
+                        image_sum(self.p, &cluster.cold[i], i, cluster.node_count()),
+                        self.p.containers,
+                    )
+            }
+            ImageScore::General => 0,
+        };
+        total
+    }
+
+    /// Adds the normalized plugins (NodeAffinity, TaintToleration) to
+    /// `totals`. Their raw scores are per class, so each class present among
+    /// the feasible nodes is normalized once, and when they all come out the
+    /// same (the usual case) every total gets the same amount.
+    #[allow(clippy::too_many_arguments)]
+    fn normalize(
+        &self,
+        cluster: &Cluster,
+        profile: &Profile,
+        nodes: &[u32],
+        verdicts: &[ClassVerdict],
+        class_feasible: &[u32],
+        stamp: u32,
+        class_add: &mut Vec<i64>,
+        totals: &mut [i64],
+    ) {
+        if !self.normalized || nodes.is_empty() {
+            return;
+        }
+        let present = || {
+            class_feasible
+                .iter()
+                .enumerate()
+                .filter(move |&(_, &s)| s == stamp)
+                .map(|(c, _)| c)
+        };
+        let max =
+            |raw: fn(&ClassVerdict) -> i64| present().map(|c| raw(&verdicts[c])).max().unwrap_or(0);
+        let max_affinity = max(|v| v.preferred_affinity);
+        let max_taint = max(|v| v.prefer_no_schedule);
+        class_add.clear();
+        class_add.resize(class_feasible.len(), 0);
+        let mut common: Option<Option<i64>> = None;
+        for c in present() {
+            let v = &verdicts[c];
+            let mut add = 0;
+            for &(plugin, weight) in &profile.scores {
+                add += weight
+                    * match plugin {
+                        ScorePlugin::NodeAffinity => {
+                            default_normalized(v.preferred_affinity, max_affinity, false)
+                        }
+                        ScorePlugin::TaintToleration => {
+                            default_normalized(v.prefer_no_schedule, max_taint, true)
+                        }
+                        _ => 0,
+                    };
+            }
+            class_add[c] = add;
+            common = match common {
+                None => Some(Some(add)),
+                Some(Some(a)) if a == add => Some(Some(a)),
+                _ => Some(None),
+            };
+        }
+        match common {
+            Some(Some(add)) => totals.iter_mut().for_each(|t| *t += add),
+            _ => {
+                for (t, &i) in totals.iter_mut().zip(nodes) {
+                    *t += class_add[cluster.hot[i as usize].class as usize];
+                }
+            }
+        }
+    }
 }
 
 /// Scores `nodes` column by column: one tight loop per plugin (no dispatch

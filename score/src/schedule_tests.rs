@@ -535,6 +535,215 @@ mod properties {
     }
 }
 
+/// Decisions sum the scores node by node during the filter pass and count
+/// resource rejections per failure pattern; `explain` keeps every plugin's
+/// column and records every reason. Both must give the same feasible nodes,
+/// totals, reasons (in the same order), node statuses and choice.
+mod fused_equals_columns {
+    use super::*;
+    use crate::model::PodSpec;
+    use crate::schedule::{NodeStatus, Nominated, schedule_with_nominated};
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    struct ArbNode {
+        cpu: u64,
+        mem: u64,
+        eph: u64,
+        max_pods: u64,
+        /// 0 none, 1 user, 2 core.
+        purpose: u8,
+        spot: bool,
+        dedicated: bool,
+        /// Bit 0: image a (one size everywhere), bit 1: image b (its size
+        /// varies by node).
+        images: u8,
+        pods: Vec<(u64, u64, u64, u8)>,
+    }
+
+    fn arb_node() -> impl Strategy<Value = ArbNode> {
+        let pod = (
+            0u64..3000,
+            0u64..(8 * GI),
+            prop_oneof![Just(0u64), 0u64..GI],
+            0u8..3,
+        );
+        (
+            (
+                prop_oneof![1u64..200, 1u64..16_000],
+                1u64..(64 * GI),
+                0u64..(4 * GI),
+                1u64..8,
+            ),
+            (0u8..3, any::<bool>(), prop::bool::weighted(0.2), 0u8..4),
+            prop::collection::vec(pod, 0..6),
+        )
+            .prop_map(
+                |((cpu, mem, eph, max_pods), (purpose, spot, dedicated, images), pods)| ArbNode {
+                    cpu,
+                    mem,
+                    eph,
+                    max_pods,
+                    purpose,
+                    spot,
+                    dedicated,
+                    images,
+                    pods,
+                },
+            )
+    }
+
+    /// (cpu, memory, ephemeral, user, images, tolerates spot, prefers purpose weight).
+    type ArbPod = (u64, u64, u64, bool, u8, bool, i32);
+
+    fn arb_pod() -> impl Strategy<Value = ArbPod> {
+        (
+            0u64..4000,
+            0u64..(8 * GI),
+            prop_oneof![Just(0u64), 0u64..GI],
+            any::<bool>(),
+            0u8..4,
+            any::<bool>(),
+            prop_oneof![Just(0), 1i32..100],
+        )
+    }
+
+    fn build(nodes: &[ArbNode]) -> Cluster {
+        let mut c = Cluster::default();
+        for (i, n) in nodes.iter().enumerate() {
+            let name = format!("n{i}");
+            let mut b = node(&name).capacity(n.cpu, n.mem).pods(n.max_pods);
+            b = match n.purpose {
+                1 => b.label("hub.jupyter.org/node-purpose", "user"),
+                2 => b.label("hub.jupyter.org/node-purpose", "core"),
+                _ => b,
+            };
+            if n.spot {
+                b = b.taint("spot", "true", TaintEffect::PreferNoSchedule);
+            }
+            if n.dedicated {
+                b = b.taint("dedicated", "core", TaintEffect::NoSchedule);
+            }
+            if n.images & 1 != 0 {
+                b = b.image("jupyter/a:1", 1_500_000_000);
+            }
+            if n.images & 2 != 0 {
+                b = b.image("jupyter/b:1", 400_000_000 + 100_000_000 * (i as u64 % 7));
+            }
+            let mut spec = b.build();
+            spec.allocatable.ephemeral_storage = Some(n.eph);
+            c.upsert_node(&spec);
+            for (j, &(cpu, mem, eph, role)) in n.pods.iter().enumerate() {
+                let mut b = pod(&format!("p{i}-{j}")).req(cpu, mem);
+                b = match role {
+                    0 => b.user(),
+                    1 => b.placeholder(),
+                    _ => b,
+                };
+                let mut spec = b.build();
+                if eph > 0 {
+                    spec.containers[0].requests.ephemeral_storage = Some(eph);
+                }
+                c.add_pod(&spec, &name);
+            }
+        }
+        c
+    }
+
+    fn pending(new: ArbPod) -> PodSpec {
+        let (cpu, mem, eph, user, images, tolerate, prefer) = new;
+        let mut b = pod("new").req(cpu, mem);
+        if user {
+            b = b.user();
+        }
+        if images & 1 != 0 {
+            b = b.image("jupyter/a:1");
+        }
+        if tolerate {
+            b = b.tolerate("spot", "true", Some(TaintEffect::PreferNoSchedule));
+        }
+        if prefer > 0 {
+            b = b.prefer_node(
+                prefer,
+                "hub.jupyter.org/node-purpose",
+                NodeSelectorOperator::In,
+                &["user"],
+            );
+        }
+        let mut spec = b.build();
+        if images & 2 != 0 {
+            // A second container with the image whose size varies.
+            let mut second = spec.containers[0].clone();
+            second.image = "jupyter/b:1".into();
+            second.requests = crate::model::ResourceList::default();
+            spec.containers.push(second);
+        }
+        if eph > 0 {
+            spec.containers[0].requests.ephemeral_storage = Some(eph);
+        }
+        spec
+    }
+
+    fn profiles() -> Vec<Profile> {
+        let mut least = Profile::jupyterhub();
+        least.fit.strategy = ScoringStrategy::LeastAllocated;
+        let mut require = Profile::jupyterhub();
+        require.node_purpose.mode = NodePurposeMode::Require;
+        vec![
+            Profile::jupyterhub(),
+            Profile::kube_default("x"),
+            z2jh_profile(),
+            least,
+            require,
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn decisions_equal_explain(
+            nodes in prop::collection::vec(arb_node(), 1..14),
+            new in arb_pod(),
+            nominate in prop::option::of((0usize..14, 0u64..2000, 0u64..(4 * GI))),
+        ) {
+            let c = build(&nodes);
+            let p = pending(new);
+            let requests = crate::pod::pod_requests(&p);
+            let nominated: Vec<Nominated> = nominate
+                .filter(|(n, _, _)| *n < nodes.len())
+                .map(|(node, cpu, mem)| Nominated {
+                    uid: "other".into(),
+                    priority: 0,
+                    node,
+                    requests: [cpu, mem, 0],
+                })
+                .into_iter()
+                .collect();
+            for profile in profiles() {
+                let mut fused = Scratch::default();
+                let mut columns = Scratch::explaining();
+                // The same scratch twice: nothing may leak from one decision
+                // into the next.
+                for _ in 0..2 {
+                    let a = schedule_with_nominated(
+                        &c, &profile, &p, &requests, &nominated, &mut fused, None,
+                    );
+                    let b = schedule_with_nominated(
+                        &c, &profile, &p, &requests, &nominated, &mut columns, None,
+                    );
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(fused.feasible(), columns.feasible());
+                    prop_assert_eq!(fused.totals(), columns.totals());
+                    prop_assert_eq!(fused.histogram(), columns.histogram());
+                    let status = |s: &Scratch| -> Vec<NodeStatus> {
+                        (0..c.node_count()).map(|i| s.node_status(i)).collect()
+                    };
+                    prop_assert_eq!(status(&fused), status(&columns));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_pod_without_requests_fits_an_over_committed_node() {
     // Found by the property test: a node whose pods already request more cpu

@@ -55,17 +55,106 @@ pub(crate) fn fits(
     req: &FitRequest,
     reject: impl FnMut(Reason),
 ) -> bool {
-    // The common case first, without building reasons: the pod fits.
-    let roomy = |want: u64, alloc: u64, used: u64| want <= alloc.saturating_sub(used);
-    if hot.pods < hot.alloc_pods
-        && req.extended.is_empty()
-        && roomy(req.cpu, hot.alloc_cpu, hot.req_cpu)
-        && roomy(req.mem, hot.alloc_mem, hot.req_mem)
-        && roomy(req.eph, hot.alloc_eph, hot.req_eph)
-    {
-        return true;
+    if req.extended.is_empty() {
+        let failed = failures(hot, cold, req);
+        if failed == 0 {
+            return true;
+        }
     }
     reasons(hot, cold, req, reject)
+}
+
+/// The reasons [`failures`] sets, one bit each: too many pods, then per
+/// resource "insufficient" and "the request exceeds the allocatable".
+pub(crate) mod fail {
+    pub const PODS: u8 = 1;
+    pub const CPU: u8 = 1 << 1;
+    pub const CPU_EXCEEDS: u8 = 1 << 2;
+    pub const MEMORY: u8 = 1 << 3;
+    pub const MEMORY_EXCEEDS: u8 = 1 << 4;
+    pub const EPHEMERAL: u8 = 1 << 5;
+    pub const EPHEMERAL_EXCEEDS: u8 = 1 << 6;
+}
+
+/// Why the node cannot take the pod, as [`fail`] bits (0: it fits), for a
+/// request without extended resources (the caller checks
+/// `req.extended.is_empty()`). The bits determine the reasons exactly (see
+/// [`fail_reasons`]), so a decision can count rejections per bit pattern.
+/// The common pod requests no ephemeral storage, so the node's ephemeral
+/// figures (in the cold record) are read only when it does.
+#[inline]
+pub(crate) fn failures(hot: &NodeHot, cold: &NodeCold, req: &FitRequest) -> u8 {
+    let roomy = |want: u64, alloc: u64, used: u64| want <= alloc.saturating_sub(used);
+    // The common case first, without working out which check failed.
+    if hot.pods < hot.alloc_pods
+        && roomy(req.cpu, hot.alloc_cpu, hot.req_cpu)
+        && roomy(req.mem, hot.alloc_mem, hot.req_mem)
+        && (req.eph == 0 || roomy(req.eph, cold.alloc_eph, cold.req_eph))
+    {
+        return 0;
+    }
+    failure_bits(hot, cold, req)
+}
+
+#[inline(never)]
+fn failure_bits(hot: &NodeHot, cold: &NodeCold, req: &FitRequest) -> u8 {
+    // `check` below, as bits: a zero request never fails.
+    let bits = |want: u64, alloc: u64, used: u64, short: u8, exceeds: u8| {
+        if want > 0 && want > alloc.saturating_sub(used) {
+            short | if want > alloc { exceeds } else { 0 }
+        } else {
+            0
+        }
+    };
+    let mut failed = 0;
+    if hot.pods >= hot.alloc_pods {
+        failed |= fail::PODS;
+    }
+    failed |= bits(
+        req.cpu,
+        hot.alloc_cpu,
+        hot.req_cpu,
+        fail::CPU,
+        fail::CPU_EXCEEDS,
+    );
+    failed |= bits(
+        req.mem,
+        hot.alloc_mem,
+        hot.req_mem,
+        fail::MEMORY,
+        fail::MEMORY_EXCEEDS,
+    );
+    failed |= bits(
+        req.eph,
+        cold.alloc_eph,
+        cold.req_eph,
+        fail::EPHEMERAL,
+        fail::EPHEMERAL_EXCEEDS,
+    );
+    failed
+}
+
+/// The reasons of a [`failures`] bit pattern, in the order [`reasons`]
+/// reports them.
+pub(crate) fn fail_reasons(failed: u8) -> impl Iterator<Item = Reason> {
+    let resource = |short: u8, exceeds: u8, resource: ResourceName| {
+        (failed & short != 0).then_some(Reason::Insufficient {
+            resource,
+            exceeds_allocatable: failed & exceeds != 0,
+        })
+    };
+    [
+        (failed & fail::PODS != 0).then_some(Reason::TooManyPods),
+        resource(fail::CPU, fail::CPU_EXCEEDS, ResourceName::Cpu),
+        resource(fail::MEMORY, fail::MEMORY_EXCEEDS, ResourceName::Memory),
+        resource(
+            fail::EPHEMERAL,
+            fail::EPHEMERAL_EXCEEDS,
+            ResourceName::EphemeralStorage,
+        ),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The full check, reporting every reason.
@@ -77,7 +166,7 @@ fn reasons(
     mut reject: impl FnMut(Reason),
 ) -> bool {
     let mut fits = true;
-    if hot.pods + 1 > hot.alloc_pods {
+    if hot.pods.saturating_add(1) > hot.alloc_pods {
         reject(Reason::TooManyPods);
         fits = false;
     }
@@ -89,8 +178,8 @@ fn reasons(
         check(req.mem, hot.alloc_mem, hot.req_mem, ResourceName::Memory),
         check(
             req.eph,
-            hot.alloc_eph,
-            hot.req_eph,
+            cold.alloc_eph,
+            cold.req_eph,
             ResourceName::EphemeralStorage,
         ),
     ];
@@ -113,57 +202,77 @@ pub(crate) fn lookup(list: &[(Sym, u64)], name: Sym) -> u64 {
     list.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
 }
 
-/// `100 / total` as the node table stores it (0 for a zero total).
-#[must_use]
-#[allow(clippy::cast_precision_loss)]
-pub fn percent_factor(total: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        MAX_NODE_SCORE as f64 / total as f64
-    }
+/// A fixed-point reciprocal of a node's allocatable, so that the hot loop
+/// computes `value × 100 / total` (truncated, as kube's integer division does)
+/// with one multiplication instead of a 64-bit division, which costs tens of
+/// cycles on common x86 servers and would run for every resource of every
+/// node.
+///
+/// With `L` the bit length of `total` (`2^(L−1) ≤ total < 2^L`) and
+/// `F = L + 56`, `magic = ⌊100 · 2^F / total⌋ + 1` and the quotient is
+/// `⌊value · magic / 2^F⌋`: the high word of a 64×64-bit product shifted right
+/// by `F − 64 = L − 8`. Why this is exact for `value ≤ total`: write
+/// `100 · value = q · total + r` with `0 ≤ r < total`, and
+/// `magic = 100 · 2^F / total + e` with `0 < e ≤ 1`. Then
+/// `value · magic / 2^F = q + r / total + value · e / 2^F`, which is at least
+/// `q` and, because `value · total < 2^(2L) ≤ 2^F` (this needs `L ≤ 56`),
+/// below `q + (total − 1) / total + 1 / total = q + 1`; its floor is `q`.
+/// `magic < 100 · 2^57 + 1 < 2^64` since `total ≥ 2^(L−1)`, and the shift is
+/// non-negative when `L ≥ 8`. Outside `128 ≤ total < 2^56` (`magic == 0`) the
+/// quotient is computed by division.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reciprocal {
+    pub magic: u64,
+    pub shift: u8,
 }
 
-/// `value × 100 / total` (`value ≤ total`), exactly as integer division
-/// truncates it, given `factor = percent_factor(total)`. A 64-bit integer
-/// division costs tens of cycles on common x86 servers and this runs for every
-/// resource of every node, so the quotient comes from a multiplication and is
-/// then corrected to the exact integer.
-#[allow(
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss
-)]
-pub(crate) fn percent_with(value: u64, total: u64, factor: f64) -> i64 {
-    const EXACT: u64 = 1 << 53;
-    match value.checked_mul(MAX_NODE_SCORE as u64) {
-        Some(num) if num < EXACT && total < EXACT => {
-            // Both operands are exact in f64; the estimate may be off by one
-            // after rounding, so fix it up against the integer bounds.
-            let mut q = (value as f64 * factor) as u64;
-            if q * total > num {
-                q -= 1;
-            } else if (q + 1) * total <= num {
-                q += 1;
-            }
-            q as i64
+impl Reciprocal {
+    const MIN_TOTAL: u64 = 1 << 7;
+    const MAX_BITS: u32 = 56;
+
+    pub(crate) fn of(total: u64) -> Reciprocal {
+        let bits = u64::BITS - total.leading_zeros();
+        if total < Self::MIN_TOTAL || bits > Self::MAX_BITS {
+            return Reciprocal::default();
         }
-        Some(num) => i64::try_from(num / total).unwrap_or(i64::MAX),
-        None => i64::try_from(u128::from(value) * MAX_NODE_SCORE as u128 / u128::from(total))
-            .unwrap_or(i64::MAX),
+        let f = bits + 56;
+        let magic = (MAX_NODE_SCORE_U128 << f) / u128::from(total) + 1;
+        Reciprocal {
+            magic: u64::try_from(magic).expect("magic < 2^64 (see above)"),
+            shift: u8::try_from(bits - 8).expect("bits ≤ 56"),
+        }
     }
 }
 
-fn percent(value: u64, total: u64) -> i64 {
-    percent_with(value, total, percent_factor(total))
+const MAX_NODE_SCORE_U128: u128 = MAX_NODE_SCORE as u128;
+
+/// `value × 100 / total` (`value ≤ total`), truncated, given
+/// `rcp = Reciprocal::of(total)`.
+#[inline]
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+pub(crate) fn percent_with(value: u64, total: u64, rcp: Reciprocal) -> i64 {
+    if rcp.magic != 0 {
+        // ≤ 100: the casts keep every bit.
+        ((((u128::from(value) * u128::from(rcp.magic)) >> 64) as u64) >> rcp.shift) as i64
+    } else {
+        i64::try_from(u128::from(value) * MAX_NODE_SCORE_U128 / u128::from(total))
+            .unwrap_or(i64::MAX)
+    }
 }
 
-/// MostAllocated for a node whose `percent_factor` is known.
-pub(crate) fn most_allocated_with(requested: u64, allocatable: u64, factor: f64) -> i64 {
+/// `value × 100 / total` by integer division (the reference the reciprocal
+/// must equal).
+fn percent(value: u64, total: u64) -> i64 {
+    i64::try_from(u128::from(value) * MAX_NODE_SCORE_U128 / u128::from(total)).unwrap_or(i64::MAX)
+}
+
+/// MostAllocated for a node whose reciprocal is known.
+#[inline]
+pub(crate) fn most_allocated_with(requested: u64, allocatable: u64, rcp: Reciprocal) -> i64 {
     if allocatable == 0 {
         return 0;
     }
-    percent_with(requested.min(allocatable), allocatable, factor)
+    percent_with(requested.min(allocatable), allocatable, rcp)
 }
 
 /// kube's `mostRequestedScore`.
@@ -196,20 +305,41 @@ pub(crate) enum ScoredResource {
 
 /// MostAllocated over cpu and memory with weights `(w_cpu, w_mem)`: what
 /// every JupyterHub profile scores, without the general loop.
+#[inline]
 pub(crate) fn most_allocated_cpu_mem(
     hot: &NodeHot,
     pod_cpu: u64,
     pod_mem: u64,
     w: (i64, i64),
 ) -> i64 {
+    // Both reciprocals known implies both allocatables non-zero: the usual
+    // node, scored from two multiplications.
+    if hot.magic_cpu != 0 && hot.magic_mem != 0 {
+        let cpu = percent_with(
+            (hot.nz_cpu + pod_cpu).min(hot.alloc_cpu),
+            hot.alloc_cpu,
+            hot.rcp_cpu(),
+        );
+        let mem = percent_with(
+            (hot.nz_mem + pod_mem).min(hot.alloc_mem),
+            hot.alloc_mem,
+            hot.rcp_mem(),
+        );
+        return weighted_mean(cpu * w.0 + mem * w.1, w.0 + w.1);
+    }
+    most_allocated_cpu_mem_slow(hot, pod_cpu, pod_mem, w)
+}
+
+#[inline(never)]
+fn most_allocated_cpu_mem_slow(hot: &NodeHot, pod_cpu: u64, pod_mem: u64, w: (i64, i64)) -> i64 {
     let mut total = 0;
     let mut weights = 0;
     if hot.alloc_cpu > 0 {
-        total += most_allocated_with(hot.nz_cpu + pod_cpu, hot.alloc_cpu, hot.pct_cpu) * w.0;
+        total += most_allocated_with(hot.nz_cpu + pod_cpu, hot.alloc_cpu, hot.rcp_cpu()) * w.0;
         weights += w.0;
     }
     if hot.alloc_mem > 0 {
-        total += most_allocated_with(hot.nz_mem + pod_mem, hot.alloc_mem, hot.pct_mem) * w.1;
+        total += most_allocated_with(hot.nz_mem + pod_mem, hot.alloc_mem, hot.rcp_mem()) * w.1;
         weights += w.1;
     }
     weighted_mean(total, weights)
@@ -228,7 +358,7 @@ pub(crate) fn score(
         let (allocatable, requested) = match resource {
             ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu + pod),
             ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem + pod),
-            ScoredResource::Ephemeral { pod } => (hot.alloc_eph, hot.req_eph + pod),
+            ScoredResource::Ephemeral { pod } => (cold.alloc_eph, cold.req_eph + pod),
             ScoredResource::Extended { name, pod } => (
                 lookup(&cold.extended_alloc, name),
                 lookup(&cold.extended_req, name) + pod,
@@ -251,6 +381,7 @@ pub(crate) fn score(
 /// JupyterHub profile) take a shift, as the sum of non-negative scores is
 /// non-negative (written as `/ 2` the compiler folds it back into the
 /// general division).
+#[inline]
 fn weighted_mean(total: i64, weights: i64) -> i64 {
     match weights {
         0 => 0,
@@ -266,19 +397,16 @@ mod tests {
     const GI: u64 = 1 << 30;
 
     fn node(cpu: u64, mem: u64, req_cpu: u64, req_mem: u64) -> NodeHot {
-        NodeHot {
-            alloc_cpu: cpu,
-            alloc_mem: mem,
-            alloc_eph: 100 * GI,
+        let mut hot = NodeHot {
             req_cpu,
             req_mem,
             nz_cpu: req_cpu,
             nz_mem: req_mem,
             alloc_pods: 110,
-            pct_cpu: percent_factor(cpu),
-            pct_mem: percent_factor(mem),
             ..NodeHot::default()
-        }
+        };
+        hot.set_allocatable(cpu, mem);
+        hot
     }
 
     #[test]
@@ -461,15 +589,12 @@ mod overflow {
         for _ in 0..20_000 {
             let cpu = rng.below(64_000);
             let mem = rng.below(256 << 30);
-            let hot = NodeHot {
-                alloc_cpu: cpu,
-                alloc_mem: mem,
+            let mut hot = NodeHot {
                 nz_cpu: rng.below(cpu + 1),
                 nz_mem: rng.below(mem + 1),
-                pct_cpu: percent_factor(cpu),
-                pct_mem: percent_factor(mem),
                 ..NodeHot::default()
             };
+            hot.set_allocatable(cpu, mem);
             let (pc, pm) = (rng.below(8000), rng.below(32 << 30));
             let w = (
                 1 + i64::try_from(rng.below(3)).unwrap(),
@@ -492,21 +617,132 @@ mod overflow {
         }
     }
 
+    /// The reference: `value × 100 / total` by 128-bit integer division.
+    fn exact(value: u64, total: u64) -> i64 {
+        i64::try_from(u128::from(value) * 100 / u128::from(total)).unwrap()
+    }
+
+    fn reciprocal_percent(value: u64, total: u64) -> i64 {
+        percent_with(value, total, Reciprocal::of(total))
+    }
+
+    /// The value ≤ `total` whose `100 × value` leaves the largest remainder,
+    /// `total − 1` (when 100 is invertible modulo `total`): where a quotient
+    /// computed from a reciprocal is most likely to round up into the next
+    /// integer.
+    fn largest_remainder(total: u64) -> Option<u64> {
+        // Extended Euclid for 100⁻¹ mod total.
+        let (mut a, mut b) = (i128::from(100 % total), i128::from(total));
+        let (mut x, mut y) = (1i128, 0i128);
+        while b != 0 {
+            let q = a / b;
+            (a, b) = (b, a - q * b);
+            (x, y) = (y, x - q * y);
+        }
+        if a != 1 {
+            return None;
+        }
+        let inverse = u128::try_from(x.rem_euclid(i128::from(total))).unwrap();
+        let value = (u128::from(total - 1) * inverse) % u128::from(total);
+        Some(u64::try_from(value).unwrap())
+    }
+
     #[test]
-    fn percent_equals_integer_division() {
-        // Boundary cases where an f64 quotient rounds across an integer.
-        let mut rng = crate::rng::SplitMix64::new(3);
-        for total in [1u64, 3, 7, 4000, 3920, 17_179_869_184, (1 << 46) - 1] {
-            for value in [0, 1, total / 3, total / 2, total - 1, total] {
-                let want = i64::try_from(u128::from(value) * 100 / u128::from(total)).unwrap();
-                assert_eq!(percent(value, total), want, "{value}/{total}");
+    fn reciprocal_percent_equals_integer_division_for_every_small_total() {
+        for total in 1..=2_000u64 {
+            for value in 0..=total {
+                assert_eq!(
+                    reciprocal_percent(value, total),
+                    exact(value, total),
+                    "{value}/{total}"
+                );
             }
         }
-        for _ in 0..100_000 {
-            let total = 1 + rng.below(1 << 45);
-            let value = rng.below(total + 1);
-            let want = i64::try_from(u128::from(value) * 100 / u128::from(total)).unwrap();
-            assert_eq!(percent(value, total), want, "{value}/{total}");
+    }
+
+    #[test]
+    fn reciprocal_percent_equals_integer_division_at_the_boundaries() {
+        let mut totals = vec![127, 128, 129, 3920, 4000, 17_179_869_184, u64::MAX];
+        for bits in 7..64 {
+            let p = 1u64 << bits;
+            totals.extend([p - 1, p, p + 1, p + p / 3]);
+        }
+        let mut rng = crate::rng::SplitMix64::new(3);
+        for _ in 0..2_000 {
+            // Every bit length, including those past the reciprocal's range.
+            let bits = 1 + rng.below(64);
+            totals.push(
+                1 + rng.below(
+                    1u64.checked_shl(u32::try_from(bits).unwrap())
+                        .map_or(u64::MAX, |b| b - 1),
+                ),
+            );
+        }
+        for total in totals {
+            let mut values = vec![0, 1, total / 3, total / 2, total - 1, total];
+            values.extend(largest_remainder(total));
+            for _ in 0..50 {
+                values.push(rng.below(total) + 1);
+            }
+            for value in values {
+                assert_eq!(
+                    reciprocal_percent(value, total),
+                    exact(value, total),
+                    "{value}/{total}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn largest_remainder_is_what_it_says() {
+        for total in [101u64, 3921, 4001, 17_179_869_183] {
+            let value = largest_remainder(total).unwrap();
+            assert_eq!(
+                u128::from(value) * 100 % u128::from(total),
+                u128::from(total - 1)
+            );
+        }
+        assert_eq!(largest_remainder(4000), None);
+    }
+
+    #[test]
+    fn failure_bits_give_the_reasons_of_the_full_check() {
+        let mut rng = crate::rng::SplitMix64::new(5);
+        let small = |rng: &mut crate::rng::SplitMix64| match rng.below(4) {
+            0 => 0,
+            1 => rng.below(8),
+            _ => rng.below(1 << 40),
+        };
+        for _ in 0..50_000 {
+            let mut hot = NodeHot {
+                req_cpu: small(&mut rng),
+                req_mem: small(&mut rng),
+                pods: u32::try_from(rng.below(12)).unwrap(),
+                alloc_pods: u32::try_from(rng.below(12)).unwrap(),
+                ..NodeHot::default()
+            };
+            hot.set_allocatable(small(&mut rng), small(&mut rng));
+            let cold = NodeCold {
+                alloc_eph: small(&mut rng),
+                req_eph: small(&mut rng),
+                ..NodeCold::default()
+            };
+            let req = FitRequest {
+                cpu: small(&mut rng),
+                mem: small(&mut rng),
+                eph: small(&mut rng),
+                extended: Vec::new(),
+            };
+            let mut want = Vec::new();
+            let fits_all = reasons(&hot, &cold, &req, |r| want.push(r));
+            let failed = failures(&hot, &cold, &req);
+            assert_eq!(failed == 0, fits_all, "{hot:?} {cold:?} {req:?}");
+            assert_eq!(
+                fail_reasons(failed).collect::<Vec<_>>(),
+                want,
+                "{hot:?} {cold:?} {req:?}"
+            );
         }
     }
 }

@@ -7,19 +7,23 @@ use super::MAX_NODE_SCORE;
 /// (`100 × s / max`, integer division); `reverse` then flips it to `100 − x`.
 /// When every raw score is 0 the result is 0, or 100 when reversed.
 pub fn default_normalize(scores: &mut [i64], reverse: bool) {
-    let max = scores.iter().copied().max().unwrap_or(0).max(0);
-    if max == 0 {
-        if reverse {
-            scores.fill(MAX_NODE_SCORE);
-        }
-        return;
-    }
+    let max = scores.iter().copied().max().unwrap_or(0);
     for s in scores {
-        *s = MAX_NODE_SCORE * *s / max;
-        if reverse {
-            *s = MAX_NODE_SCORE - *s;
-        }
+        *s = default_normalized(*s, max, reverse);
     }
+}
+
+/// One score of [`default_normalize`], given the highest raw score `max` of
+/// all nodes (a decision that knows the raw scores per node class normalizes
+/// each class once with this).
+#[must_use]
+pub fn default_normalized(raw: i64, max: i64, reverse: bool) -> i64 {
+    let max = max.max(0);
+    if max == 0 {
+        return if reverse { MAX_NODE_SCORE } else { raw };
+    }
+    let s = MAX_NODE_SCORE * raw / max;
+    if reverse { MAX_NODE_SCORE - s } else { s }
 }
 
 /// InterPodAffinity's min-max normalization, in floating point as kube does:

@@ -13,22 +13,25 @@
 //! Only real-user pods are scored this way; for other pods the plugin gives
 //! every node 0 (it does not influence them).
 
-use super::node_resources_fit::most_allocated_with;
+use super::node_resources_fit::most_allocated;
 use crate::cluster::NodeHot;
 
-/// The score of a node for a real-user pod.
+/// The score of a node for a real-user pod: kept up to date on the node
+/// record by the cluster (see [`score_of`]), so a decision only reads it.
 pub(crate) fn score(hot: &NodeHot) -> i64 {
-    if hot.real_cpu == 0 && hot.real_mem == 0 {
+    i64::from(hot.colocation)
+}
+
+/// The score of a node with `real_cpu` and `real_mem` held by real users.
+pub(crate) fn score_of(real_cpu: u64, real_mem: u64, alloc_cpu: u64, alloc_mem: u64) -> i64 {
+    if real_cpu == 0 && real_mem == 0 {
         return 0;
     }
     let mut total = 0;
     let mut count = 0;
-    for (real, alloc, factor) in [
-        (hot.real_cpu, hot.alloc_cpu, hot.pct_cpu),
-        (hot.real_mem, hot.alloc_mem, hot.pct_mem),
-    ] {
+    for (real, alloc) in [(real_cpu, alloc_cpu), (real_mem, alloc_mem)] {
         if alloc > 0 {
-            total += most_allocated_with(real, alloc, factor);
+            total += most_allocated(real, alloc);
             count += 1;
         }
     }
@@ -48,18 +51,9 @@ mod tests {
 
     #[test]
     fn score_table() {
-        let node = |real_cpu, real_mem| NodeHot {
-            alloc_cpu: 4000,
-            alloc_mem: 16 * GI,
-            real_cpu,
-            real_mem,
-            // placeholders would add to nz_* but never to real_*.
-            nz_cpu: 4000,
-            nz_mem: 16 * GI,
-            pct_cpu: crate::plugins::node_resources_fit::percent_factor(4000),
-            pct_mem: crate::plugins::node_resources_fit::percent_factor(16 * GI),
-            ..NodeHot::default()
-        };
+        // Placeholders would add to the node's non-zero requests but never
+        // to the real-user totals.
+        let node = |real_cpu, real_mem| (real_cpu, real_mem, 4000, 16 * GI);
         let cases = [
             // two users of 1000m / 4Gi each: cpu 2000×100/4000 = 50, mem 8/16 = 50 → 50.
             ("two users", node(2000, 8 * GI), 50),
@@ -68,10 +62,10 @@ mod tests {
             // cpu 100m (the non-zero default) → 2 (2.5 truncated); mem 1Gi → 6 (6.25); (2+6)/2 = 4.
             ("one small user", node(100, GI), 4),
         ];
-        for (name, hot, want) in cases {
-            assert_eq!(score(&hot), want, "{name}");
+        for (name, (rc, rm, ac, am), want) in cases {
+            assert_eq!(score_of(rc, rm, ac, am), want, "{name}");
         }
-        let empty = NodeHot::default();
-        assert_eq!(score(&empty), 0);
+        assert_eq!(score_of(0, 0, 0, 0), 0);
+        assert_eq!(score(&NodeHot::default()), 0);
     }
 }
