@@ -2,9 +2,11 @@
 //!
 //! A cluster file is YAML with one or more `---` documents; each document is a
 //! Kubernetes object or a list of them (`kind: List`, `NodeList`, `PodList`,
-//! ... with `items`), as `kubectl get nodes,pods,pvc,pv,storageclass,pdb,csinode -A -o yaml`
+//! ... with `items`), as
+//! `kubectl get nodes,pods,pvc,pv,storageclass,pdb,csinode,csidriver,csistoragecapacity -A -o yaml`
 //! prints. Nodes, Pods, PersistentVolumeClaims, PersistentVolumes,
-//! StorageClasses, PodDisruptionBudgets, CSINodes and Namespaces are kept as
+//! StorageClasses, PodDisruptionBudgets, CSINodes, CSIDrivers,
+//! CSIStorageCapacities and Namespaces are kept as
 //! typed objects in input order; other kinds are skipped with one warning per
 //! kind. Quantities written as bare YAML numbers (`cpu: 4`) are read as the
 //! strings the API would print (`cpu: "4"`), so hand-written files work too.
@@ -13,7 +15,7 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
+use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, CSIStorageCapacity, StorageClass};
 use score::{Cluster, RoleSelectors};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -86,6 +88,10 @@ pub struct ClusterFile {
     pub pdbs: Vec<PodDisruptionBudget>,
     /// CSINodes.
     pub csi_nodes: Vec<CSINode>,
+    /// CSIDrivers (which of them publish storage capacity).
+    pub csi_drivers: Vec<CSIDriver>,
+    /// CSIStorageCapacities.
+    pub storage_capacities: Vec<CSIStorageCapacity>,
     /// Namespaces (their labels feed affinity namespace selectors).
     pub namespaces: Vec<Namespace>,
     /// One line per skipped kind.
@@ -272,6 +278,10 @@ fn add_object(
         "StorageClass" => file.storage_classes.push(typed(value, kind, s, location)?),
         "PodDisruptionBudget" => file.pdbs.push(typed(value, kind, s, location)?),
         "CSINode" => file.csi_nodes.push(typed(value, kind, s, location)?),
+        "CSIDriver" => file.csi_drivers.push(typed(value, kind, s, location)?),
+        "CSIStorageCapacity" => file
+            .storage_capacities
+            .push(typed(value, kind, s, location)?),
         "Namespace" => file.namespaces.push(typed(value, kind, s, location)?),
         other => match skipped.iter_mut().find(|(k, _)| k == other) {
             Some((_, n)) => *n += 1,
@@ -331,6 +341,18 @@ pub fn build_cluster(
     for csi_node in &file.csi_nodes {
         let (node, limits) = convert::csi_limits(csi_node);
         cluster.storage.set_csi_limits(&node, limits);
+    }
+    for driver in &file.csi_drivers {
+        let (name, reports) = convert::csi_driver(driver);
+        cluster.storage.set_driver_capacity(&name, reports);
+    }
+    for c in &file.storage_capacities {
+        let capacity = convert::storage_capacity(c).map_err(convert_err)?;
+        cluster.storage.upsert_capacity(
+            c.metadata.namespace.as_deref().unwrap_or_default(),
+            c.metadata.name.as_deref().unwrap_or_default(),
+            capacity,
+        );
     }
     for node in &file.nodes {
         let (spec, node_warnings) = convert::node_spec(node).map_err(convert_err)?;
@@ -558,6 +580,65 @@ metadata: {name: jhub, labels: {team: data}}
         assert_eq!(
             labels.get(NAMESPACE_NAME_LABEL).map(String::as_str),
             Some("jhub")
+        );
+    }
+
+    #[test]
+    fn csi_drivers_and_storage_capacities_steer_provisioning() {
+        // The driver publishes capacity, and only zone a has room: a user
+        // whose claim is still to be provisioned can only go to node a.
+        let yaml = "
+apiVersion: v1
+kind: Node
+metadata: {name: a, labels: {topology.kubernetes.io/zone: a}}
+status: {allocatable: {cpu: 4, memory: 16Gi, pods: 110}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: b, labels: {topology.kubernetes.io/zone: b}}
+status: {allocatable: {cpu: 4, memory: 16Gi, pods: 110}}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: standard-rwo}
+provisioner: pd.csi.storage.gke.io
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: claim-alice, namespace: jhub}
+spec: {storageClassName: standard-rwo, resources: {requests: {storage: 10Gi}}}
+---
+apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata: {name: pd.csi.storage.gke.io}
+spec: {storageCapacity: true}
+---
+apiVersion: storage.k8s.io/v1
+kind: CSIStorageCapacity
+metadata: {name: cap-a, namespace: kube-system}
+storageClassName: standard-rwo
+nodeTopology: {matchLabels: {topology.kubernetes.io/zone: a}}
+capacity: 100Gi
+---
+apiVersion: storage.k8s.io/v1
+kind: CSIStorageCapacity
+metadata: {name: cap-b, namespace: kube-system}
+storageClassName: standard-rwo
+nodeTopology: {matchLabels: {topology.kubernetes.io/zone: b}}
+capacity: 5Gi
+";
+        let f = parse(yaml, "c.yaml").unwrap();
+        assert_eq!((f.csi_drivers.len(), f.storage_capacities.len()), (1, 2));
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        let (cluster, _) = build_cluster(&f, &RoleSelectors::default()).unwrap();
+        let mut pod = score::testing::pod("alice").mem(1 << 30).build();
+        pod.claims = vec!["claim-alice".into()];
+        let e = score::schedule::explain(&cluster, &score::Profile::jupyterhub(), &pod);
+        assert_eq!(e.selected.as_deref(), Some("a"));
+        assert_eq!(
+            e.nodes.iter().find(|n| n.name == "b").unwrap().reasons,
+            vec!["node(s) did not have enough free storage"]
         );
     }
 

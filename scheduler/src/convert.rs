@@ -1517,9 +1517,91 @@ pub fn csi_limits(node: &k8s_openapi::api::storage::v1::CSINode) -> (String, Vec
     (node.metadata.name.clone().unwrap_or_default(), limits)
 }
 
+/// Converts a CSIDriver: its name and whether it publishes storage capacity
+/// (`spec.storageCapacity`).
+#[must_use]
+pub fn csi_driver(driver: &k8s_openapi::api::storage::v1::CSIDriver) -> (String, bool) {
+    (
+        driver.metadata.name.clone().unwrap_or_default(),
+        driver.spec.storage_capacity == Some(true),
+    )
+}
+
+/// Converts a CSIStorageCapacity.
+///
+/// # Errors
+/// A capacity or maximum volume size that is not a valid quantity, or a node
+/// topology selector with an unknown operator.
+pub fn storage_capacity(
+    c: &k8s_openapi::api::storage::v1::CSIStorageCapacity,
+) -> Result<score::volumes::StorageCapacity, ConvertError> {
+    let ctx = Ctx {
+        object: format!(
+            "csistoragecapacity {}/{}",
+            c.metadata.namespace.as_deref().unwrap_or_default(),
+            c.metadata.name.as_deref().unwrap_or_default()
+        ),
+    };
+    let bytes = |field: &str, q: Option<&ApiQuantity>| -> Result<Option<u64>, ConvertError> {
+        q.map(|q| {
+            let err = |e| ctx.quantity(field.to_string(), e);
+            quantity::parse(&q.0)
+                .map_err(err)?
+                .to_int_ceil()
+                .map_err(err)
+        })
+        .transpose()
+    };
+    Ok(score::volumes::StorageCapacity {
+        storage_class: c.storage_class_name.clone(),
+        node_topology: c
+            .node_topology
+            .as_ref()
+            .map(|sel| label_selector(&ctx, "nodeTopology", sel))
+            .transpose()?,
+        capacity: bytes("capacity", c.capacity.as_ref())?,
+        maximum_volume_size: bytes("maximumVolumeSize", c.maximum_volume_size.as_ref())?,
+    })
+}
+
 #[cfg(test)]
 mod storage_tests {
     use super::*;
+
+    #[test]
+    fn csi_drivers_and_storage_capacities_convert() {
+        use k8s_openapi::api::storage::v1::{CSIDriver, CSIStorageCapacity};
+        let d: CSIDriver = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "pd.csi.storage.gke.io"},
+            "spec": {"storageCapacity": true}
+        }))
+        .unwrap();
+        assert_eq!(csi_driver(&d), ("pd.csi.storage.gke.io".into(), true));
+        let plain: CSIDriver =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}, "spec": {}}))
+                .unwrap();
+        assert_eq!(csi_driver(&plain), ("x".into(), false));
+        let c: CSIStorageCapacity = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "cap-a", "namespace": "kube-system"},
+            "storageClassName": "standard-rwo",
+            "nodeTopology": {"matchLabels": {"topology.kubernetes.io/zone": "a"}},
+            "capacity": "100Gi"
+        }))
+        .unwrap();
+        let got = storage_capacity(&c).unwrap();
+        assert_eq!(got.storage_class, "standard-rwo");
+        assert_eq!(got.capacity, Some(100 << 30));
+        assert_eq!(got.maximum_volume_size, None);
+        assert!(got.node_topology.is_some());
+        let mut bad = c.clone();
+        bad.maximum_volume_size = Some(ApiQuantity("lots".into()));
+        let err = storage_capacity(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("csistoragecapacity kube-system/cap-a")
+                && err.contains("maximumVolumeSize"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn storage_objects_convert() {

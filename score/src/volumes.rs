@@ -147,7 +147,8 @@ pub struct Storage {
     csi_limits: HashMap<String, Vec<(String, u64)>>,
     /// CSI drivers that publish storage capacity.
     capacity_drivers: Vec<String>,
-    capacities: Vec<StorageCapacity>,
+    /// CSIStorageCapacity objects by (namespace, name).
+    capacities: BTreeMap<(String, String), StorageCapacity>,
 }
 
 impl Storage {
@@ -233,14 +234,27 @@ impl Storage {
     pub fn driver_reports_capacity(&self, driver: &str) -> bool {
         self.capacity_drivers.iter().any(|d| d == driver)
     }
-    /// Replaces the CSIStorageCapacity objects.
+    /// Replaces the CSIStorageCapacity objects (named by their position).
     pub fn set_capacities(&mut self, capacities: Vec<StorageCapacity>) {
-        self.capacities = capacities;
+        self.capacities = capacities
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| ((String::new(), i.to_string()), c))
+            .collect();
+    }
+    /// Adds or replaces the CSIStorageCapacity `namespace/name`.
+    pub fn upsert_capacity(&mut self, namespace: &str, name: &str, capacity: StorageCapacity) {
+        self.capacities
+            .insert((namespace.to_string(), name.to_string()), capacity);
+    }
+    /// Removes the CSIStorageCapacity `namespace/name`.
+    pub fn remove_capacity(&mut self, namespace: &str, name: &str) {
+        self.capacities
+            .remove(&(namespace.to_string(), name.to_string()));
     }
     /// The CSIStorageCapacity objects.
-    #[must_use]
-    pub fn capacities(&self) -> &[StorageCapacity] {
-        &self.capacities
+    pub fn capacities(&self) -> impl Iterator<Item = &StorageCapacity> {
+        self.capacities.values()
     }
     /// Every volume, by name.
     pub fn volumes(&self) -> impl Iterator<Item = &Volume> {

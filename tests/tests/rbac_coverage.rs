@@ -1,6 +1,8 @@
 //! RBAC coverage: the daemon, configured with `deploy/config.yaml` (leader
-//! election on), schedules against the sandbox (a bind, a pod that fits
-//! nowhere and is reported twice, the Lease taken, renewed and released);
+//! election on), schedules against the sandbox (a bind, users whose home
+//! directories are provisioned or bound to a static volume first, a
+//! preemption, a pod that fits nowhere and is reported twice, the Lease
+//! taken, renewed and released);
 //! every request it sends must be granted by `deploy/rbac.yaml`, and every
 //! verb `deploy/rbac.yaml` grants must have been used. The same requests must
 //! be granted by the z2jh chart's ClusterRole (committed copies in
@@ -164,6 +166,37 @@ async fn daemon_requests() -> Vec<RequestRecord> {
         node_of(&sandbox, "fits")
     })
     .await;
+    // Home directories: a claim to provision (PreBind patches its
+    // selected-node annotation) and a claim for a static volume (PreBind
+    // reads the claim and updates the volume's claimRef). The provisioner
+    // stand-in provisions and binds them (its writes are not requests).
+    let _provisioner = sandbox.start_provisioner(sandbox::controllers::ProvisionerOptions {
+        delay: Duration::from_millis(100),
+        ..Default::default()
+    });
+    sandbox
+        .seed_objects([
+            wffc_class("standard-rwo"),
+            local_class("local"),
+            static_volume("pv-local", "local", "user-1"),
+            claim("claim-dynamic", "standard-rwo"),
+            claim("claim-static", "local"),
+            with_claim(
+                pending_pod("home-dynamic", "singleuser-server", "100Mi"),
+                "claim-dynamic",
+            ),
+            with_claim(
+                pending_pod("home-static", "singleuser-server", "100Mi"),
+                "claim-static",
+            ),
+        ])
+        .unwrap();
+    for pod in ["home-dynamic", "home-static"] {
+        eventually(Duration::from_secs(30), pod, || async {
+            node_of(&sandbox, pod)
+        })
+        .await;
+    }
     // A user that fits only once a placeholder goes: preemption marks the
     // victim (pods/status), deletes it (pods delete), and nominates the user
     // (pods/status), with a Preempted event; then the user binds.
@@ -286,6 +319,14 @@ async fn deploy_grants_exactly_what_the_daemon_calls_and_z2jh_grants_all_of_it()
         (
             "event patch",
             calls_of(&|r| r.resource == "events" && r.verb == "patch"),
+        ),
+        (
+            "claim patch",
+            calls_of(&|r| r.resource == "persistentvolumeclaims" && r.verb == "patch"),
+        ),
+        (
+            "volume update",
+            calls_of(&|r| r.resource == "persistentvolumes" && r.verb == "update"),
         ),
         (
             "lease create",

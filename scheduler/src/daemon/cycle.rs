@@ -17,12 +17,14 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions
 use score::Preemption;
 use score::rng::SplitMix64;
 use score::schedule::{Scratch, failure_message, schedule_with_nominated};
+use score::volumes::ClaimBinding;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::events::{EventRecorder, EventSpec, EventType, pod_reference};
 use super::metrics::{AttemptResult, DecisionOutcome, Metrics, PodKind};
+use super::prebind;
 use super::queue::{Popped, SharedQueue};
 use super::state::{Nomination, NominationUpdate, Payload, State, UnschedulableReport};
 
@@ -46,6 +48,9 @@ pub struct Context {
     /// hands its event over and frees its slot at once instead of holding
     /// it for a second round trip.
     pub scheduled: mpsc::Sender<ScheduledEvent>,
+    /// Cancelled when scheduling stops (shutdown or a lost lease): volume
+    /// PreBinds still waiting give up, and the next leader decides again.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// How many `Scheduled` events may wait for [`scheduled_events`]; beyond
@@ -80,7 +85,12 @@ enum Outcome {
         node: String,
         real_users: u32,
         placeholders: u32,
+        /// Unbound claims to bind first (PreBind), and for how long to wait.
+        volumes: Vec<ClaimBinding>,
+        bind_timeout: Duration,
     },
+    /// The pod cannot be placed for a reason that is not about fit.
+    Error(String),
     Unschedulable(String, NominationUpdate),
     Preempt(score::PreemptionPlan, String),
 }
@@ -170,12 +180,23 @@ async fn schedule_one(
             (Some(i), None) => {
                 let node = st.cluster.node_name(i).to_string();
                 let summary = st.cluster.summary(i);
-                st.assume(&pending, &node);
-                st.clear_nomination(&popped.uid);
-                Outcome::Assumed {
-                    node,
-                    real_users: summary.real_users,
-                    placeholders: summary.placeholders,
+                // Reserve: how the pod's unbound claims bind there.
+                match score::volumes::claim_bindings(&st.cluster, &pending.spec, i) {
+                    Ok(volumes) => {
+                        st.assume(&pending, &node);
+                        st.reserve_volumes(&popped.uid, &node, &volumes);
+                        st.clear_nomination(&popped.uid);
+                        Outcome::Assumed {
+                            node,
+                            real_users: summary.real_users,
+                            placeholders: summary.placeholders,
+                            volumes,
+                            bind_timeout: Duration::from_secs(profile.volume_bind_timeout_seconds),
+                        }
+                    }
+                    Err(why) => Outcome::Error(format!(
+                        "running Reserve plugin \"VolumeBinding\": node {node:?}: {why}"
+                    )),
                 }
             }
             (None, _) => preempt_or_report(
@@ -194,8 +215,45 @@ async fn schedule_one(
             node,
             real_users,
             placeholders,
+            volumes,
+            bind_timeout,
         } => {
             debug!(pod = %popped.key, %node, "assumed");
+            if !volumes.is_empty() {
+                // PreBind waits in the pod's own task: the loop goes on, and
+                // no binding slot is held while claims are provisioned.
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let waited =
+                        prebind::run(&ctx, &popped.uid, &node, &volumes, bind_timeout).await;
+                    if let Err(ended) = waited {
+                        prebind_failed(&ctx, &popped, &profile_name, role, started, ended);
+                        return;
+                    }
+                    ctx.lock().release_volumes(&popped.uid);
+                    info!(pod = %popped.key, %node, claims = volumes.len(), "volumes bound");
+                    let Ok(permit) = ctx.binds.clone().acquire_owned().await else {
+                        return;
+                    };
+                    if ctx.queue.is_closed() {
+                        ctx.lock().forget_assumed(&popped.uid);
+                        return;
+                    }
+                    bind(
+                        &ctx,
+                        &popped,
+                        &node,
+                        &profile_name,
+                        role,
+                        real_users,
+                        placeholders,
+                        started,
+                    )
+                    .await;
+                    drop(permit);
+                });
+                return;
+            }
             let Ok(permit) = ctx.binds.clone().acquire_owned().await else {
                 return;
             };
@@ -250,6 +308,10 @@ async fn schedule_one(
                 execute_preemption(&ctx, &popped, &plan, &profile_name, message).await;
             });
         }
+        Outcome::Error(message) => {
+            warn!(pod = %popped.key, %message, "scheduling error");
+            fail_attempt(ctx, &popped, &profile_name, role, started, message);
+        }
         Outcome::Unschedulable(message, nomination) => {
             debug!(pod = %popped.key, %message, "unschedulable");
             ctx.queue.unschedulable(&popped.uid);
@@ -275,6 +337,62 @@ async fn schedule_one(
             });
         }
     }
+}
+
+/// A PreBind that ended without the claims bound: the pod lets go of its
+/// node and its claims; unless it is gone or we are stopping, it backs off
+/// and is told why.
+fn prebind_failed(
+    ctx: &Context,
+    popped: &Popped<Payload>,
+    profile: &str,
+    role: score::PodRole,
+    started: Instant,
+    ended: prebind::Ended,
+) {
+    ctx.lock().forget_assumed(&popped.uid);
+    match ended {
+        prebind::Ended::Gone => {
+            ctx.queue.done(&popped.uid);
+            debug!(pod = %popped.key, "deleted or bound elsewhere during PreBind");
+        }
+        prebind::Ended::Stopped => debug!(pod = %popped.key, "PreBind abandoned: stopping"),
+        prebind::Ended::Failed(why) => {
+            // kube's wording of a PreBind failure.
+            let message =
+                format!("running PreBind plugin \"VolumeBinding\": binding volumes: {why}");
+            warn!(pod = %popped.key, %message, "volume binding failed");
+            fail_attempt(ctx, popped, profile, role, started, message);
+        }
+    }
+}
+
+/// An attempt that failed for a reason other than fit: the pod backs off,
+/// gets PodScheduled=False with reason SchedulerError and a FailedScheduling
+/// event (kube's handling of errors in the scheduling and binding cycles).
+fn fail_attempt(
+    ctx: &Context,
+    popped: &Popped<Payload>,
+    profile: &str,
+    role: score::PodRole,
+    started: Instant,
+    message: String,
+) {
+    ctx.queue.backoff(&popped.uid);
+    ctx.metrics
+        .observe_attempt(AttemptResult::Error, profile, started.elapsed());
+    ctx.metrics
+        .count_decision(profile, PodKind::from(role), DecisionOutcome::Error);
+    let (namespace, name) = split_key(&popped.key);
+    ctx.lock().report(UnschedulableReport {
+        uid: popped.uid.clone(),
+        namespace,
+        name,
+        scheduler: profile.to_string(),
+        reason: "SchedulerError",
+        message,
+        nomination: NominationUpdate::Keep,
+    });
 }
 
 /// No node fits: plan a preemption, or say why none helps.

@@ -19,6 +19,7 @@ pub mod cycle;
 pub mod events;
 pub mod leader;
 pub mod metrics;
+pub mod prebind;
 pub mod queue;
 pub mod state;
 pub mod watch;
@@ -139,6 +140,7 @@ pub async fn run(
         binds: Arc::new(Semaphore::new(concurrency)),
         bind_concurrency: concurrency,
         scheduled: scheduled_tx,
+        stop: CancellationToken::new(),
     });
 
     // Watches run whether or not we lead, so a standby is ready at once.
@@ -205,6 +207,7 @@ pub async fn run(
     // Shutdown: stop taking pods, let bindings in flight finish, then release
     // the lease (a standby starts scheduling right after).
     queue.close();
+    ctx.stop.cancel();
     if let Some(scheduler) = scheduler {
         let _ = scheduler.await;
     }

@@ -12,10 +12,12 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use score::model::{NodeSpec, PodSpec};
 use score::pod::{PodRequests, pod_requests};
+use score::volumes::ClaimBinding;
 use score::{Cluster, Profile};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tracing::{debug, warn};
 
+use super::prebind::{AssumedStorage, Progress, resource_version};
 use super::queue::{ClusterEvent, PendingPod, SharedQueue};
 use crate::convert;
 
@@ -104,6 +106,10 @@ pub struct State {
     /// UIDs seen since a relist started (pods), names (nodes).
     relist_pods: Option<HashSet<Box<str>>>,
     relist_nodes: Option<HashSet<String>>,
+    /// Claims and volumes assumed for pods in PreBind.
+    assumed_storage: AssumedStorage,
+    /// Woken on every claim, volume and pod-removal change: PreBind waits on it.
+    storage_changed: Arc<Notify>,
 }
 
 /// The UID of a pod (`namespace/name` when it has none).
@@ -179,6 +185,8 @@ impl State {
             victims: HashMap::new(),
             relist_pods: None,
             relist_nodes: None,
+            assumed_storage: AssumedStorage::default(),
+            storage_changed: Arc::new(Notify::new()),
         }
     }
 
@@ -281,6 +289,7 @@ impl State {
 
     fn apply_assigned(&mut self, pod: &Pod, uid: &str, node: &str) {
         self.assumed.remove(uid);
+        self.release_volumes(uid);
         self.nominations.remove(uid);
         if self.pending.remove(uid) {
             self.queue.delete(uid);
@@ -390,6 +399,7 @@ impl State {
 
     fn forget_pod(&mut self, uid: &str) {
         self.assumed.remove(uid);
+        self.release_volumes(uid);
         self.nominations.remove(uid);
         self.victims.remove(uid);
         self.conditions.remove(uid);
@@ -436,6 +446,7 @@ impl State {
     /// Undoes [`assume`](Self::assume) after a failed binding (unless the watch
     /// has meanwhile shown the pod bound).
     pub fn forget_assumed(&mut self, uid: &str) {
+        self.release_volumes(uid);
         if self.assumed.remove(uid).is_some() {
             self.cluster.remove_pod(uid);
         }
@@ -491,7 +502,10 @@ impl State {
     pub fn apply_claim(&mut self, pvc: &k8s_openapi::api::core::v1::PersistentVolumeClaim) {
         match convert::claim(pvc) {
             Ok(c) => {
+                let rv = resource_version(pvc.metadata.resource_version.as_deref());
+                let c = self.assumed_storage.claim_from_api(c, rv);
                 self.cluster.storage.upsert_claim(c);
+                self.storage_changed.notify_waiters();
                 self.queue.event(ClusterEvent::StorageChanged);
             }
             Err(e) => warn!("skipping a PersistentVolumeClaim: {e}"),
@@ -500,14 +514,19 @@ impl State {
 
     /// A PersistentVolumeClaim was deleted.
     pub fn delete_claim(&mut self, namespace: &str, name: &str) {
+        self.assumed_storage.claim_deleted(namespace, name);
         self.cluster.storage.remove_claim(namespace, name);
+        self.storage_changed.notify_waiters();
     }
 
     /// A PersistentVolume was added or changed.
     pub fn apply_volume(&mut self, pv: &k8s_openapi::api::core::v1::PersistentVolume) {
         match convert::volume(pv) {
             Ok(v) => {
+                let rv = resource_version(pv.metadata.resource_version.as_deref());
+                let v = self.assumed_storage.volume_from_api(v, rv);
                 self.cluster.storage.upsert_volume(v);
+                self.storage_changed.notify_waiters();
                 self.queue.event(ClusterEvent::StorageChanged);
             }
             Err(e) => warn!("skipping a PersistentVolume: {e}"),
@@ -516,7 +535,9 @@ impl State {
 
     /// A PersistentVolume was deleted.
     pub fn delete_volume(&mut self, name: &str) {
+        self.assumed_storage.volume_deleted(name);
         self.cluster.storage.remove_volume(name);
+        self.storage_changed.notify_waiters();
     }
 
     /// A StorageClass was added or changed.
@@ -542,6 +563,102 @@ impl State {
     /// A CSINode was deleted.
     pub fn delete_csi_node(&mut self, name: &str) {
         self.cluster.storage.remove_csi_limits(name);
+    }
+
+    /// A CSIDriver was added or changed (whether it publishes capacity).
+    pub fn apply_csi_driver(&mut self, driver: &k8s_openapi::api::storage::v1::CSIDriver) {
+        let (name, reports) = convert::csi_driver(driver);
+        self.cluster.storage.set_driver_capacity(&name, reports);
+        self.queue.event(ClusterEvent::StorageChanged);
+    }
+
+    /// A CSIDriver was deleted.
+    pub fn delete_csi_driver(&mut self, name: &str) {
+        self.cluster.storage.set_driver_capacity(name, false);
+        self.queue.event(ClusterEvent::StorageChanged);
+    }
+
+    /// A CSIStorageCapacity was added or changed.
+    pub fn apply_storage_capacity(
+        &mut self,
+        capacity: &k8s_openapi::api::storage::v1::CSIStorageCapacity,
+    ) {
+        match convert::storage_capacity(capacity) {
+            Ok(c) => {
+                let (ns, name) = (
+                    capacity.metadata.namespace.as_deref().unwrap_or_default(),
+                    capacity.metadata.name.as_deref().unwrap_or_default(),
+                );
+                self.cluster.storage.upsert_capacity(ns, name, c);
+                self.queue.event(ClusterEvent::StorageChanged);
+            }
+            Err(e) => warn!("skipping a CSIStorageCapacity: {e}"),
+        }
+    }
+
+    /// A CSIStorageCapacity was deleted.
+    pub fn delete_storage_capacity(&mut self, namespace: &str, name: &str) {
+        self.cluster.storage.remove_capacity(namespace, name);
+    }
+
+    // === volume binding (Reserve and PreBind, see `prebind`) ===
+
+    /// Reserve: the cache shows `bindings` made for the pod on `node`.
+    pub fn reserve_volumes(&mut self, uid: &str, node: &str, bindings: &[ClaimBinding]) {
+        self.assumed_storage
+            .reserve(&mut self.cluster, uid, node, bindings);
+    }
+
+    /// PreBind's writes landed at these resourceVersions.
+    pub fn volumes_written(&mut self, written: &[(ClaimBinding, Option<u64>)]) {
+        for (b, rv) in written {
+            match &b.volume {
+                Some(v) => self
+                    .assumed_storage
+                    .volume_written(&mut self.cluster, v, *rv),
+                None => {
+                    self.assumed_storage.claim_written(
+                        &mut self.cluster,
+                        &b.namespace,
+                        &b.claim,
+                        *rv,
+                    );
+                }
+            }
+        }
+    }
+
+    /// How the pod's PreBind on `node` stands.
+    #[must_use]
+    pub fn volume_progress(&self, uid: &str, node: &str) -> Progress {
+        match self.cluster.node_index(node) {
+            // Assumed yet holding nothing would be our bug: requeue the pod
+            // rather than lose it.
+            Some(i) if self.is_assumed(uid) => {
+                match self.assumed_storage.progress(&self.cluster, uid, i) {
+                    Progress::Gone => Progress::Failed("its volume assumptions were lost".into()),
+                    p => p,
+                }
+            }
+            Some(_) => Progress::Gone,
+            None => Progress::Failed(format!("node {node:?} was deleted")),
+        }
+    }
+
+    /// Unreserve, or the end of a PreBind: the cache holds what the API says
+    /// of the pod's claims and volumes again.
+    pub fn release_volumes(&mut self, uid: &str) {
+        if self.assumed_storage.holds(uid) {
+            self.assumed_storage.release(&mut self.cluster, uid);
+            self.storage_changed.notify_waiters();
+        }
+    }
+
+    /// What PreBind waits on: woken by every claim and volume change and by
+    /// a pod letting go of its assumptions.
+    #[must_use]
+    pub fn storage_changed(&self) -> Arc<Notify> {
+        self.storage_changed.clone()
     }
 
     // === preemption ===

@@ -1,4 +1,5 @@
-//! Watches: nodes, non-terminal pods and PodDisruptionBudgets, through
+//! Watches: nodes, non-terminal pods, PodDisruptionBudgets and the storage
+//! objects the volume filters read, through
 //! kube-runtime's `watcher` (with its backoff, so errors and `410 Gone`
 //! relists recover by themselves). Every event goes straight into the cache
 //! as a compact record; a watch counts as synced once its first list is in.
@@ -18,7 +19,7 @@ use super::admin::Readiness;
 use super::cycle::Context;
 
 /// The watches readiness waits for.
-pub const WATCHES: [&str; 7] = [
+pub const WATCHES: [&str; 9] = [
     "nodes",
     "pods",
     "poddisruptionbudgets",
@@ -26,6 +27,8 @@ pub const WATCHES: [&str; 7] = [
     "persistentvolumes",
     "storageclasses",
     "csinodes",
+    "csidrivers",
+    "csistoragecapacities",
 ];
 
 async fn drive<K, S>(
@@ -185,11 +188,12 @@ fn ns_name<K: kube::Resource>(o: &K) -> (String, String) {
     )
 }
 
-/// Watches PersistentVolumeClaims, PersistentVolumes, StorageClasses and
-/// CSINodes until shutdown; the volume filters run once they are tracked.
+/// Watches PersistentVolumeClaims, PersistentVolumes, StorageClasses,
+/// CSINodes, CSIDrivers and CSIStorageCapacities until shutdown; the volume
+/// filters run once they are tracked.
 pub async fn volumes(ctx: Arc<Context>, readiness: Readiness, shutdown: CancellationToken) {
     use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-    use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
+    use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, CSIStorageCapacity, StorageClass};
     ctx.lock().track_storage();
     tokio::join!(
         objects::<PersistentVolumeClaim>(
@@ -218,11 +222,27 @@ pub async fn volumes(ctx: Arc<Context>, readiness: Readiness, shutdown: Cancella
         ),
         objects::<CSINode>(
             "csinodes",
+            ctx.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+            |st, o| st.apply_csi_node(o),
+            |st, _, name| st.delete_csi_node(name),
+        ),
+        objects::<CSIDriver>(
+            "csidrivers",
+            ctx.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+            |st, o| st.apply_csi_driver(o),
+            |st, _, name| st.delete_csi_driver(name),
+        ),
+        objects::<CSIStorageCapacity>(
+            "csistoragecapacities",
             ctx,
             readiness,
             shutdown,
-            |st, o| st.apply_csi_node(o),
-            |st, _, name| st.delete_csi_node(name),
+            |st, o| st.apply_storage_capacity(o),
+            |st, ns, name| st.delete_storage_capacity(ns, name),
         ),
     );
 }

@@ -345,7 +345,7 @@ fn enough_capacity(cluster: &Cluster, i: usize, class: &StorageClass, request: u
         l.sort_unstable();
         l
     };
-    cluster.storage.capacities().iter().any(|c| {
+    cluster.storage.capacities().any(|c| {
         c.storage_class == class.name
             && c.node_topology.as_ref().is_some_and(|sel| {
                 CompiledSelector::compile(sel, &cluster.symbols).matches(&labels)

@@ -429,3 +429,80 @@ pub fn assert_no_overcommit(sandbox: &Sandbox) {
         );
     }
 }
+
+/// The CSI driver of the test classes (the sandbox provisioner's default).
+pub const CSI_DRIVER: &str = "pd.csi.storage.gke.io";
+
+/// A WaitForFirstConsumer StorageClass provisioned by [`CSI_DRIVER`] (GKE's
+/// `standard-rwo`, z2jh's usual home-directory class).
+pub fn wffc_class(name: &str) -> Value {
+    json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": CSI_DRIVER,
+        "volumeBindingMode": "WaitForFirstConsumer"
+    })
+}
+
+/// A WaitForFirstConsumer StorageClass of pre-created (static) volumes only.
+pub fn local_class(name: &str) -> Value {
+    json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer"
+    })
+}
+
+/// An unbound ReadWriteOnce claim of `class` in `NS`, 10 GiB.
+pub fn claim(name: &str, class: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"storageClassName": class, "accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "10Gi"}}}
+    })
+}
+
+/// An Available static volume of `class` that only `node` can use.
+pub fn static_volume(name: &str, class: &str, node: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {"storageClassName": class, "capacity": {"storage": "10Gi"},
+                 "accessModes": ["ReadWriteOnce"],
+                 "local": {"path": "/mnt/disks/1"},
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
+        "status": {"phase": "Available"}
+    })
+}
+
+/// `pod` with its home directory on `claim`.
+pub fn with_claim(mut pod: Value, claim: &str) -> Value {
+    pod["spec"]["volumes"] =
+        json!([{"name": "home", "persistentVolumeClaim": {"claimName": claim}}]);
+    pod
+}
+
+/// A claim in `NS` from the sandbox's store.
+pub fn claim_of(sandbox: &Sandbox, name: &str) -> Value {
+    sandbox
+        .get("persistentvolumeclaims", NS, name)
+        .unwrap_or_else(|| panic!("claim {name} exists"))
+}
+
+/// The node a claim's selected-node annotation names.
+pub fn selected_node(sandbox: &Sandbox, claim: &str) -> Option<String> {
+    claim_of(sandbox, claim)["metadata"]["annotations"]["volume.kubernetes.io/selected-node"]
+        .as_str()
+        .map(String::from)
+}
+
+/// The volume a claim is bound to.
+pub fn volume_of(sandbox: &Sandbox, claim: &str) -> Option<String> {
+    claim_of(sandbox, claim)["spec"]["volumeName"]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+}
