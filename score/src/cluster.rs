@@ -851,8 +851,10 @@ pub(crate) fn class_label(class: &ClassKey, key: Sym) -> Option<Sym> {
 
 /// RealUserColocation's score of a node, as [`NodeHot::colocation`] keeps it.
 fn colocation(hot: &NodeHot, cold: &NodeCold) -> u8 {
-    let score =
-        real_user_colocation::score_of(cold.real_cpu, cold.real_mem, hot.alloc_cpu, hot.alloc_mem);
+    let score = real_user_colocation::score_with(
+        (cold.real_cpu, hot.alloc_cpu, hot.rcp_cpu()),
+        (cold.real_mem, hot.alloc_mem, hot.rcp_mem()),
+    );
     u8::try_from(score).expect("a score is 0..=100")
 }
 

@@ -13,25 +13,39 @@
 //! Only real-user pods are scored this way; for other pods the plugin gives
 //! every node 0 (it does not influence them).
 
-use super::node_resources_fit::most_allocated;
+use super::node_resources_fit::{Reciprocal, most_allocated_with};
 use crate::cluster::NodeHot;
 
 /// The score of a node for a real-user pod: kept up to date on the node
-/// record by the cluster (see [`score_of`]), so a decision only reads it.
+/// record by the cluster (see [`score_with`]), so a decision only reads it.
 pub(crate) fn score(hot: &NodeHot) -> i64 {
     i64::from(hot.colocation)
 }
 
-/// The score of a node with `real_cpu` and `real_mem` held by real users.
+/// The score of a node with `real_cpu` and `real_mem` held by real users, by
+/// division: the reference the tests hold [`score_with`] to.
+#[cfg(test)]
 pub(crate) fn score_of(real_cpu: u64, real_mem: u64, alloc_cpu: u64, alloc_mem: u64) -> i64 {
-    if real_cpu == 0 && real_mem == 0 {
+    let by_division = Reciprocal::default();
+    score_with(
+        (real_cpu, alloc_cpu, by_division),
+        (real_mem, alloc_mem, by_division),
+    )
+}
+
+/// The score of a node from (real-user non-zero requests, allocatable,
+/// reciprocal of allocatable) of cpu and memory. The cluster updates the
+/// score on every real-user pod added or removed; the node's reciprocals
+/// spare it two 128-bit divisions (exactly: see [`Reciprocal`]).
+pub(crate) fn score_with(cpu: (u64, u64, Reciprocal), mem: (u64, u64, Reciprocal)) -> i64 {
+    if cpu.0 == 0 && mem.0 == 0 {
         return 0;
     }
     let mut total = 0;
     let mut count = 0;
-    for (real, alloc) in [(real_cpu, alloc_cpu), (real_mem, alloc_mem)] {
+    for (real, alloc, rcp) in [cpu, mem] {
         if alloc > 0 {
-            total += most_allocated(real, alloc);
+            total += most_allocated_with(real, alloc, rcp);
             count += 1;
         }
     }
@@ -64,6 +78,9 @@ mod tests {
         ];
         for (name, (rc, rm, ac, am), want) in cases {
             assert_eq!(score_of(rc, rm, ac, am), want, "{name}");
+            let with_reciprocals =
+                score_with((rc, ac, Reciprocal::of(ac)), (rm, am, Reciprocal::of(am)));
+            assert_eq!(with_reciprocals, want, "{name}");
         }
         assert_eq!(score_of(0, 0, 0, 0), 0);
         assert_eq!(score(&NodeHot::default()), 0);
