@@ -135,6 +135,9 @@ pub struct SchedulerConfig {
     pub pod_initial_backoff: Duration,
     /// `podMaxBackoffSeconds` (default 10s).
     pub pod_max_backoff: Duration,
+    /// `podMaxInUnschedulablePodsDuration` (default 5m): an unschedulable pod
+    /// is retried after this long even when no cluster event could help it.
+    pub pod_max_in_unschedulable: Duration,
     /// `parallelism` (default 16).
     pub parallelism: u32,
     /// `percentageOfNodesToScore` as written; ignored (every feasible node is scored).
@@ -153,6 +156,7 @@ impl Default for SchedulerConfig {
             leader_election: LeaderElection::default(),
             pod_initial_backoff: Duration::from_secs(1),
             pod_max_backoff: Duration::from_secs(10),
+            pod_max_in_unschedulable: Duration::from_secs(5 * 60),
             parallelism: 16,
             percentage_of_nodes_to_score: None,
             client_connection: ClientConnection::default(),
@@ -1426,10 +1430,6 @@ const IGNORED_FIELDS: &[(&str, &str)] = &[
         "delayCacheUntilActive",
         "user-scheduler keeps its cache warm whether or not it leads",
     ),
-    (
-        "podMaxInUnschedulablePodsDuration",
-        "user-scheduler retries unschedulable pods on cluster events and backoff",
-    ),
 ];
 
 fn parse_root(value: &Value, warnings: &mut Vec<String>) -> R<SchedulerConfig> {
@@ -1446,6 +1446,7 @@ fn parse_root(value: &Value, warnings: &mut Vec<String>) -> R<SchedulerConfig> {
         "percentageOfNodesToScore",
         "podInitialBackoffSeconds",
         "podMaxBackoffSeconds",
+        "podMaxInUnschedulablePodsDuration",
         "profiles",
         "extenders",
     ];
@@ -1503,6 +1504,15 @@ fn parse_root(value: &Value, warnings: &mut Vec<String>) -> R<SchedulerConfig> {
             "podMaxBackoffSeconds",
             "must not be less than podInitialBackoffSeconds",
         ));
+    }
+    if let Some(d) = root.duration("podMaxInUnschedulablePodsDuration")? {
+        if d.is_zero() {
+            return Err(at(
+                "podMaxInUnschedulablePodsDuration",
+                "must be greater than zero",
+            ));
+        }
+        config.pod_max_in_unschedulable = d;
     }
     if !root.list("extenders")?.is_empty() {
         return Err(at("extenders", "scheduler extenders are not supported"));
@@ -1621,10 +1631,12 @@ fn parse_leader_election(le: &Obj<'_>) -> R<LeaderElection> {
                 "must be greater than renewDeadline",
             ));
         }
-        if out.renew_deadline <= out.retry_period {
+        // client-go's check (the elector repeats it): retries jitter up to
+        // 1.2 × retryPeriod, and a renewal must fit in the deadline.
+        if out.renew_deadline <= out.retry_period.mul_f64(1.2) {
             return Err(at(
                 &le.field("renewDeadline"),
-                "must be greater than retryPeriod",
+                "must be greater than 1.2 × retryPeriod",
             ));
         }
     }
@@ -1930,6 +1942,15 @@ mod tests {
                 "config.yaml: leaderElection.leaseDuration: must be greater than renewDeadline",
             ),
             (
+                // 11 s ≤ 1.2 × 10 s: the elector would refuse it.
+                "leaderElection: {leaseDuration: 15s, renewDeadline: 11s, retryPeriod: 10s}",
+                "config.yaml: leaderElection.renewDeadline: must be greater than 1.2 × retryPeriod",
+            ),
+            (
+                "podMaxInUnschedulablePodsDuration: 0s",
+                "config.yaml: podMaxInUnschedulablePodsDuration: must be greater than zero",
+            ),
+            (
                 "extenders: [{urlPrefix: 'http://x'}]",
                 "config.yaml: extenders: scheduler extenders are not supported",
             ),
@@ -2075,7 +2096,7 @@ enableContentionProfiling: false
 healthzBindAddress: 0.0.0.0:10251
 metricsBindAddress: ''
 delayCacheUntilActive: true
-podMaxInUnschedulablePodsDuration: 5m
+podMaxInUnschedulablePodsDuration: 90s
 leaderElection:
   leaderElect: false
   leaseDuration: 1m
@@ -2089,6 +2110,7 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
         assert_eq!(c.parallelism, 4);
         assert_eq!(c.pod_initial_backoff, Duration::from_secs(2));
         assert_eq!(c.pod_max_backoff, Duration::from_secs(30));
+        assert_eq!(c.pod_max_in_unschedulable, Duration::from_secs(90));
         assert_eq!(c.percentage_of_nodes_to_score, Some(50));
         assert_eq!(
             c.leader_election,
@@ -2115,7 +2137,6 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
             "enableContentionProfiling",
             "healthzBindAddress",
             "delayCacheUntilActive",
-            "podMaxInUnschedulablePodsDuration",
             "clientConnection.contentType",
         ] {
             assert!(

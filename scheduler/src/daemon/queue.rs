@@ -67,14 +67,12 @@ impl Default for QueueConfig {
 }
 
 impl QueueConfig {
-    /// The backoffs from a loaded configuration, and the default leftover
-    /// flush (the configuration does not carry
-    /// `podMaxInUnschedulablePodsDuration`).
+    /// The backoffs and the leftover flush of a loaded configuration.
     pub fn from_scheduler_config(config: &SchedulerConfig) -> Self {
         QueueConfig {
             initial_backoff: config.pod_initial_backoff,
             max_backoff: config.pod_max_backoff,
-            max_in_unschedulable: DEFAULT_MAX_IN_UNSCHEDULABLE,
+            max_in_unschedulable: config.pod_max_in_unschedulable,
         }
     }
 
@@ -1065,6 +1063,12 @@ mod tests {
         assert_eq!(q.initial_backoff, 2 * SEC);
         assert_eq!(q.max_backoff, 30 * SEC);
         assert_eq!(q.max_in_unschedulable, DEFAULT_MAX_IN_UNSCHEDULABLE);
+        let config = SchedulerConfig {
+            pod_max_in_unschedulable: 90 * SEC,
+            ..SchedulerConfig::default()
+        };
+        let q = QueueConfig::from_scheduler_config(&config);
+        assert_eq!(q.max_in_unschedulable, 90 * SEC);
     }
 
     #[test]
