@@ -225,25 +225,35 @@ async fn daemon_requests() -> Vec<RequestRecord> {
     // The daemon reports a pod again only when its message changes; an event
     // whose (reason, note) repeats within the series window is counted on the
     // existing event (a patch of its series), as kube's event recorder does.
-    // Cordoning the node changes huge's message, uncordoning brings the first
-    // one back: that repeat is the patch. Both updates go over HTTP (the store
-    // has no seeding update); they are the test's only requests and are taken
-    // out of the log below by an exact match.
+    // Tainting the node changes huge's message, untainting brings the first
+    // one back: that repeat is the patch. (A taint change retries huge: the
+    // core node rejected it for a taint, and its queueing hints listen for
+    // taint changes.) Both updates go over HTTP (the store has no seeding
+    // update); they are the test's only requests and are taken out of the
+    // log below by an exact match.
     let nodes: Api<Node> = Api::all(sandbox.client());
-    for unschedulable in [true, false] {
+    let user_taint =
+        json!({"key": "hub.jupyter.org/dedicated", "value": "user", "effect": "NoSchedule"});
+    let maintenance = json!({"key": "maintenance", "effect": "NoSchedule"});
+    for tainted in [true, false] {
         let before = events_of(&sandbox, "huge").len();
+        let taints = if tainted {
+            json!([user_taint, maintenance])
+        } else {
+            json!([user_taint])
+        };
         nodes
             .patch(
                 "user-1",
                 &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"unschedulable": unschedulable}})),
+                &Patch::Merge(json!({"spec": {"taints": taints}})),
             )
             .await
             .expect("the node is patched");
-        if unschedulable {
+        if tainted {
             eventually(
                 Duration::from_secs(30),
-                "huge reported as cordoned",
+                "huge reported as untolerated",
                 || async { (events_of(&sandbox, "huge").len() > before).then_some(()) },
             )
             .await;

@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use super::events::{EventRecorder, EventSpec, EventType, pod_reference};
 use super::metrics::{AttemptResult, DecisionOutcome, Metrics, PodKind};
 use super::prebind;
-use super::queue::{Popped, SharedQueue};
+use super::queue::{Hints, Popped, SharedQueue};
 use super::state::{Nomination, NominationUpdate, Payload, State, UnschedulableReport};
 
 /// What the cycle shares with its tasks.
@@ -288,7 +288,10 @@ async fn schedule_one(
                 victims = plan.victims.len(),
                 "preempting lower-priority pods"
             );
-            ctx.queue.unschedulable(&popped.uid);
+            ctx.queue.unschedulable_for(
+                &popped.uid,
+                Hints::for_reasons(scratch.histogram().iter().map(|(r, _)| r)),
+            );
             ctx.metrics.observe_attempt(
                 AttemptResult::Unschedulable,
                 &profile_name,
@@ -314,7 +317,10 @@ async fn schedule_one(
         }
         Outcome::Unschedulable(message, nomination) => {
             debug!(pod = %popped.key, %message, "unschedulable");
-            ctx.queue.unschedulable(&popped.uid);
+            ctx.queue.unschedulable_for(
+                &popped.uid,
+                Hints::for_reasons(scratch.histogram().iter().map(|(r, _)| r)),
+            );
             ctx.metrics.observe_attempt(
                 AttemptResult::Unschedulable,
                 &profile_name,

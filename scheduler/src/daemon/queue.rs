@@ -10,8 +10,10 @@
 //! - **backoff**: pods whose last attempt failed, waiting
 //!   `initial × 2^(attempts−1)` (capped) before they become active again;
 //! - **unschedulable**: pods no node could take, waiting for a
-//!   [`ClusterEvent`] that might change that, or for the leftover flush
-//!   (5 minutes) that retries them anyway;
+//!   [`ClusterEvent`] that might change that (only events that could help
+//!   with the reasons the pod was rejected for, its [`Hints`], as kube's
+//!   queueing hints do), or for the leftover flush (5 minutes) that retries
+//!   them anyway;
 //! - **gated**: pods with `spec.schedulingGates`, waiting for an update that
 //!   removes the gates;
 //! - **in flight**: popped pods whose attempt has not been reported yet.
@@ -125,6 +127,22 @@ pub enum ClusterEvent {
 }
 
 impl ClusterEvent {
+    #[cfg(test)]
+    const ALL: [ClusterEvent; 8] = [
+        ClusterEvent::NodeAdded,
+        ClusterEvent::NodeAllocatableChanged,
+        ClusterEvent::NodeLabelsChanged,
+        ClusterEvent::NodeTaintsChanged,
+        ClusterEvent::NodeSchedulableChanged,
+        ClusterEvent::AssignedPodRemoved,
+        ClusterEvent::PdbChanged,
+        ClusterEvent::StorageChanged,
+    ];
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
     /// The `event` label kube-scheduler gives this change in
     /// `scheduler_queue_incoming_pods_total`.
     pub fn label(self) -> &'static str {
@@ -138,6 +156,78 @@ impl ClusterEvent {
             ClusterEvent::PdbChanged => "PodDisruptionBudgetChange",
             ClusterEvent::StorageChanged => "StorageChange",
         }
+    }
+}
+
+/// The cluster events that may make an unschedulable pod fit: the union,
+/// over the reasons nodes rejected it for, of the events that can lift each
+/// reason (kube's `EventsToRegister` of the rejecting plugins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hints(u16);
+
+impl Hints {
+    /// Every event (a pod rejected for no known reason, or by a plugin that
+    /// needs an event this scheduler does not watch for).
+    pub const ALL: Hints = Hints(u16::MAX);
+
+    const fn none() -> Hints {
+        Hints(0)
+    }
+
+    fn with(self, events: &[ClusterEvent]) -> Hints {
+        Hints(events.iter().fold(self.0, |bits, e| bits | e.bit()))
+    }
+
+    /// Whether `event` may help.
+    #[must_use]
+    pub fn contains(self, event: ClusterEvent) -> bool {
+        self.0 & event.bit() != 0
+    }
+
+    /// The hints of a pod rejected for `reasons` (a decision's histogram);
+    /// [`Hints::ALL`] when there are none (a PreFilter rejection, or no
+    /// nodes).
+    #[must_use]
+    pub fn for_reasons<'a>(reasons: impl IntoIterator<Item = &'a score::reason::Reason>) -> Hints {
+        use ClusterEvent as E;
+        use score::reason::Reason as R;
+        let mut hints = Hints::none();
+        let mut any = false;
+        for reason in reasons {
+            any = true;
+            // A changed node can lift any of its own reasons, whatever the
+            // event says changed: node events carry the most specific name
+            // we can tell, and a node added may have any shape.
+            let events: &[ClusterEvent] = match reason {
+                R::NodePurpose | R::NodeName | R::NodeAffinity | R::EnforcedNodeAffinity => {
+                    &[E::NodeAdded, E::NodeLabelsChanged]
+                }
+                R::Unschedulable => &[E::NodeAdded, E::NodeSchedulableChanged],
+                R::UntoleratedTaint { .. } => &[E::NodeAdded, E::NodeTaintsChanged],
+                R::NodePorts => &[E::NodeAdded, E::AssignedPodRemoved],
+                // Room: a node grows or is added, a pod leaves, or a PDB now
+                // allows the eviction preemption needs.
+                R::TooManyPods | R::Insufficient { .. } => &[
+                    E::NodeAdded,
+                    E::NodeAllocatableChanged,
+                    E::AssignedPodRemoved,
+                    E::PdbChanged,
+                ],
+                // Required affinity is met by a pod *arriving* somewhere,
+                // an event this queue does not have: any event retries it.
+                R::PodAffinity => return Hints::ALL,
+                R::PodAntiAffinity | R::ExistingPodsAntiAffinity => {
+                    &[E::NodeAdded, E::NodeLabelsChanged, E::AssignedPodRemoved]
+                }
+                R::TooManyVolumes => &[E::NodeAdded, E::AssignedPodRemoved, E::StorageChanged],
+                R::VolumeNodeAffinityConflict
+                | R::NoVolumeToBind
+                | R::NotEnoughStorage
+                | R::NoVolumeZone => &[E::NodeAdded, E::NodeLabelsChanged, E::StorageChanged],
+            };
+            hints = hints.with(events);
+        }
+        if any { hints } else { Hints::ALL }
     }
 }
 
@@ -306,6 +396,8 @@ struct Slot<T> {
     /// When the backoff of the last failed attempt ends; `first_seen` until
     /// an attempt fails, so a never-tried pod never backs off.
     backoff_until: Instant,
+    /// What may help the pod while it waits in the unschedulable pool.
+    hints: Hints,
     payload: T,
     place: Place,
 }
@@ -380,6 +472,7 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
                     first_seen: now,
                     attempts: 0,
                     backoff_until: now,
+                    hints: Hints::ALL,
                     payload,
                     place,
                 },
@@ -451,15 +544,27 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
         true
     }
 
-    /// A cluster change: every unschedulable pod moves on (to backoff if its
-    /// backoff has not expired, else active), and pods in flight now will
-    /// not wait in the unschedulable pool if their attempt fails. Returns
-    /// how many pods moved.
+    /// A cluster change: every unschedulable pod it may help (its
+    /// [`Hints`]) moves on (to backoff if its backoff has not expired, else
+    /// active), and pods in flight now will not wait in the unschedulable
+    /// pool if their attempt fails (whatever the event: deliberately more
+    /// eager than kube, which replays the events against their hints).
+    /// Returns how many pods moved.
     pub fn event(&mut self, event: ClusterEvent, now: Instant) -> usize {
         self.move_request_cycle = self.cycle;
-        let waiting = std::mem::replace(&mut self.unschedulable, PriorityQueue::new());
-        let moved = waiting.len();
-        for (uid, _) in waiting {
+        let helped: Vec<Box<str>> = self
+            .unschedulable
+            .iter()
+            .filter(|(uid, _)| {
+                self.pods
+                    .get(*uid)
+                    .is_none_or(|slot| slot.hints.contains(event))
+            })
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        let moved = helped.len();
+        for uid in helped {
+            self.unschedulable.remove(&uid);
             self.place_after_wait(uid, now);
         }
         if moved > 0 {
@@ -549,6 +654,20 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
     /// was popped, in which case it only backs off. Returns where the pod
     /// went; `None` if it was not in flight or was deleted meanwhile.
     pub fn unschedulable(&mut self, uid: &str, now: Instant) -> Option<QueueKind> {
+        self.unschedulable_for(uid, Hints::ALL, now)
+    }
+
+    /// [`unschedulable`](Self::unschedulable), waiting only for events that
+    /// match `hints`.
+    pub fn unschedulable_for(
+        &mut self,
+        uid: &str,
+        hints: Hints,
+        now: Instant,
+    ) -> Option<QueueKind> {
+        if let Some(slot) = self.pods.get_mut(uid) {
+            slot.hints = hints;
+        }
         let (cycle, changed) = match self.pods.get(uid)?.place {
             Place::InFlight {
                 cycle,
@@ -849,7 +968,15 @@ impl<T: Clone + PartialEq> SharedQueue<T> {
 
     /// [`SchedulingQueue::unschedulable`] now.
     pub fn unschedulable(&self, uid: &str) -> Option<QueueKind> {
-        let target = self.lock().queue.unschedulable(uid, Instant::now());
+        self.unschedulable_for(uid, Hints::ALL)
+    }
+
+    /// [`SchedulingQueue::unschedulable_for`] now.
+    pub fn unschedulable_for(&self, uid: &str, hints: Hints) -> Option<QueueKind> {
+        let target = self
+            .lock()
+            .queue
+            .unschedulable_for(uid, hints, Instant::now());
         // A new backoff or leftover deadline may be the earliest one.
         self.inner.changed.notify_waiters();
         target
@@ -1188,6 +1315,72 @@ mod tests {
             fail(&mut q, "b", t0, SchedulingQueue::unschedulable);
             assert_eq!(q.event(event, t0 + 5 * SEC), 2, "{event:?}");
             assert_eq!(q.counts().active, 2);
+        }
+    }
+
+    #[test]
+    fn only_events_that_may_help_move_an_unschedulable_pod() {
+        use score::reason::{Reason, ResourceName};
+        use score::symbols::Sym;
+        let taint = Reason::UntoleratedTaint {
+            key: Sym(0),
+            value: Sym(1),
+        };
+        let memory = Reason::Insufficient {
+            resource: ResourceName::Memory,
+            exceeds_allocatable: false,
+        };
+        // (reasons the nodes gave, the events that move the pod)
+        let cases: [(Vec<Reason>, Vec<ClusterEvent>); 5] = [
+            (
+                vec![taint],
+                vec![ClusterEvent::NodeAdded, ClusterEvent::NodeTaintsChanged],
+            ),
+            (
+                vec![memory],
+                vec![
+                    ClusterEvent::NodeAdded,
+                    ClusterEvent::NodeAllocatableChanged,
+                    ClusterEvent::AssignedPodRemoved,
+                    ClusterEvent::PdbChanged,
+                ],
+            ),
+            (
+                // Two nodes for two reasons: either kind of event.
+                vec![taint, Reason::NoVolumeToBind],
+                vec![
+                    ClusterEvent::NodeAdded,
+                    ClusterEvent::NodeLabelsChanged,
+                    ClusterEvent::NodeTaintsChanged,
+                    ClusterEvent::StorageChanged,
+                ],
+            ),
+            // Required pod affinity waits for a pod to arrive: any event.
+            (vec![Reason::PodAffinity], ClusterEvent::ALL.to_vec()),
+            // Rejected before any node (a missing claim), or no nodes at all.
+            (vec![], ClusterEvent::ALL.to_vec()),
+        ];
+        for (reasons, moving) in cases {
+            let hints = Hints::for_reasons(&reasons);
+            for event in ClusterEvent::ALL {
+                let t0 = Instant::now();
+                let mut q = queue();
+                q.upsert(pod("a", 0), t0);
+                q.pop(t0).expect("a is ready");
+                // The attempt began before the last event (cycle 0 < 1)...
+                q.event(ClusterEvent::NodeAdded, t0);
+                q.upsert(pod("b", 0), t0);
+                q.pop(t0).expect("b is ready");
+                q.done("a");
+                // ...so b, reported now, waits in the pool.
+                assert_eq!(
+                    q.unschedulable_for("b", hints, t0),
+                    Some(QueueKind::Unschedulable)
+                );
+                let want = usize::from(moving.contains(&event));
+                assert_eq!(q.event(event, t0 + 5 * SEC), want, "{reasons:?} {event:?}");
+                q.check().unwrap();
+            }
         }
     }
 

@@ -95,8 +95,8 @@ pub struct State {
     /// The PodScheduled=False message each pending pod carries (from the watch,
     /// or what we last wrote), to skip patches that change nothing.
     conditions: HashMap<Box<str>, String>,
-    /// A fingerprint of what scheduling reads of each node.
-    nodes: HashMap<String, (u64, u64)>,
+    /// Fingerprints of what scheduling reads of each node.
+    nodes: HashMap<String, NodePrints>,
     /// PodDisruptionBudgets, by namespace/name.
     pdbs: HashMap<(String, String), score::Pdb>,
     /// Pods nominated to nodes by preemption.
@@ -135,28 +135,65 @@ fn pod_name(pod: &Pod) -> (String, String) {
     )
 }
 
-/// Fingerprints of a node: what filters read (labels, taints, cordon,
-/// allocatable), and everything the engine keeps (adds images).
-fn fingerprints(spec: &NodeSpec) -> (u64, u64) {
+/// Fingerprints of what scheduling reads of a node, one per aspect a
+/// cluster event names, so a change requeues only the pods it may help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NodePrints {
+    labels: u64,
+    taints: u64,
+    unschedulable: bool,
+    allocatable: u64,
+    /// Images only matter to scoring: a change updates the cache, no event.
+    images: u64,
+}
+
+fn hash_of(value: &impl Hash) -> u64 {
     let mut h = DefaultHasher::new();
-    spec.labels.hash(&mut h);
-    spec.taints.hash(&mut h);
-    spec.unschedulable.hash(&mut h);
-    let a = &spec.allocatable;
-    (
-        a.cpu_milli,
-        a.memory,
-        a.ephemeral_storage,
-        a.pods,
-        &a.extended,
-    )
-        .hash(&mut h);
-    let filters = h.finish();
-    for image in &spec.images {
-        image.names.hash(&mut h);
-        image.size_bytes.hash(&mut h);
+    value.hash(&mut h);
+    h.finish()
+}
+
+impl NodePrints {
+    fn of(spec: &NodeSpec) -> Self {
+        let a = &spec.allocatable;
+        NodePrints {
+            labels: hash_of(&spec.labels),
+            taints: hash_of(&spec.taints),
+            unschedulable: spec.unschedulable,
+            allocatable: hash_of(&(
+                a.cpu_milli,
+                a.memory,
+                a.ephemeral_storage,
+                a.pods,
+                &a.extended,
+            )),
+            images: hash_of(
+                &spec
+                    .images
+                    .iter()
+                    .map(|i| (&i.names, i.size_bytes))
+                    .collect::<Vec<_>>(),
+            ),
+        }
     }
-    (filters, h.finish())
+
+    /// The events a change from `self` to `new` raises.
+    fn changes(self, new: NodePrints) -> impl Iterator<Item = ClusterEvent> {
+        [
+            (self.labels != new.labels, ClusterEvent::NodeLabelsChanged),
+            (self.taints != new.taints, ClusterEvent::NodeTaintsChanged),
+            (
+                self.unschedulable != new.unschedulable,
+                ClusterEvent::NodeSchedulableChanged,
+            ),
+            (
+                self.allocatable != new.allocatable,
+                ClusterEvent::NodeAllocatableChanged,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(changed, event)| changed.then_some(event))
+    }
 }
 
 impl State {
@@ -219,19 +256,21 @@ impl State {
                 return;
             }
         };
-        let prints = fingerprints(&spec);
+        let prints = NodePrints::of(&spec);
         let old = self.nodes.insert(name, prints);
         if old == Some(prints) {
             return;
         }
         self.cluster.upsert_node(&spec);
-        let event = match old {
-            None => Some(ClusterEvent::NodeAdded),
-            Some((filters, _)) if filters != prints.0 => Some(ClusterEvent::NodeAllocatableChanged),
-            Some(_) => None,
-        };
-        if let Some(event) = event {
-            self.queue.event(event);
+        match old {
+            None => {
+                self.queue.event(ClusterEvent::NodeAdded);
+            }
+            Some(old) => {
+                for event in old.changes(prints) {
+                    self.queue.event(event);
+                }
+            }
         }
     }
 
@@ -742,5 +781,51 @@ impl State {
     #[must_use]
     pub fn victims_pending_on(&self, node: &str) -> bool {
         self.victims.values().any(|n| n == node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use score::testing::{GI, node};
+
+    #[test]
+    fn a_node_change_raises_the_events_of_what_changed() {
+        let base = node("n").capacity(4000, 16 * GI).label("zone", "a").build();
+        let prints = NodePrints::of(&base);
+        let events =
+            |changed: &NodeSpec| prints.changes(NodePrints::of(changed)).collect::<Vec<_>>();
+        assert_eq!(events(&base), vec![]);
+        let relabelled = node("n").capacity(4000, 16 * GI).label("zone", "b").build();
+        assert_eq!(events(&relabelled), vec![ClusterEvent::NodeLabelsChanged]);
+        let mut cordoned = base.clone();
+        cordoned.unschedulable = true;
+        assert_eq!(
+            events(&cordoned),
+            vec![ClusterEvent::NodeSchedulableChanged]
+        );
+        let mut grown = node("n").capacity(8000, 32 * GI).label("zone", "a").build();
+        assert_eq!(events(&grown), vec![ClusterEvent::NodeAllocatableChanged]);
+        grown.taints = relabelled.taints.clone();
+        grown.taints.push(score::model::Taint {
+            key: "maintenance".into(),
+            value: String::new(),
+            effect: score::model::TaintEffect::NoSchedule,
+        });
+        assert_eq!(
+            events(&grown),
+            vec![
+                ClusterEvent::NodeTaintsChanged,
+                ClusterEvent::NodeAllocatableChanged
+            ]
+        );
+        // Images matter to scoring only: no event.
+        let mut pulled = base.clone();
+        pulled.images.push(score::model::NodeImage {
+            names: vec!["jupyter/base".into()],
+            size_bytes: 1 << 30,
+        });
+        assert_ne!(NodePrints::of(&pulled), prints);
+        assert_eq!(events(&pulled), vec![]);
     }
 }
