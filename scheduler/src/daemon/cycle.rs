@@ -219,65 +219,42 @@ async fn schedule_one(
             bind_timeout,
         } => {
             debug!(pod = %popped.key, %node, "assumed");
-            if !volumes.is_empty() {
-                // PreBind waits in the pod's own task: the loop goes on, and
-                // no binding slot is held while claims are provisioned.
-                let ctx = ctx.clone();
+            let job = BindJob {
+                popped,
+                node,
+                profile: profile_name,
+                role,
+                real_users,
+                placeholders,
+                started,
+            };
+            let ctx = ctx.clone();
+            if volumes.is_empty() {
+                // Waiting for a slot here bounds the bindings in flight.
+                let Some(permit) = binding_slot(&ctx, &job.popped).await else {
+                    return;
+                };
                 tokio::spawn(async move {
-                    let waited =
-                        prebind::run(&ctx, &popped.uid, &node, &volumes, bind_timeout).await;
-                    if let Err(ended) = waited {
-                        prebind_failed(&ctx, &popped, &profile_name, role, started, ended);
-                        return;
-                    }
-                    ctx.lock().release_volumes(&popped.uid);
-                    info!(pod = %popped.key, %node, claims = volumes.len(), "volumes bound");
-                    let Ok(permit) = ctx.binds.clone().acquire_owned().await else {
-                        return;
-                    };
-                    if ctx.queue.is_closed() {
-                        ctx.lock().forget_assumed(&popped.uid);
-                        return;
-                    }
-                    bind(
-                        &ctx,
-                        &popped,
-                        &node,
-                        &profile_name,
-                        role,
-                        real_users,
-                        placeholders,
-                        started,
-                    )
-                    .await;
+                    bind(&ctx, &job).await;
                     drop(permit);
                 });
                 return;
             }
-            let Ok(permit) = ctx.binds.clone().acquire_owned().await else {
-                return;
-            };
-            if ctx.queue.is_closed() {
-                // Shutdown or lost leadership came while this pod waited for
-                // a binding slot: start no new binding (the next leader
-                // decides again); only those already in flight finish.
-                ctx.lock().forget_assumed(&popped.uid);
-                debug!(pod = %popped.key, "not bound: stopping");
-                return;
-            }
-            let ctx = ctx.clone();
+            // PreBind waits in the pod's own task: the loop goes on, and no
+            // binding slot is held while claims are provisioned.
             tokio::spawn(async move {
-                bind(
-                    &ctx,
-                    &popped,
-                    &node,
-                    &profile_name,
-                    role,
-                    real_users,
-                    placeholders,
-                    started,
-                )
-                .await;
+                let uid = &job.popped.uid;
+                if let Err(ended) = prebind::run(&ctx, uid, &job.node, &volumes, bind_timeout).await
+                {
+                    prebind_failed(&ctx, &job, ended);
+                    return;
+                }
+                ctx.lock().release_volumes(uid);
+                info!(pod = %job.popped.key, node = %job.node, claims = volumes.len(), "volumes bound");
+                let Some(permit) = binding_slot(&ctx, &job.popped).await else {
+                    return;
+                };
+                bind(&ctx, &job).await;
                 drop(permit);
             });
         }
@@ -345,17 +322,41 @@ async fn schedule_one(
     }
 }
 
+/// A pod assumed on a node, to be bound.
+struct BindJob {
+    popped: Popped<Payload>,
+    node: String,
+    /// The profile's scheduler name.
+    profile: String,
+    role: score::PodRole,
+    /// Who was on the node when it was chosen (the decision's outcome label).
+    real_users: u32,
+    placeholders: u32,
+    /// When the scheduling attempt started.
+    started: Instant,
+}
+
+/// Waits for a binding slot; `None` when scheduling stopped meanwhile
+/// (shutdown or a lost lease): the assumption is forgotten and no binding
+/// starts, the next leader decides again.
+async fn binding_slot(
+    ctx: &Context,
+    popped: &Popped<Payload>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let permit = ctx.binds.clone().acquire_owned().await.ok()?;
+    if ctx.queue.is_closed() {
+        ctx.lock().forget_assumed(&popped.uid);
+        debug!(pod = %popped.key, "not bound: stopping");
+        return None;
+    }
+    Some(permit)
+}
+
 /// A PreBind that ended without the claims bound: the pod lets go of its
 /// node and its claims; unless it is gone or we are stopping, it backs off
 /// and is told why.
-fn prebind_failed(
-    ctx: &Context,
-    popped: &Popped<Payload>,
-    profile: &str,
-    role: score::PodRole,
-    started: Instant,
-    ended: prebind::Ended,
-) {
+fn prebind_failed(ctx: &Context, job: &BindJob, ended: prebind::Ended) {
+    let popped = &job.popped;
     ctx.lock().forget_assumed(&popped.uid);
     match ended {
         prebind::Ended::Gone => {
@@ -368,7 +369,7 @@ fn prebind_failed(
             let message =
                 format!("running PreBind plugin \"VolumeBinding\": binding volumes: {why}");
             warn!(pod = %popped.key, %message, "volume binding failed");
-            fail_attempt(ctx, popped, profile, role, started, message);
+            fail_attempt(ctx, popped, &job.profile, job.role, job.started, message);
         }
     }
 }
@@ -551,17 +552,17 @@ fn split_key(key: &str) -> (String, String) {
     (ns.to_string(), name.to_string())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn bind(
-    ctx: &Context,
-    popped: &Popped<Payload>,
-    node: &str,
-    profile: &str,
-    role: score::PodRole,
-    real_users: u32,
-    placeholders: u32,
-    started: Instant,
-) {
+async fn bind(ctx: &Context, job: &BindJob) {
+    let BindJob {
+        popped,
+        node,
+        profile,
+        role,
+        real_users,
+        placeholders,
+        started,
+    } = job;
+    let (node, profile, role) = (node.as_str(), profile.as_str(), *role);
     let (namespace, name) = split_key(&popped.key);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let binding = Binding {
@@ -612,7 +613,7 @@ async fn bind(
             ctx.metrics.count_decision(
                 profile,
                 PodKind::from(role),
-                DecisionOutcome::for_binding(real_users, placeholders),
+                DecisionOutcome::for_binding(*real_users, *placeholders),
             );
             // The event is written by `scheduled_events`, so this binding's
             // slot goes to the next pod now. Sent only fails once that task

@@ -39,31 +39,139 @@ use super::cycle::Context;
 /// The annotation that tells the provisioner which node a claim is for.
 pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 
-/// A claim or volume name: `(namespace, name)`.
+/// A claim's `(namespace, name)`; a volume's `("", name)`.
 type Key = (String, String);
 
-/// A claim assumed annotated for a node.
+/// A record Reserve can show assumed in the cache.
+trait Assumable: Clone {
+    /// What is assumed: a claim's selected node, a volume's claim.
+    type Mark: std::fmt::Debug;
+    /// The record as Reserve shows it.
+    fn marked(self, mark: &Self::Mark) -> Self;
+}
+
+impl Assumable for Claim {
+    type Mark = String;
+    fn marked(self, node: &String) -> Claim {
+        Claim {
+            selected_node: Some(node.clone()),
+            ..self
+        }
+    }
+}
+
+impl Assumable for Volume {
+    type Mark = Key;
+    fn marked(self, claim: &Key) -> Volume {
+        Volume {
+            claim_ref: Some(claim.clone()),
+            ..self
+        }
+    }
+}
+
+/// One assumed claim or volume.
 #[derive(Debug)]
-struct AssumedClaim {
-    /// The pods in PreBind that use it (pods sharing a claim share its node).
+struct Assumed<R: Assumable> {
+    /// The pods in PreBind that rely on it (pods sharing a claim share its node).
     pods: Vec<Box<str>>,
-    node: String,
-    /// resourceVersion of our write, once it is done.
+    mark: R::Mark,
+    /// resourceVersion of our latest write, once it is done.
     written: Option<u64>,
-    /// What the API last said of the claim (restored when the pod lets go),
-    /// and at which resourceVersion.
-    api: Option<Claim>,
+    /// What the API last said of the record (restored when the last pod lets
+    /// go), and at which resourceVersion.
+    api: Option<R>,
     api_rv: Option<u64>,
 }
 
-/// A static volume assumed claimed by a claim.
+/// The assumed records of one kind.
 #[derive(Debug)]
-struct AssumedVolume {
-    pods: Vec<Box<str>>,
-    claim: Key,
-    written: Option<u64>,
-    api: Option<Volume>,
-    api_rv: Option<u64>,
+struct Table<R: Assumable>(HashMap<Key, Assumed<R>>);
+
+impl<R: Assumable> Default for Table<R> {
+    fn default() -> Self {
+        Table(HashMap::new())
+    }
+}
+
+impl<R: Assumable> Table<R> {
+    /// Reserve for `pod`; the record to show in the cache, unless another
+    /// pod assumed it already (or the cache does not hold it).
+    fn reserve(&mut self, key: Key, pod: &str, mark: R::Mark, current: Option<&R>) -> Option<R> {
+        if let Some(a) = self.0.get_mut(&key) {
+            a.pods.push(pod.into());
+            return None;
+        }
+        let api = current.cloned();
+        let shown = api.clone().map(|r| r.marked(&mark));
+        self.0.insert(
+            key,
+            Assumed {
+                pods: vec![pod.into()],
+                mark,
+                written: None,
+                api,
+                api_rv: None,
+            },
+        );
+        shown
+    }
+
+    /// Our write landed at `rv`. The watch may have shown that write, or a
+    /// later change, before we knew its version: then that API record is
+    /// what the cache holds from now on (returned).
+    fn written(&mut self, key: &Key, rv: Option<u64>) -> Option<R> {
+        let a = self.0.get_mut(key)?;
+        a.written = a.written.max(rv);
+        a.api.clone().filter(|_| reflects(a.api_rv, a.written))
+    }
+
+    /// A record from the watch at `rv`: what the cache holds.
+    fn seen(&mut self, key: &Key, record: R, rv: Option<u64>) -> R {
+        let Some(a) = self.0.get_mut(key) else {
+            return record;
+        };
+        a.api = Some(record.clone());
+        a.api_rv = rv;
+        if predates(rv, a.written) {
+            record.marked(&a.mark)
+        } else {
+            record
+        }
+    }
+
+    /// The record was deleted in the API.
+    fn deleted(&mut self, key: &Key) {
+        if let Some(a) = self.0.get_mut(key) {
+            a.api = None;
+        }
+    }
+
+    /// The records `pod` relies on.
+    fn of<'a>(&'a self, pod: &'a str) -> impl Iterator<Item = (&'a Key, &'a Assumed<R>)> {
+        self.0
+            .iter()
+            .filter(move |(_, a)| a.pods.iter().any(|p| &**p == pod))
+    }
+
+    /// `pod` lets go: the records no pod relies on any more, with what the
+    /// API last said of them.
+    fn release(&mut self, pod: &str) -> Vec<(Key, Option<R>)> {
+        let mut freed = Vec::new();
+        self.0.retain(|key, a| {
+            a.pods.retain(|p| &**p != pod);
+            if a.pods.is_empty() {
+                freed.push((key.clone(), a.api.take()));
+                return false;
+            }
+            true
+        });
+        freed
+    }
+}
+
+fn volume_key(name: &str) -> Key {
+    (String::new(), name.to_string())
 }
 
 /// How a pod's PreBind stands.
@@ -82,8 +190,8 @@ pub enum Progress {
 /// The claims and volumes assumed for pods in PreBind (kube's assume cache).
 #[derive(Debug, Default)]
 pub struct AssumedStorage {
-    claims: HashMap<Key, AssumedClaim>,
-    volumes: HashMap<String, AssumedVolume>,
+    claims: Table<Claim>,
+    volumes: Table<Volume>,
 }
 
 /// A resourceVersion as a number (kube's versioner compares them so).
@@ -109,7 +217,8 @@ fn reflects(rv: Option<u64>, written: Option<u64>) -> bool {
 }
 
 impl AssumedStorage {
-    /// Reserve: `cluster.storage` shows `bindings` made for `pod` on `node`.
+    /// Reserve: `cluster.storage` shows `bindings` made for `pod` on `node`
+    /// (pods sharing a claim share its assumption).
     pub fn reserve(
         &mut self,
         cluster: &mut Cluster,
@@ -119,59 +228,29 @@ impl AssumedStorage {
     ) {
         let storage = &mut cluster.storage;
         for b in bindings {
-            let claim_key = (b.namespace.clone(), b.claim.clone());
+            let claim = (b.namespace.clone(), b.claim.clone());
             match &b.volume {
                 Some(volume) => {
-                    if let Some(a) = self.volumes.get_mut(volume) {
-                        a.pods.push(pod.into());
-                        continue;
+                    let current = storage.volume(volume);
+                    if let Some(shown) =
+                        self.volumes
+                            .reserve(volume_key(volume), pod, claim, current)
+                    {
+                        storage.upsert_volume(shown);
                     }
-                    let api = storage.volume(volume).cloned();
-                    if let Some(mut v) = api.clone() {
-                        v.claim_ref = Some(claim_key.clone());
-                        storage.upsert_volume(v);
-                    }
-                    self.volumes.insert(
-                        volume.clone(),
-                        AssumedVolume {
-                            pods: vec![pod.into()],
-                            claim: claim_key,
-                            written: None,
-                            api,
-                            api_rv: None,
-                        },
-                    );
                 }
                 None => {
-                    // Another pod of the same claim in PreBind: the filters
-                    // put this one on the same node.
-                    if let Some(a) = self.claims.get_mut(&claim_key) {
-                        a.pods.push(pod.into());
-                        continue;
+                    let current = storage.claim(&b.namespace, &b.claim);
+                    if let Some(shown) = self.claims.reserve(claim, pod, node.to_string(), current)
+                    {
+                        storage.upsert_claim(shown);
                     }
-                    let api = storage.claim(&b.namespace, &b.claim).cloned();
-                    if let Some(mut c) = api.clone() {
-                        c.selected_node = Some(node.to_string());
-                        storage.upsert_claim(c);
-                    }
-                    self.claims.insert(
-                        claim_key,
-                        AssumedClaim {
-                            pods: vec![pod.into()],
-                            node: node.to_string(),
-                            written: None,
-                            api,
-                            api_rv: None,
-                        },
-                    );
                 }
             }
         }
     }
 
-    /// Our write of a claim's annotation landed at `rv`. The watch may have
-    /// shown that write, or a later change, before we knew its version: then
-    /// the cache holds that API record from now on.
+    /// Our write of a claim's annotation landed at `rv`.
     pub fn claim_written(
         &mut self,
         cluster: &mut Cluster,
@@ -179,122 +258,65 @@ impl AssumedStorage {
         name: &str,
         rv: Option<u64>,
     ) {
-        if let Some(a) = self
-            .claims
-            .get_mut(&(namespace.to_string(), name.to_string()))
-        {
-            a.written = a.written.max(rv);
-            if let Some(api) = &a.api
-                && reflects(a.api_rv, a.written)
-            {
-                cluster.storage.upsert_claim(api.clone());
-            }
+        let key = (namespace.to_string(), name.to_string());
+        if let Some(api) = self.claims.written(&key, rv) {
+            cluster.storage.upsert_claim(api);
         }
     }
 
-    /// Our write of a volume's claimRef landed at `rv` (as [`claim_written`](Self::claim_written)).
+    /// Our write of a volume's claimRef landed at `rv`.
     pub fn volume_written(&mut self, cluster: &mut Cluster, name: &str, rv: Option<u64>) {
-        if let Some(a) = self.volumes.get_mut(name) {
-            a.written = a.written.max(rv);
-            if let Some(api) = &a.api
-                && reflects(a.api_rv, a.written)
-            {
-                cluster.storage.upsert_volume(api.clone());
-            }
+        if let Some(api) = self.volumes.written(&volume_key(name), rv) {
+            cluster.storage.upsert_volume(api);
         }
     }
 
     /// A claim from the watch (at resourceVersion `rv`): what the cache holds.
     pub fn claim_from_api(&mut self, claim: Claim, rv: Option<u64>) -> Claim {
         let key = (claim.namespace.clone(), claim.name.clone());
-        let Some(a) = self.claims.get_mut(&key) else {
-            return claim;
-        };
-        a.api = Some(claim.clone());
-        a.api_rv = rv;
-        if predates(rv, a.written) {
-            Claim {
-                selected_node: Some(a.node.clone()),
-                ..claim
-            }
-        } else {
-            claim
-        }
+        self.claims.seen(&key, claim, rv)
     }
 
     /// A volume from the watch (at resourceVersion `rv`): what the cache holds.
     pub fn volume_from_api(&mut self, volume: Volume, rv: Option<u64>) -> Volume {
-        let Some(a) = self.volumes.get_mut(&volume.name) else {
-            return volume;
-        };
-        a.api = Some(volume.clone());
-        a.api_rv = rv;
-        if predates(rv, a.written) {
-            Volume {
-                claim_ref: Some(a.claim.clone()),
-                ..volume
-            }
-        } else {
-            volume
-        }
+        let key = volume_key(&volume.name);
+        self.volumes.seen(&key, volume, rv)
     }
 
     /// A claim was deleted in the API.
     pub fn claim_deleted(&mut self, namespace: &str, name: &str) {
-        if let Some(a) = self
-            .claims
-            .get_mut(&(namespace.to_string(), name.to_string()))
-        {
-            a.api = None;
-        }
+        self.claims
+            .deleted(&(namespace.to_string(), name.to_string()));
     }
 
     /// A volume was deleted in the API.
     pub fn volume_deleted(&mut self, name: &str) {
-        if let Some(a) = self.volumes.get_mut(name) {
-            a.api = None;
-        }
+        self.volumes.deleted(&volume_key(name));
     }
 
     /// Whether `pod` holds assumptions.
     #[must_use]
     pub fn holds(&self, pod: &str) -> bool {
-        self.claims
-            .values()
-            .any(|a| a.pods.iter().any(|p| &**p == pod))
-            || self
-                .volumes
-                .values()
-                .any(|a| a.pods.iter().any(|p| &**p == pod))
+        self.claims.of(pod).next().is_some() || self.volumes.of(pod).next().is_some()
     }
 
     /// Unreserve (and the end of a PreBind that succeeded): once no pod in
-    /// PreBind uses them, the cache holds what the API last said of the
+    /// PreBind relies on them, the cache holds what the API last said of the
     /// pod's claims and volumes again.
     pub fn release(&mut self, cluster: &mut Cluster, pod: &str) {
         let storage = &mut cluster.storage;
-        self.claims.retain(|(ns, name), a| {
-            a.pods.retain(|p| &**p != pod);
-            if !a.pods.is_empty() {
-                return true;
-            }
-            match a.api.take() {
+        for ((ns, name), api) in self.claims.release(pod) {
+            match api {
                 Some(c) => storage.upsert_claim(c),
-                None => storage.remove_claim(ns, name),
+                None => storage.remove_claim(&ns, &name),
             }
-            false
-        });
-        self.volumes.retain(|name, a| {
-            a.pods.retain(|p| &**p != pod);
-            if !a.pods.is_empty() {
-                return true;
-            }
-            match a.api.take() {
+        }
+        for ((_, name), api) in self.volumes.release(pod) {
+            match api {
                 Some(v) => storage.upsert_volume(v),
-                None => storage.remove_volume(name),
+                None => storage.remove_volume(&name),
             }
-            false
-        });
+        }
     }
 
     /// How `pod`'s PreBind on node `node` stands (kube's `checkBindings`).
@@ -324,14 +346,11 @@ impl AssumedStorage {
                 )),
             }
         };
-        for ((ns, name), a) in &self.claims {
-            if !a.pods.iter().any(|p| &**p == pod) {
-                continue;
-            }
+        for ((ns, name), a) in self.claims.of(pod) {
             let Some(claim) = storage.claim(ns, name) else {
                 return Progress::Failed(format!("PersistentVolumeClaim {ns}/{name} was deleted"));
             };
-            if claim.selected_node.as_deref() != Some(a.node.as_str()) {
+            if claim.selected_node.as_deref() != Some(a.mark.as_str()) {
                 // The provisioner gave up on the node and asks for another.
                 return Progress::Failed(format!("provisioning failed for PVC {name:?}"));
             }
@@ -341,17 +360,14 @@ impl AssumedStorage {
                 Err(e) => return Progress::Failed(e),
             }
         }
-        for (name, a) in &self.volumes {
-            if !a.pods.iter().any(|p| &**p == pod) {
-                continue;
-            }
+        for ((_, name), a) in self.volumes.of(pod) {
             let Some(volume) = storage.volume(name) else {
                 return Progress::Failed(format!("pv {name:?} was deleted"));
             };
-            if volume.claim_ref.as_ref() != Some(&a.claim) {
+            if volume.claim_ref.as_ref() != Some(&a.mark) {
                 return Progress::Failed(format!("ClaimRef got reset for pv {name:?}"));
             }
-            let (ns, claim) = &a.claim;
+            let (ns, claim) = &a.mark;
             let Some(claim) = storage.claim(ns, claim) else {
                 return Progress::Failed(format!("PersistentVolumeClaim {ns}/{claim} was deleted"));
             };
