@@ -9,15 +9,20 @@
 //!   10,000 pending users fit). The daemon (`daemon::run`, no leader
 //!   election, 16 bindings in flight, its three watches) starts and lists;
 //!   once `/readyz` says it is ready the clock starts, the 10,000 synthetic
-//!   pending user pods are stored at once, and the clock stops when the
-//!   daemon's client has seen 10,000 bindings answered 201. The daemon also
-//!   writes one `Scheduled` event per pod, as it must.
+//!   pending user pods are stored at once (copies made before the clock
+//!   starts), and two times are taken: when the daemon's client has seen
+//!   10,000 bindings answered 201 ("all bound"), and when it has also seen
+//!   its 10,000 `Scheduled` events (events.k8s.io/v1) answered 201 ("all
+//!   bound and told"). The daemon writes those events from their own task,
+//!   after the binding, so some may still be in flight when the last binding
+//!   is answered; the second time covers every one of them and is the one
+//!   the goal is judged on.
 //! - **Raw**: a fresh sandbox with the same nodes and pods; one kube-rs client
 //!   POSTs the 10,000 bindings, 16 in flight, as `benches/sandbox.rs` does;
 //!   once without any watch and once with one pod watch that must see every
 //!   binding (the daemon keeps one pod watch open).
 //!
-//! Goal: scheduled ≥ 80 % of raw.
+//! Goal: scheduled (all bound and told) ≥ 80 % of raw.
 //!
 //! `E2E_ONLY=scheduled` runs the daemon alone (for profiling it);
 //! `BIND_CONCURRENCY=N` sets the daemon's bindings in flight.
@@ -42,11 +47,13 @@ use user_scheduler::synthetic;
 
 const SEED: u64 = benches::SEED;
 
-/// Counts the `pods/binding` answers with status 201 a client receives.
+/// Counts the `pods/binding` and `events` creations answered 201 that a
+/// client receives.
 #[derive(Clone)]
 struct CountBindings<S> {
     inner: S,
     bound: Arc<AtomicUsize>,
+    events: Arc<AtomicUsize>,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for CountBindings<S>
@@ -70,30 +77,42 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let binding = req.method() == http::Method::POST && req.uri().path().ends_with("/binding");
-        let bound = self.bound.clone();
+        let post = req.method() == http::Method::POST;
+        let path = req.uri().path();
+        let counter = if post && path.ends_with("/binding") {
+            Some(self.bound.clone())
+        } else if post && path.ends_with("/events") {
+            Some(self.events.clone())
+        } else {
+            None
+        };
         let answer = self.inner.call(req);
         Box::pin(async move {
             let res = answer.await;
-            if binding && res.as_ref().is_ok_and(|r| r.status().as_u16() == 201) {
-                bound.fetch_add(1, Ordering::Relaxed);
+            if let Some(counter) = counter
+                && res.as_ref().is_ok_and(|r| r.status().as_u16() == 201)
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
             }
             res
         })
     }
 }
 
-fn counting_client(sb: &Sandbox) -> (kube::Client, Arc<AtomicUsize>) {
+/// A client counting (bindings, events) created.
+fn counting_client(sb: &Sandbox) -> (kube::Client, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let bound = Arc::new(AtomicUsize::new(0));
-    let layer_count = bound.clone();
+    let events = Arc::new(AtomicUsize::new(0));
+    let (b, e) = (bound.clone(), events.clone());
     let client = kube::client::ClientBuilder::try_from(sb.config())
         .expect("a client")
         .with_layer(&tower::layer::layer_fn(move |inner| CountBindings {
             inner,
-            bound: layer_count.clone(),
+            bound: b.clone(),
+            events: e.clone(),
         }))
         .build();
-    (client, bound)
+    (client, bound, events)
 }
 
 async fn sandbox_with(nodes: &[Value], window: usize) -> Sandbox {
@@ -146,11 +165,43 @@ async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
         .ok()
 }
 
-/// The daemon scheduling `pods` on `nodes`: (seconds, seconds spent storing
-/// the pods, CPU seconds).
-async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64, f64) {
+/// What one scheduled run measured.
+struct Scheduled {
+    /// Seconds until every pod was bound (201).
+    bound: f64,
+    /// CPU seconds until then.
+    bound_cpu: f64,
+    /// `Scheduled` events written (201) when the last binding was answered.
+    events_at_bound: usize,
+    /// Seconds until every pod was bound and its `Scheduled` event written.
+    told: f64,
+    /// CPU seconds until then.
+    told_cpu: f64,
+    /// Seconds spent storing the pods (inside both windows).
+    stored: f64,
+}
+
+/// Waits until `counter` reaches `n`, failing after 30 s without progress.
+async fn wait_for(counter: &AtomicUsize, n: usize, what: &str, deadline: Instant) {
+    let mut last = (counter.load(Ordering::Relaxed), Instant::now());
+    while counter.load(Ordering::Relaxed) < n {
+        let now = counter.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        assert!(
+            last.1.elapsed() < Duration::from_secs(30),
+            "no progress for 30 s at {now} of {n} {what} (unschedulable pods?)"
+        );
+        assert!(Instant::now() < deadline, "all {what} within 10 minutes");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The daemon scheduling `pods` on `nodes`.
+async fn scheduled(nodes: &[Value], pods: &[Value]) -> Scheduled {
     let sb = sandbox_with(nodes, 4 * pods.len() + 10_000).await;
-    let (client, bound) = counting_client(&sb);
+    let (client, bound, events) = counting_client(&sb);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut opts = DaemonOptions::new(SchedulerConfig::default());
     opts.leader_elect = false;
@@ -178,27 +229,21 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64, f64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // The copies the sandbox takes are made before the clock starts, as the
+    // raw runs' pods are stored before theirs.
+    let copies = pods.to_vec();
     let cpu = cpu_seconds();
     let start = Instant::now();
-    sb.seed_objects(pods.iter().cloned()).expect("seed pods");
+    sb.seed_objects(copies).expect("seed pods");
     let stored = start.elapsed().as_secs_f64();
     let deadline = start + Duration::from_secs(600);
-    let mut last = (0, Instant::now());
-    while bound.load(Ordering::Relaxed) < pods.len() {
-        let now = bound.load(Ordering::Relaxed);
-        if now != last.0 {
-            last = (now, Instant::now());
-        }
-        assert!(
-            last.1.elapsed() < Duration::from_secs(30),
-            "no progress for 30 s at {now} of {} bound (unschedulable pods?)",
-            pods.len()
-        );
-        assert!(Instant::now() < deadline, "all bound within 10 minutes");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
+    wait_for(&bound, pods.len(), "bound", deadline).await;
+    let bound_secs = start.elapsed().as_secs_f64();
+    let bound_cpu = cpu_seconds() - cpu;
+    let events_at_bound = events.load(Ordering::Relaxed);
+    wait_for(&events, pods.len(), "Scheduled events", deadline).await;
+    let told = start.elapsed().as_secs_f64();
+    let told_cpu = cpu_seconds() - cpu;
     if std::env::var_os("E2E_ONLY").is_some() {
         // The timed window on CLOCK_MONOTONIC (Instant's Debug shows it), for
         // `perf record -k CLOCK_MONOTONIC` and `perf report --time`.
@@ -215,7 +260,14 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> (f64, f64, f64) {
         .count();
     assert_eq!(unbound, 0, "every pod bound");
     sb.shutdown().await;
-    (elapsed, stored, cpu)
+    Scheduled {
+        bound: bound_secs,
+        bound_cpu,
+        events_at_bound,
+        told,
+        told_cpu,
+        stored,
+    }
 }
 
 /// One client binding `pods` round-robin onto the nodes, 16 in flight, with
@@ -328,11 +380,11 @@ fn main() {
             rt.block_on(raw(&node_values, &pod_values, 1)),
         )
     };
-    let (sched, stored, sched_cpu) = rt.block_on(scheduled(&node_values, &pod_values));
+    let s = rt.block_on(scheduled(&node_values, &pod_values));
     let rate = |secs: f64| count as f64 / secs;
     let per_pod = |cpu: f64| 1e6 * cpu / count as f64;
     println!(
-        "raw bindings, 16 in flight, no watch:   {:>8.0} pods/s ({raw_plain:.2} s, {:.0} CPU µs/pod)",
+        "raw bindings, 16 in flight, no watch:    {:>8.0} pods/s ({raw_plain:.2} s, {:.0} CPU µs/pod)",
         rate(raw_plain),
         per_pod(raw_plain_cpu)
     );
@@ -342,13 +394,27 @@ fn main() {
         per_pod(raw_watched_cpu)
     );
     println!(
-        "scheduled end to end (daemon):          {:>8.0} pods/s ({sched:.2} s, of which {stored:.2} s storing the pods; {:.0} CPU µs/pod)",
-        rate(sched),
-        per_pod(sched_cpu)
+        "scheduled, until all bound:              {:>8.0} pods/s ({:.2} s, of which {:.2} s storing the pods; {:.0} CPU µs/pod; {} of {count} Scheduled events written by then)",
+        rate(s.bound),
+        s.bound,
+        s.stored,
+        per_pod(s.bound_cpu),
+        s.events_at_bound,
     );
     println!(
-        "ratio: {:.0} % of raw (no watch), {:.0} % of raw with one pod watch; goal >= 80 %",
-        100.0 * raw_plain / sched,
-        100.0 * raw_watched / sched
+        "scheduled, until all bound and told:     {:>8.0} pods/s ({:.2} s; {:.0} CPU µs/pod)",
+        rate(s.told),
+        s.told,
+        per_pod(s.told_cpu)
+    );
+    println!(
+        "ratio (all bound and told): {:.0} % of raw (no watch), {:.0} % of raw with one pod watch; goal >= 80 %",
+        100.0 * raw_plain / s.told,
+        100.0 * raw_watched / s.told
+    );
+    println!(
+        "ratio (all bound):          {:.0} % of raw (no watch), {:.0} % of raw with one pod watch",
+        100.0 * raw_plain / s.bound,
+        100.0 * raw_watched / s.bound
     );
 }
