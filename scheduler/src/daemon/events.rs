@@ -8,6 +8,11 @@
 //! object, as client-go's event broadcaster does. Unlike kube-rs's `Recorder`,
 //! the note is part of that key: a FailedScheduling message that changes is a
 //! new event, so what KubeSpawner shows the user is current.
+//!
+//! A new event is one `POST` whose body is written straight from the
+//! recorder's borrowed fields, and whose answer is checked but not decoded:
+//! the scheduler writes one `Scheduled` event per pod, so its cost counts as
+//! much as the binding's.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,9 +20,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde::Serialize;
 use tokio::time::Instant;
 
 /// kube's limit on an event's note.
@@ -52,6 +58,31 @@ struct Seen {
     name: String,
     count: i32,
     first: Instant,
+}
+
+/// The body of a new events.k8s.io/v1 Event, borrowed: what `Event` would
+/// serialize to for the fields the recorder sets.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NewEvent<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: NewEventMeta<'a>,
+    event_time: MicroTime,
+    #[serde(rename = "type")]
+    type_: &'static str,
+    reason: &'a str,
+    action: &'a str,
+    note: &'a str,
+    regarding: &'a ObjectReference,
+    reporting_controller: &'a str,
+    reporting_instance: &'a str,
+}
+
+#[derive(Serialize)]
+struct NewEventMeta<'a> {
+    name: &'a str,
+    namespace: &'a str,
 }
 
 /// Publishes events; one per process.
@@ -116,11 +147,10 @@ impl EventRecorder {
             ev.regarding.uid.clone().unwrap_or_default(),
             ev.controller.to_string(),
             ev.reason,
-            note.clone(),
-            namespace.clone(),
+            note,
+            namespace,
         );
         let now = Timestamp::now();
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let repeat = {
             let mut seen = self
                 .seen
@@ -149,7 +179,9 @@ impl EventRecorder {
                 (s.name.clone(), s.count)
             })
         };
+        let (note, namespace) = (&key.3, &key.4);
         if let Some((name, count)) = repeat {
+            let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
             let patch = serde_json::json!({
                 "series": EventSeries { count, last_observed_time: MicroTime(now) },
             });
@@ -162,29 +194,36 @@ impl EventRecorder {
             ev.regarding.name.as_deref().unwrap_or(ev.controller),
             now.as_nanosecond()
         );
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(namespace),
-                ..ObjectMeta::default()
+        let event = NewEvent {
+            api_version: "events.k8s.io/v1",
+            kind: "Event",
+            metadata: NewEventMeta {
+                name: &name,
+                namespace,
             },
-            event_time: Some(MicroTime(now)),
-            type_: Some(
-                match ev.type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .into(),
-            ),
-            reason: Some(ev.reason.into()),
-            action: Some(ev.action.into()),
-            note: Some(note),
-            regarding: Some(ev.regarding.clone()),
-            reporting_controller: Some(ev.controller.into()),
-            reporting_instance: Some(self.instance.clone()),
-            ..Event::default()
+            event_time: MicroTime(now),
+            type_: match ev.type_ {
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
+            },
+            reason: ev.reason,
+            action: ev.action,
+            note,
+            regarding: &ev.regarding,
+            reporting_controller: ev.controller,
+            reporting_instance: &self.instance,
         };
-        api.create(&PostParams::default(), &event).await?;
+        let body = serde_json::to_vec(&event).map_err(kube::Error::SerdeError)?;
+        let mut request = kube::core::Request::new(format!(
+            "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+        ))
+        .create(&PostParams::default(), body)
+        .map_err(kube::Error::BuildRequest)?;
+        // As `Api::create` names the request (for kube's tracing).
+        request.extensions_mut().insert("create");
+        // The answer is the stored Event: checked (an error status is an
+        // error), not decoded, as nothing here reads it.
+        self.client.request_text(request).await?;
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -216,6 +255,49 @@ pub fn pod_reference(namespace: &str, name: &str, uid: &str) -> ObjectReference 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_event_serializes_as_the_event_object_would() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let now = Timestamp::now();
+        let regarding = pod_reference("ns", "p", "u-1");
+        let new = NewEvent {
+            api_version: "events.k8s.io/v1",
+            kind: "Event",
+            metadata: NewEventMeta {
+                name: "p.1",
+                namespace: "ns",
+            },
+            event_time: MicroTime(now),
+            type_: "Normal",
+            reason: "Scheduled",
+            action: "Binding",
+            note: "Successfully assigned ns/p to n",
+            regarding: &regarding,
+            reporting_controller: "user-scheduler",
+            reporting_instance: "me",
+        };
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some("p.1".into()),
+                namespace: Some("ns".into()),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some("Normal".into()),
+            reason: Some("Scheduled".into()),
+            action: Some("Binding".into()),
+            note: Some("Successfully assigned ns/p to n".into()),
+            regarding: Some(regarding.clone()),
+            reporting_controller: Some("user-scheduler".into()),
+            reporting_instance: Some("me".into()),
+            ..Event::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&new).unwrap(),
+            serde_json::to_value(&event).unwrap()
+        );
+    }
 
     #[test]
     fn notes_are_truncated_to_1024_characters() {
