@@ -175,7 +175,13 @@ impl LabelSelector {
 
     /// Whether an object's `metadata.labels` satisfy the selector.
     pub fn matches(&self, obj: &Value) -> bool {
-        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        if self.reqs.is_empty() {
+            return true;
+        }
+        let labels = obj
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
         self.reqs.iter().all(|(k, op)| match op {
             LabelOp::Eq(v) => get(k) == Some(v.as_str()),
@@ -266,13 +272,19 @@ impl FieldSelector {
     /// Whether an object (in storage form) satisfies the selector. Absent fields read as `""`.
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms.iter().all(|(pointer, eq, want)| {
-            let got = match obj.pointer(pointer) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Bool(b)) => b.to_string(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => String::new(),
+            // The pointers are the constants above: no escapes to undo, so
+            // no `Value::pointer` (which copies every token).
+            let field = pointer
+                .split('/')
+                .skip(1)
+                .try_fold(obj, |v, token| v.get(token));
+            let same = match field {
+                Some(Value::String(s)) => s == want,
+                Some(Value::Bool(b)) => b.to_string() == *want,
+                Some(Value::Number(n)) => n.to_string() == *want,
+                _ => want.is_empty(),
             };
-            (got == *want) == *eq
+            same == *eq
         })
     }
 }
