@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
+use crate::events;
 use crate::faults::FaultState;
 use crate::patch::{self, PatchError};
 use crate::resources::{self, ResourceDef, StatusOnCreate, View};
@@ -16,7 +17,6 @@ use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{self, ApiError};
 use crate::store::{Store, Txn};
 use crate::validation::{self, FieldError};
-use crate::{RequestRecord, events};
 
 /// State shared by the server, the library handle and background timers.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ pub(crate) struct Shared {
     pub faults: FaultState,
     pub close_watches: tokio::sync::watch::Sender<u64>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    pub requests: Mutex<Vec<RequestRecord>>,
+    pub requests: Mutex<Vec<crate::server::LoggedRequest>>,
     pub rng: Mutex<u64>,
     pub bookmark_interval: Duration,
     pub server_address: String,
@@ -116,10 +116,50 @@ pub(crate) fn view(def: &ResourceDef, obj: &Value) -> Value {
     }
 }
 
+/// A stored object as served through a definition: serializes as [`view`]'s
+/// result would, without building it.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub def: &'static ResourceDef,
+    pub obj: Arc<Value>,
+}
+
+/// Serializes `obj` as served through `def`.
+pub(crate) fn serialize_view<S: serde::Serializer>(
+    def: &ResourceDef,
+    obj: &Value,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match def.view {
+        View::Identity => obj.serialize(serializer),
+        View::EventsV1 => events::EventsV1View(obj).serialize(serializer),
+    }
+}
+
+impl serde::Serialize for Served {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_view(self.def, &self.obj, serializer)
+    }
+}
+
+/// [`Served`] for a borrowed object.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServedRef<'a> {
+    pub def: &'a ResourceDef,
+    pub obj: &'a Value,
+}
+
+impl serde::Serialize for ServedRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_view(self.def, self.obj, serializer)
+    }
+}
+
 fn from_view(def: &ResourceDef, obj: Value) -> Value {
     match def.view {
         View::Identity => obj,
-        View::EventsV1 => events::to_core(&obj),
+        View::EventsV1 => events::into_core(obj),
     }
 }
 
@@ -288,7 +328,7 @@ pub(crate) fn create(
     ns: &str,
     mut obj: Value,
     dry_run: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Served, ApiError> {
     check_type(&mut obj, &def.api_version(), def.kind)?;
     let mut obj = from_view(def, obj);
     if def.namespaced {
@@ -331,10 +371,13 @@ pub(crate) fn create(
                 return Err(ApiError::already_exists(def.group, def.plural, &name));
             }
             if dry_run {
-                return Ok(view(def, &obj));
+                return Ok(Served {
+                    def,
+                    obj: Arc::new(obj),
+                });
             }
             let stored = txn.put(def.store, obj);
-            return Ok(view(def, &stored));
+            return Ok(Served { def, obj: stored });
         }
         Err(ApiError::Internal(
             "could not generate a unique name".into(),
@@ -581,7 +624,7 @@ pub(crate) fn patch(
         let mut obj = p;
         let m = meta_mut(&mut obj);
         m.insert("name".into(), Value::String(name.into()));
-        return create(shared, def, ns, obj, dry_run);
+        return create(shared, def, ns, obj, dry_run).map(|c| view(def, &c.obj));
     }
     shared.store.transact(|txn| {
         let old = txn

@@ -318,7 +318,9 @@ impl Sandbox {
             .requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .iter()
+            .map(server::LoggedRequest::record)
+            .collect()
     }
 
     /// Forgets the request log.

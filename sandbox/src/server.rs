@@ -12,7 +12,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::RequestRecord;
-use crate::api::{self, DeleteOpts, Part, PatchType, Shared, view};
+use crate::api::{self, DeleteOpts, Part, PatchType, Served, Shared, view};
 use crate::discovery;
 use crate::faults::Faults;
 use crate::resources::{self, ResourceDef};
@@ -41,7 +41,7 @@ fn json_bytes(code: u16, body: Vec<u8>) -> Response {
     r
 }
 
-fn json_response(code: u16, v: &Value) -> Response {
+fn json_response(code: u16, v: &impl serde::Serialize) -> Response {
     json_bytes(code, serde_json::to_vec(v).unwrap_or_default())
 }
 
@@ -114,6 +114,45 @@ enum Route {
     Resource(ResourceUrl),
 }
 
+/// One request as logged: its method and path and, for a resource URL, its
+/// verb. The [`RequestRecord`] (nine strings) is made only when the log is
+/// read, not on every request.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedRequest {
+    method: Method,
+    path: Box<str>,
+    /// `Some` for a resource URL: the Kubernetes verb, if the method has one.
+    verb: Option<Option<&'static str>>,
+}
+
+impl LoggedRequest {
+    /// The request as the public log shows it.
+    pub(crate) fn record(&self) -> RequestRecord {
+        let mut record = RequestRecord {
+            method: self.method.to_string(),
+            path: self.path.to_string(),
+            verb: self.method.as_str().to_ascii_lowercase(),
+            api_group: String::new(),
+            resource: String::new(),
+            subresource: None,
+            namespace: None,
+            name: None,
+        };
+        // Routed as a resource when logged: the same path parses the same.
+        if let Some(verb) = self.verb
+            && let Ok(url) = resource_url(&segments(&self.path))
+        {
+            record.verb = verb.unwrap_or("unknown").to_string();
+            record.api_group = url.def.group.to_string();
+            record.resource = url.def.plural.to_string();
+            record.subresource = url.sub;
+            record.namespace = url.namespace;
+            record.name = url.name;
+        }
+        record
+    }
+}
+
 fn not_found_url() -> ApiError {
     ApiError::NotFound {
         message: "the server could not find the requested resource".into(),
@@ -143,13 +182,9 @@ fn openapi_v2(accept: &str) -> Response {
 }
 
 fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segs = segments(path);
     let ok = |v: Value| Ok(Route::NonResource(json_response(200, &v)));
-    let (group, version, rest) = match segs.as_slice() {
+    match segs.as_slice() {
         ["version"] => return ok(discovery::version()),
         ["healthz" | "livez" | "readyz", ..] => return Ok(Route::NonResource(text(200, "ok"))),
         ["api"] => return ok(discovery::core_versions(&shared.server_address)),
@@ -167,6 +202,23 @@ fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
         ["apis", g, v] => {
             return discovery::resource_list(g, v).map_or_else(|| Err(not_found_url()), ok);
         }
+        _ => {}
+    }
+    resource_url(&segs).map(Route::Resource)
+}
+
+/// The path's segments.
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A resource URL's parts (the path's segments; non-resource paths are
+/// matched before, in [`route`]).
+fn resource_url(segs: &[&str]) -> Result<ResourceUrl, ApiError> {
+    let (group, version, rest) = match segs {
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(not_found_url()),
@@ -196,12 +248,12 @@ fn route(shared: &Shared, path: &str, accept: &str) -> Result<Route, ApiError> {
             return Err(not_found_url());
         }
     }
-    Ok(Route::Resource(ResourceUrl {
+    Ok(ResourceUrl {
         def,
         namespace: ns,
         name,
         sub,
-    }))
+    })
 }
 
 fn k8s_verb(
@@ -241,10 +293,6 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Response, ApiError> {
     let method = req.method().clone();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| path.to_string(), |p| p.as_str().to_string());
     let q = parse_query(req.uri().query().unwrap_or(""));
     let content_type = req
         .headers()
@@ -267,40 +315,27 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let routed = route(shared, path, &accept);
-    let mut record = RequestRecord {
-        method: method.to_string(),
-        path: path.to_string(),
-        verb: method.as_str().to_ascii_lowercase(),
-        api_group: String::new(),
-        resource: String::new(),
-        subresource: None,
-        namespace: None,
-        name: None,
-    };
+        .unwrap_or("");
+    let as_table = table::wanted(accept);
+    let routed = route(shared, path, accept);
     let verb = match &routed {
-        Ok(Route::Resource(url)) => {
-            let verb = k8s_verb(&method, url, &q);
-            record.verb = verb.unwrap_or("unknown").to_string();
-            record.api_group = url.def.group.to_string();
-            record.resource = url.def.plural.to_string();
-            record.subresource = url.sub.clone();
-            record.namespace = url.namespace.clone();
-            record.name = url.name.clone();
-            verb
-        }
+        Ok(Route::Resource(url)) => Some(k8s_verb(&method, url, &q)),
         _ => None,
     };
     shared
         .requests
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(record);
-    if let Some(err) = shared.faults.take_failure(method.as_str(), &path_and_query) {
+        .push(LoggedRequest {
+            method: method.clone(),
+            path: path.into(),
+            verb,
+        });
+    let path_and_query = req.uri().path_and_query().map_or(path, |p| p.as_str());
+    if let Some(err) = shared.faults.take_failure(method.as_str(), path_and_query) {
         return Err(err);
     }
+    let verb = verb.flatten();
     let url = match routed? {
         Route::NonResource(r) => {
             return if method == Method::GET || method == Method::HEAD {
@@ -343,22 +378,16 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
                 .store
                 .get(def.store, &ns, &name)
                 .ok_or_else(|| ApiError::not_found(def.group, def.plural, &name))?;
-            let obj = view(def, &obj);
-            if table::wanted(&accept) {
+            if as_table {
+                let obj = view(def, &obj);
                 let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
                 let t = table::table(def, [&obj], meta, include_object(&q), shared.clock.now());
                 return Ok(json_response(200, &t));
             }
-            Ok(json_response(200, &obj))
+            Ok(json_response(200, &Served { def, obj }))
         }
-        "list" => list(
-            shared,
-            def,
-            url.namespace.as_deref(),
-            &q,
-            table::wanted(&accept),
-        ),
-        "watch" => watch_response(shared, def, url.namespace, &q, table::wanted(&accept)),
+        "list" => list(shared, def, url.namespace.as_deref(), &q, as_table),
+        "watch" => watch_response(shared, def, url.namespace, &q, as_table),
         "create" => match url.sub.as_deref() {
             Some("binding") => {
                 let b = api::parse_body(None, &body, yaml)?;
@@ -526,11 +555,8 @@ fn list(
         if i > 0 {
             buf.push(b',');
         }
-        let r = match def.view {
-            resources::View::Identity => serde_json::to_writer(&mut buf, &**o),
-            resources::View::EventsV1 => serde_json::to_writer(&mut buf, &view(def, o)),
-        };
-        r.map_err(|e| ApiError::Internal(e.to_string()))?;
+        api::serialize_view(def, o, &mut serde_json::Serializer::new(&mut buf))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     buf.extend_from_slice(b"]}");
     Ok(json_bytes(200, buf))
@@ -588,11 +614,13 @@ fn admin(shared: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> Resp
     let done = || json_response(200, &json!({"ok": true}));
     match (method, path.trim_end_matches('/')) {
         (&Method::GET, "requests") => {
-            let log = shared
+            let log: Vec<RequestRecord> = shared
                 .requests
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .clone();
+                .iter()
+                .map(LoggedRequest::record)
+                .collect();
             json_response(200, &serde_json::to_value(log).unwrap_or_default())
         }
         (&Method::DELETE, "requests") => {

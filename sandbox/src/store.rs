@@ -3,6 +3,10 @@
 //!
 //! Every write takes one short lock, bumps the resourceVersion by one and appends exactly one
 //! event to the log, so a watcher that reads the log in order never misses or repeats an event.
+//!
+//! Watchers are woken per storage (a pod write wakes the pod watches, not the node watches), and
+//! a watch expires only when an event of its own storage has left the window (or after a
+//! compaction), as the real API server's per-resource watch cache behaves.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -55,18 +59,18 @@ impl LogEvent {
     /// The newline-terminated watch line for this event, serialized once and shared by watchers.
     pub fn line(&self) -> Bytes {
         self.line
-            .get_or_init(|| watch_line(self.kind.as_str(), &self.object))
+            .get_or_init(|| watch_line(self.kind.as_str(), &*self.object))
             .clone()
     }
 }
 
 /// Serializes one watch event line.
-pub fn watch_line(kind: &str, object: &Value) -> Bytes {
+pub fn watch_line(kind: &str, object: &(impl serde::Serialize + ?Sized)) -> Bytes {
     let mut buf = Vec::with_capacity(256);
     buf.extend_from_slice(b"{\"type\":\"");
     buf.extend_from_slice(kind.as_bytes());
     buf.extend_from_slice(b"\",\"object\":");
-    // Serializing a `Value` into a Vec cannot fail.
+    // Serializing a `Value` (or a view of one) into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut buf, object);
     buf.extend_from_slice(b"}\n");
     Bytes::from(buf)
@@ -90,6 +94,10 @@ struct Inner {
     /// Every event with rv > floor is in the log.
     floor: u64,
     log: VecDeque<Arc<LogEvent>>,
+    /// Per storage, the resourceVersion of the newest of its events dropped from the log.
+    dropped: HashMap<&'static str, u64>,
+    /// Every event with rv <= compacted is gone for every storage (a compaction).
+    compacted: u64,
     window: usize,
     snapshots: HashMap<u64, Arc<ListSnapshot>>,
     snapshot_order: VecDeque<u64>,
@@ -101,6 +109,8 @@ struct Inner {
 pub struct Store {
     inner: Mutex<Inner>,
     notify: tokio::sync::watch::Sender<u64>,
+    /// Per storage, woken with the resourceVersion after a write to it.
+    notify_store: Mutex<HashMap<&'static str, tokio::sync::watch::Sender<u64>>>,
 }
 
 /// Why a watch cannot resume from a resourceVersion.
@@ -116,10 +126,45 @@ pub enum StoreError {
     },
 }
 
+/// The events after a cursor that concern one storage; see [`Store::events_in`].
+#[derive(Debug)]
+pub struct StoreEvents {
+    /// The storage's events, in order.
+    pub events: Vec<Arc<LogEvent>>,
+    /// The resourceVersion up to which the log was read (the next cursor).
+    pub read_to: u64,
+    /// Whether the log holds more events after `read_to`.
+    pub more: bool,
+}
+
+/// The storages written in one transaction (a transaction writes one or two).
+#[derive(Default)]
+struct Written {
+    first: [Option<&'static str>; 2],
+    /// More storages than `first` holds: wake every watcher.
+    all: bool,
+}
+
+impl Written {
+    fn add(&mut self, store: &'static str) {
+        if self.first.contains(&Some(store)) {
+            return;
+        }
+        match self.first.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(store),
+            None => self.all = true,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.first[0].is_some()
+    }
+}
+
 /// A set of writes done under one lock.
 pub struct Txn<'a> {
     inner: MutexGuard<'a, Inner>,
-    wrote: bool,
+    wrote: Written,
 }
 
 fn key_of(obj: &Value) -> Key {
@@ -181,7 +226,7 @@ impl Txn<'_> {
                 line: OnceLock::new(),
             },
         );
-        self.wrote = true;
+        self.wrote.add(store);
         obj
     }
 
@@ -208,7 +253,7 @@ impl Txn<'_> {
                 line: OnceLock::new(),
             },
         );
-        self.wrote = true;
+        self.wrote.add(store);
         Some(last)
     }
 }
@@ -240,10 +285,37 @@ fn set_rv(obj: &mut Value, rv: u64) {
 
 fn push_event(inner: &mut Inner, ev: LogEvent) {
     inner.log.push_back(Arc::new(ev));
+    trim(inner);
+}
+
+/// Drops the oldest events beyond the window.
+fn trim(inner: &mut Inner) {
     while inner.log.len() > inner.window {
         if let Some(old) = inner.log.pop_front() {
             inner.floor = old.rv;
+            *inner.dropped.entry(old.store).or_default() = old.rv;
         }
+    }
+}
+
+/// The index in the log of the first event after `cursor`.
+fn log_start(inner: &Inner, cursor: u64) -> usize {
+    // Every watcher calls this on every write to its storage: try where
+    // `cursor` sits when the log's versions are consecutive (the usual case)
+    // before a binary search, whose probes each miss the cache on a long log.
+    match inner.log.front() {
+        Some(first) if cursor >= first.rv => {
+            let guess = usize::try_from(cursor - first.rv + 1).unwrap_or(usize::MAX);
+            let fits = guess <= inner.log.len()
+                && inner.log[guess - 1].rv == cursor
+                && inner.log.get(guess).is_none_or(|e| e.rv > cursor);
+            if fits {
+                guess
+            } else {
+                inner.log.partition_point(|e| e.rv <= cursor)
+            }
+        }
+        _ => inner.log.partition_point(|e| e.rv <= cursor),
     }
 }
 
@@ -257,12 +329,29 @@ impl Store {
                 rv: 0,
                 floor: 0,
                 log: VecDeque::new(),
+                dropped: HashMap::new(),
+                compacted: 0,
                 window: window.max(1),
                 snapshots: HashMap::new(),
                 snapshot_order: VecDeque::new(),
                 next_snapshot: 1,
             }),
             notify,
+            notify_store: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn store_senders(
+        &self,
+    ) -> MutexGuard<'_, HashMap<&'static str, tokio::sync::watch::Sender<u64>>> {
+        self.notify_store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the watchers of every storage.
+    fn notify_all(&self, rv: u64) {
+        self.notify.send_replace(rv);
+        for tx in self.store_senders().values() {
+            tx.send_replace(rv);
         }
     }
 
@@ -276,13 +365,24 @@ impl Store {
     pub fn transact<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> R) -> R {
         let mut txn = Txn {
             inner: self.lock(),
-            wrote: false,
+            wrote: Written::default(),
         };
         let r = f(&mut txn);
-        if txn.wrote {
+        if txn.wrote.any() {
             let rv = txn.inner.rv;
+            let wrote = std::mem::take(&mut txn.wrote);
             drop(txn);
-            self.notify.send_replace(rv);
+            if wrote.all {
+                self.notify_all(rv);
+            } else {
+                self.notify.send_replace(rv);
+                let senders = self.store_senders();
+                for store in wrote.first.into_iter().flatten() {
+                    if let Some(tx) = senders.get(store) {
+                        tx.send_replace(rv);
+                    }
+                }
+            }
         }
         r
     }
@@ -308,6 +408,54 @@ impl Store {
         self.notify.subscribe()
     }
 
+    /// Subscribes to the writes to one storage (and to compactions).
+    pub fn subscribe_store(&self, store: &'static str) -> tokio::sync::watch::Receiver<u64> {
+        let rv = self.rv();
+        self.store_senders()
+            .entry(store)
+            .or_insert_with(|| tokio::sync::watch::channel(rv).0)
+            .subscribe()
+    }
+
+    /// The events of `store` after `cursor`, reading at most `max` log
+    /// entries of any storage; `TooOld` when an event of `store` after
+    /// `cursor` has left the window (or a compaction came after `cursor`).
+    pub fn events_in(
+        &self,
+        store: &'static str,
+        cursor: u64,
+        max: usize,
+    ) -> Result<StoreEvents, StoreError> {
+        let inner = self.lock();
+        let dropped = inner.dropped.get(store).copied().unwrap_or(0);
+        if cursor < inner.compacted || cursor < dropped {
+            return Err(StoreError::TooOld {
+                requested: cursor,
+                oldest: inner.compacted.max(dropped),
+            });
+        }
+        let start = log_start(&inner, cursor);
+        let end = start.saturating_add(max).min(inner.log.len());
+        let events = inner
+            .log
+            .range(start..end)
+            .filter(|e| e.store == store)
+            .cloned()
+            .collect();
+        let read_to = if end > start {
+            inner.log[end - 1].rv
+        } else {
+            // Nothing after `cursor` is left in the log: every later write
+            // (there are none, or they were compacted away) is accounted for.
+            cursor.max(inner.rv)
+        };
+        Ok(StoreEvents {
+            events,
+            read_to,
+            more: end < inner.log.len(),
+        })
+    }
+
     /// The events after `cursor` (at most `max`), or `TooOld` when some were dropped.
     pub fn events_after(
         &self,
@@ -321,23 +469,7 @@ impl Store {
                 oldest: inner.floor,
             });
         }
-        // Every watcher calls this on every write: try where `cursor` sits
-        // when the log's versions are consecutive (the usual case) before a
-        // binary search, whose probes each miss the cache on a long log.
-        let start = match inner.log.front() {
-            Some(first) if cursor >= first.rv => {
-                let guess = usize::try_from(cursor - first.rv + 1).unwrap_or(usize::MAX);
-                let fits = guess <= inner.log.len()
-                    && inner.log[guess - 1].rv == cursor
-                    && inner.log.get(guess).is_none_or(|e| e.rv > cursor);
-                if fits {
-                    guess
-                } else {
-                    inner.log.partition_point(|e| e.rv <= cursor)
-                }
-            }
-            _ => inner.log.partition_point(|e| e.rv <= cursor),
-        };
+        let start = log_start(&inner, cursor);
         let evs = inner.log.range(start..).take(max).cloned().collect();
         Ok((evs, inner.rv))
     }
@@ -349,23 +481,20 @@ impl Store {
             let mut inner = self.lock();
             inner.rv += 1;
             inner.floor = inner.rv;
+            inner.compacted = inner.rv;
             inner.log.clear();
             inner.snapshots.clear();
             inner.snapshot_order.clear();
             inner.rv
         };
-        self.notify.send_replace(rv);
+        self.notify_all(rv);
     }
 
     /// Changes how many events are kept.
     pub fn set_window(&self, window: usize) {
         let mut inner = self.lock();
         inner.window = window.max(1);
-        while inner.log.len() > inner.window {
-            if let Some(old) = inner.log.pop_front() {
-                inner.floor = old.rv;
-            }
-        }
+        trim(&mut inner);
     }
 
     /// Keeps a list for `continue` tokens; returns its id.
@@ -432,6 +561,41 @@ mod tests {
     }
 
     #[test]
+    fn events_in_one_storage_expire_with_that_storage_only() {
+        let s = Store::new(3);
+        let mut nodes = s.subscribe_store("nodes");
+        let pods = s.subscribe_store("pods");
+        s.transact(|t| t.put("nodes", obj("", "n1")));
+        assert!(nodes.has_changed().unwrap());
+        assert!(
+            !pods.has_changed().unwrap(),
+            "a node write wakes no pod watch"
+        );
+        nodes.borrow_and_update();
+        for i in 0..5 {
+            s.transact(|t| t.put("pods", obj("a", &format!("p{i}"))));
+        }
+        assert!(pods.has_changed().unwrap());
+        assert!(!nodes.has_changed().unwrap());
+        // rv 1 (the node) is out of the window of 3: a node watch from 0
+        // missed it, one from 1 missed nothing of the nodes.
+        assert!(s.events_in("nodes", 0, 10).is_err());
+        let read = s.events_in("nodes", 1, 10).unwrap();
+        assert!(read.events.is_empty());
+        assert_eq!((read.read_to, read.more), (6, false));
+        // Pods 1 and 2 (rv 2, 3) were dropped.
+        assert!(s.events_in("pods", 2, 10).is_err());
+        let read = s.events_in("pods", 3, 2).unwrap();
+        assert_eq!(read.events.len(), 2);
+        assert_eq!((read.read_to, read.more), (5, true));
+        // A compaction expires every storage and wakes every watcher.
+        s.compact();
+        assert!(nodes.has_changed().unwrap());
+        assert!(s.events_in("nodes", 6, 10).is_err());
+        assert!(s.events_in("nodes", 7, 10).unwrap().events.is_empty());
+    }
+
+    #[test]
     fn compaction_expires_every_earlier_rv() {
         let s = Store::new(100);
         s.transact(|t| t.put("nodes", obj("", "n")));
@@ -447,6 +611,6 @@ mod tests {
             .is_ok()
         );
         let (evs, _) = s.events_after(2, 10).unwrap();
-        assert_eq!(evs[0].line(), watch_line("MODIFIED", &evs[0].object));
+        assert_eq!(evs[0].line(), watch_line("MODIFIED", &*evs[0].object));
     }
 }

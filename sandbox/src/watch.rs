@@ -1,7 +1,9 @@
 //! Watch streams: newline-delimited JSON events read from the store's event log.
 //!
 //! A watcher keeps a cursor (the resourceVersion of the last log event it has looked at) and
-//! reads the log after it, so it sees every write exactly once and in order. Objects that start
+//! reads the log after it, so it sees every write exactly once and in order. It is woken only by
+//! writes to its own storage (and compactions), so a burst of writes to pods costs the node and
+//! event watches nothing. Objects that start
 //! or stop matching the watcher's selectors are sent as ADDED or DELETED, as the real API server
 //! does. A cursor older than the kept window ends the stream with an in-stream `ERROR` event
 //! carrying a 410 `Expired` Status.
@@ -14,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::api::{Shared, view};
+use crate::api::{ServedRef, Shared, view};
 use crate::resources::{ResourceDef, View};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -41,10 +43,10 @@ pub(crate) struct WatchParams {
 impl WatchParams {
     /// The watch line for an object in storage form.
     fn line(&self, kind: &str, obj: &Value) -> Bytes {
-        let served = view(self.def, obj);
         match self.table {
-            None => watch_line(kind, &served),
+            None => watch_line(kind, &ServedRef { def: self.def, obj }),
             Some(include_object) => {
+                let served = view(self.def, obj);
                 let meta = json!({"resourceVersion": served.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
                 let t = table::table(
                     self.def,
@@ -62,7 +64,11 @@ impl WatchParams {
 impl WatchParams {
     fn matches(&self, obj: &Value) -> bool {
         if let Some(ns) = &self.namespace
-            && obj.pointer("/metadata/namespace").and_then(Value::as_str) != Some(ns.as_str())
+            && obj
+                .get("metadata")
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                != Some(ns.as_str())
         {
             return false;
         }
@@ -80,6 +86,8 @@ struct WatchState {
     shutdown_rx: tokio::sync::watch::Receiver<bool>,
     deadline: Instant,
     next_bookmark: Instant,
+    /// A bookmark is due once the log has been read up to now.
+    bookmark_due: bool,
     done: bool,
 }
 
@@ -152,20 +160,33 @@ impl WatchState {
                 return None;
             }
             self.rv_rx.borrow_and_update();
-            match self.shared.store.events_after(self.cursor, BATCH) {
+            match self
+                .shared
+                .store
+                .events_in(self.params.def.store, self.cursor, BATCH)
+            {
                 Err(e) => {
                     self.done = true;
                     return Some(expired_line(e));
                 }
-                Ok((evs, _)) => {
-                    let more = evs.len() == BATCH;
-                    for ev in &evs {
+                Ok(read) => {
+                    for ev in &read.events {
                         if let Some(line) = self.line_for(ev) {
                             self.pending.push_back(line);
                         }
-                        self.cursor = ev.rv;
                     }
-                    if !self.pending.is_empty() || more {
+                    self.cursor = read.read_to;
+                    if read.more {
+                        continue;
+                    }
+                    if self.bookmark_due {
+                        // After the events up to now, so that it carries the
+                        // latest resourceVersion.
+                        self.bookmark_due = false;
+                        self.pending
+                            .push_back(bookmark(self.params.def, self.cursor, false));
+                    }
+                    if !self.pending.is_empty() {
                         continue;
                     }
                 }
@@ -178,7 +199,7 @@ impl WatchState {
                 _ = tokio::time::sleep_until(self.deadline) => self.done = true,
                 _ = tokio::time::sleep_until(self.next_bookmark), if bookmarks => {
                     self.next_bookmark = Instant::now() + self.shared.bookmark_interval;
-                    self.pending.push_back(bookmark(self.params.def, self.cursor, false));
+                    self.bookmark_due = true;
                 }
             }
         }
@@ -193,22 +214,22 @@ pub(crate) fn stream(
     impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
     ApiError,
 > {
-    let rv_rx = shared.store.subscribe();
+    let rv_rx = shared.store.subscribe_store(params.def.store);
     let close_rx = shared.close_watches.subscribe();
     let shutdown_rx = shared.shutdown.subscribe();
     let mut pending = VecDeque::new();
     let cursor = match params.since {
         Some(rv) => {
-            match shared.store.events_after(rv, 0) {
-                Err(e) => pending.push_back(expired_line(e)),
-                Ok((_, current)) if rv > current => {
-                    return Err(ApiError::Custom {
-                        code: 504,
-                        reason: "Timeout".into(),
-                        message: format!("Too large resource version: {rv}, current: {current}"),
-                    });
-                }
-                Ok(_) => {}
+            let current = shared.store.rv();
+            if rv > current {
+                return Err(ApiError::Custom {
+                    code: 504,
+                    reason: "Timeout".into(),
+                    message: format!("Too large resource version: {rv}, current: {current}"),
+                });
+            }
+            if let Err(e) = shared.store.events_in(params.def.store, rv, 0) {
+                pending.push_back(expired_line(e));
             }
             rv
         }
@@ -230,6 +251,7 @@ pub(crate) fn stream(
     let state = WatchState {
         deadline: now + params.timeout,
         next_bookmark: now + shared.bookmark_interval,
+        bookmark_due: false,
         shared,
         params,
         cursor,
