@@ -121,12 +121,14 @@ fn check(r: &StepReport) {
     }
 }
 
-// The seed's eight steps, replayed with the demo's own code at 300x.
+// The seed's eight steps, replayed with the demo's own code at 100x (at 300x
+// a loaded 2-core machine once fell far enough behind the sandbox clock that
+// the autoscaler saw step 7's users in two batches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_seed_demonstration_has_the_seed_outcome_at_every_step() {
     let run = async {
         let mut demo = Demo::start(DemoOptions {
-            speed: 300.0,
+            speed: 100.0,
             seed: 7,
             ..DemoOptions::default()
         })
@@ -138,7 +140,7 @@ async fn the_seed_demonstration_has_the_seed_outcome_at_every_step() {
         }
         demo.stop().await.expect("the demo stops cleanly");
     };
-    tokio::time::timeout(Duration::from_secs(60), run)
+    tokio::time::timeout(Duration::from_secs(180), run)
         .await
-        .expect("the demonstration finishes within a minute");
+        .expect("the demonstration finishes within three minutes");
 }
