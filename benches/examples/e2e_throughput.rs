@@ -407,6 +407,9 @@ fn main() {
         s.told,
         per_pod(s.told_cpu)
     );
+    if only_scheduled {
+        return;
+    }
     println!(
         "ratio (all bound and told): {:.0} % of raw (no watch), {:.0} % of raw with one pod watch; goal >= 80 %",
         100.0 * raw_plain / s.told,
