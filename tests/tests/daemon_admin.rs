@@ -1,6 +1,7 @@
 //! The daemon's admin server as a kubelet probe and Prometheus see it:
 //! `/readyz` answers 503 until every watch has listed, then 200; `/metrics`
-//! counts scheduling attempts as kube-scheduler names them.
+//! counts scheduling attempts as kube-scheduler names them, and times the
+//! wait for users' volumes.
 
 mod support;
 
@@ -93,5 +94,55 @@ async fn readyz_waits_for_the_watches_and_metrics_count_scheduled_pods() {
     })
     .await;
     assert_eq!(after, before + 1.0, "one attempt, one pod");
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_time_the_wait_for_volumes() {
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([
+            user_node("n0", "4", "16Gi"),
+            wffc_class("standard-rwo"),
+            claim("claim-alice", "standard-rwo"),
+        ])
+        .unwrap();
+    let _provisioner = sandbox.start_provisioner(sandbox::controllers::ProvisionerOptions {
+        delay: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = start_daemon_with(&sandbox, |mut o| {
+        o.admin = Some(AdminOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        });
+        o.admin_bound = Some(tx);
+        o
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the admin server listens")
+        .expect("the daemon tells its address");
+    let bound = "user_scheduler_volume_binding_duration_seconds_count{result=\"bound\"}";
+    let (_, before) = get(addr, "/metrics").await;
+    assert_eq!(sample(&before, bound), Some(0.0), "{before}");
+    create_pod(
+        &sandbox,
+        &with_claim(
+            pending_pod("alice", "singleuser-server", "1Gi"),
+            "claim-alice",
+        ),
+    )
+    .await;
+    eventually(Duration::from_secs(30), "alice bound", || async {
+        node_of(&sandbox, "alice")
+    })
+    .await;
+    let (_, after) = get(addr, "/metrics").await;
+    assert_eq!(sample(&after, bound), Some(1.0), "{after}");
+    // The provisioner's delay is in the sum.
+    let sum = "user_scheduler_volume_binding_duration_seconds_sum{result=\"bound\"}";
+    assert!(sample(&after, sum).is_some_and(|s| s >= 0.3), "{after}");
     daemon.stop().await.unwrap();
 }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::events::{EventRecorder, EventSpec, EventType, pod_reference};
-use super::metrics::{AttemptResult, DecisionOutcome, Metrics, PodKind};
+use super::metrics::{AttemptResult, DecisionOutcome, Metrics, PodKind, VolumeBindingLabels};
 use super::prebind;
 use super::queue::{Hints, Popped, SharedQueue};
 use super::state::{Nomination, NominationUpdate, Payload, State, UnschedulableReport};
@@ -244,8 +244,20 @@ async fn schedule_one(
             // binding slot is held while claims are provisioned.
             tokio::spawn(async move {
                 let uid = &job.popped.uid;
-                if let Err(ended) = prebind::run(&ctx, uid, &job.node, &volumes, bind_timeout).await
-                {
+                let waiting = Instant::now();
+                let waited = prebind::run(&ctx, uid, &job.node, &volumes, bind_timeout).await;
+                let result = match &waited {
+                    Ok(()) => Some("bound"),
+                    Err(prebind::Ended::Failed(_)) => Some("failed"),
+                    Err(_) => None,
+                };
+                if let Some(result) = result {
+                    ctx.metrics
+                        .volume_binding_duration
+                        .get_or_create(&VolumeBindingLabels { result })
+                        .observe(waiting.elapsed().as_secs_f64());
+                }
+                if let Err(ended) = waited {
                     prebind_failed(&ctx, &job, ended);
                     return;
                 }

@@ -228,7 +228,21 @@ pub fn attempts_label(attempts: u32) -> String {
 }
 
 /// The resources the daemon watches, as `user_scheduler_watch_restarts_total` names them.
-pub const WATCHED_RESOURCES: &[&str] = &["nodes", "pods", "poddisruptionbudgets"];
+pub const WATCHED_RESOURCES: &[&str] = &super::watch::WATCHES;
+
+/// Labels `{result}` of `user_scheduler_volume_binding_duration_seconds`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct VolumeBindingLabels {
+    /// `bound` (the pod's claims were bound, the pod goes on to bind) or
+    /// `failed` (provisioning failed, a claimRef was reset, or the wait timed out).
+    pub result: &'static str,
+}
+
+/// Volume-binding buckets: 100 ms × 2^k, 14 buckets (up to ~27 min), for
+/// provisioning that takes seconds to minutes.
+fn volume_binding_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.1, 2.0, 14))
+}
 
 /// A histogram family's constructor; a plain `fn` keeps `Family`'s type nameable.
 type HistogramConstructor = fn() -> Histogram;
@@ -274,6 +288,9 @@ pub struct Metrics {
     pub decisions: Family<DecisionLabels, Counter>,
     /// `user_scheduler_bind_duration_seconds`: one `pods/binding` request.
     pub bind_duration: Histogram,
+    /// `user_scheduler_volume_binding_duration_seconds{result}`: PreBind, from
+    /// the claims' API writes to every claim bound (or the failure).
+    pub volume_binding_duration: Family<VolumeBindingLabels, Histogram, HistogramConstructor>,
     /// `user_scheduler_nodes_with_real_users`: nodes running at least one real user pod.
     pub nodes_with_real_users: Gauge,
     /// `user_scheduler_nodes_with_only_placeholders`: nodes whose user-pool pods are all
@@ -379,6 +396,17 @@ impl Metrics {
             "Latency in seconds of one pods/binding request",
             bind_duration.clone(),
         );
+        let volume_binding_duration =
+            Family::new_with_constructor(volume_binding_histogram as HistogramConstructor);
+        registry.register(
+            "user_scheduler_volume_binding_duration_seconds",
+            "Seconds a pod waited for its WaitForFirstConsumer claims to be bound \
+             (PreBind), by result: bound or failed",
+            volume_binding_duration.clone(),
+        );
+        for result in ["bound", "failed"] {
+            volume_binding_duration.get_or_create_owned(&VolumeBindingLabels { result });
+        }
         let nodes_with_real_users = Gauge::default();
         registry.register(
             "user_scheduler_nodes_with_real_users",
@@ -461,6 +489,7 @@ impl Metrics {
             cache_size,
             decisions,
             bind_duration,
+            volume_binding_duration,
             nodes_with_real_users,
             nodes_with_only_placeholders,
             leader,
@@ -580,6 +609,10 @@ mod tests {
         ("scheduler_scheduler_cache_size", "gauge"),
         ("user_scheduler_decisions", "counter"),
         ("user_scheduler_bind_duration_seconds", "histogram"),
+        (
+            "user_scheduler_volume_binding_duration_seconds",
+            "histogram",
+        ),
         ("user_scheduler_nodes_with_real_users", "gauge"),
         ("user_scheduler_nodes_with_only_placeholders", "gauge"),
         ("user_scheduler_leader", "gauge"),
