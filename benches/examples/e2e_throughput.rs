@@ -7,7 +7,7 @@
 //! - **Scheduled**: a sandbox holds the synthetic cluster's 1,000 nodes (z2jh
 //!   pools, labels, taints, images; without their bound pods, so that all
 //!   10,000 pending users fit). The daemon (`daemon::run`, no leader
-//!   election, 16 bindings in flight, its three watches) starts and lists;
+//!   election, 16 bindings in flight, its nine watches) starts and lists;
 //!   once `/readyz` says it is ready the clock starts, the 10,000 synthetic
 //!   pending user pods are stored at once (copies made before the clock
 //!   starts), and two times are taken: when the daemon's client has seen
