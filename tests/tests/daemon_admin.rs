@@ -39,6 +39,24 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// Starts the daemon with a plain-HTTP admin server on a free port.
+async fn start_with_admin(sandbox: &sandbox::Sandbox) -> (Daemon, SocketAddr) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = start_daemon_with(sandbox, |mut o| {
+        o.admin = Some(AdminOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        });
+        o.admin_bound = Some(tx);
+        o
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the admin server listens")
+        .expect("the daemon tells its address");
+    (daemon, addr)
+}
+
 /// The value of the sample `name{labels}` (labels exactly as written).
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|l| {
@@ -55,19 +73,7 @@ async fn readyz_waits_for_the_watches_and_metrics_count_scheduled_pods() {
         .unwrap();
     // Every request takes 1 s for now: the watches' first lists are slow.
     sandbox.faults().set_latency(Duration::from_secs(1));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let daemon = start_daemon_with(&sandbox, |mut o| {
-        o.admin = Some(AdminOptions {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-        });
-        o.admin_bound = Some(tx);
-        o
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("the admin server listens")
-        .expect("the daemon tells its address");
+    let (daemon, addr) = start_with_admin(&sandbox).await;
 
     let (status, body) = get(addr, "/readyz").await;
     assert_eq!(status, 503, "not ready before the lists: {body}");
@@ -111,19 +117,7 @@ async fn metrics_time_the_wait_for_volumes() {
         delay: Duration::from_millis(300),
         ..Default::default()
     });
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let daemon = start_daemon_with(&sandbox, |mut o| {
-        o.admin = Some(AdminOptions {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-        });
-        o.admin_bound = Some(tx);
-        o
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("the admin server listens")
-        .expect("the daemon tells its address");
+    let (daemon, addr) = start_with_admin(&sandbox).await;
     let bound = "user_scheduler_volume_binding_duration_seconds_count{result=\"bound\"}";
     let (_, before) = get(addr, "/metrics").await;
     assert_eq!(sample(&before, bound), Some(0.0), "{before}");

@@ -1295,17 +1295,8 @@ mod tests {
 
     #[test]
     fn every_event_kind_moves_unschedulable_pods() {
-        let events = [
-            ClusterEvent::NodeAdded,
-            ClusterEvent::NodeAllocatableChanged,
-            ClusterEvent::NodeLabelsChanged,
-            ClusterEvent::NodeTaintsChanged,
-            ClusterEvent::NodeSchedulableChanged,
-            ClusterEvent::AssignedPodRemoved,
-            ClusterEvent::PdbChanged,
-        ];
         let mut labels = HashSet::new();
-        for event in events {
+        for event in ClusterEvent::ALL {
             assert!(labels.insert(event.label()), "{event:?}");
             let t0 = Instant::now();
             let mut q = queue();
