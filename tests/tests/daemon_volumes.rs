@@ -38,6 +38,25 @@ fn provisioner(
     })
 }
 
+/// Creates user alice, whose home directory is `claim-alice`.
+async fn create_alice(sandbox: &Sandbox) {
+    let alice = with_claim(
+        pending_pod("alice", "singleuser-server", "1Gi"),
+        "claim-alice",
+    );
+    create_pod(sandbox, &alice).await;
+}
+
+/// Waits until pod `name` is bound; its node.
+async fn bound_node(sandbox: &Sandbox, name: &str) -> String {
+    eventually(
+        Duration::from_secs(30),
+        &format!("{name} bound"),
+        || async { node_of(sandbox, name) },
+    )
+    .await
+}
+
 /// Whether the pod has a FailedScheduling event whose note contains `text`.
 fn failed_with(sandbox: &Sandbox, pod: &str, text: &str) -> bool {
     events_of(sandbox, pod)
@@ -78,10 +97,7 @@ async fn a_user_with_a_zonal_home_directory_lands_in_its_zone() {
     alice["spec"]["volumes"] =
         json!([{"name": "home", "persistentVolumeClaim": {"claimName": "claim-alice"}}]);
     create_pod(&sandbox, &alice).await;
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    let node = bound_node(&sandbox, "alice").await;
     assert_eq!(node, "node-b");
     // A pod whose claim does not exist is reported with kube's message.
     let mut ghost = pending_pod("ghost", "singleuser-server", "1Gi");
@@ -116,11 +132,7 @@ async fn a_wait_for_first_consumer_claim_is_provisioned_for_the_pods_node_before
         ])
         .unwrap();
     let daemon = start_daemon(&sandbox);
-    let alice = with_claim(
-        pending_pod("alice", "singleuser-server", "1Gi"),
-        "claim-alice",
-    );
-    create_pod(&sandbox, &alice).await;
+    create_alice(&sandbox).await;
     let selected = eventually(Duration::from_secs(30), "claim annotated", || async {
         selected_node(&sandbox, "claim-alice")
     })
@@ -133,10 +145,7 @@ async fn a_wait_for_first_consumer_claim_is_provisioned_for_the_pods_node_before
     // The provisioner makes a volume in node-a's zone and binds the claim;
     // then the pod binds.
     let _provisioner = provisioner(&sandbox, None);
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    let node = bound_node(&sandbox, "alice").await;
     assert_eq!(node, "node-a");
     let pv = volume_of(&sandbox, "claim-alice").expect("the claim is bound");
     let pv = sandbox.get("persistentvolumes", "", &pv).unwrap();
@@ -177,11 +186,7 @@ async fn a_failed_provisioning_requeues_the_pod_which_then_binds() {
     };
     let _provisioner = provisioner(&sandbox, Some(fail));
     let daemon = start_daemon(&sandbox);
-    let alice = with_claim(
-        pending_pod("alice", "singleuser-server", "1Gi"),
-        "claim-alice",
-    );
-    create_pod(&sandbox, &alice).await;
+    create_alice(&sandbox).await;
     eventually(Duration::from_secs(30), "the failure reported", || async {
         failed_with(
             &sandbox,
@@ -191,10 +196,7 @@ async fn a_failed_provisioning_requeues_the_pod_which_then_binds() {
         .then_some(())
     })
     .await;
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    let node = bound_node(&sandbox, "alice").await;
     assert!(failed_once.load(Ordering::SeqCst));
     assert_eq!(
         selected_node(&sandbox, "claim-alice").as_deref(),
@@ -218,11 +220,7 @@ async fn a_claim_not_bound_in_time_requeues_the_pod_with_a_scheduler_error() {
         o.config.profiles[0].volume_bind_timeout_seconds = 1;
         o
     });
-    let alice = with_claim(
-        pending_pod("alice", "singleuser-server", "1Gi"),
-        "claim-alice",
-    );
-    create_pod(&sandbox, &alice).await;
+    create_alice(&sandbox).await;
     let condition = eventually(Duration::from_secs(30), "the timeout reported", || async {
         pod_scheduled_condition(&sandbox, "alice").filter(|c| c["reason"] == "SchedulerError")
     })
@@ -239,10 +237,7 @@ async fn a_claim_not_bound_in_time_requeues_the_pod_with_a_scheduler_error() {
     assert_eq!(node_of(&sandbox, "alice"), None);
     // The provisioner comes up: the next attempt binds.
     let _provisioner = provisioner(&sandbox, None);
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    let node = bound_node(&sandbox, "alice").await;
     assert_eq!(node, "node-a");
     daemon.stop().await.unwrap();
 }
@@ -264,15 +259,8 @@ async fn a_static_volume_gets_its_claim_ref_and_keeps_the_user_on_its_node() {
     // binding a scheduler started by setting the volume's claimRef.
     let _provisioner = provisioner(&sandbox, None);
     let daemon = start_daemon(&sandbox);
-    let alice = with_claim(
-        pending_pod("alice", "singleuser-server", "1Gi"),
-        "claim-alice",
-    );
-    create_pod(&sandbox, &alice).await;
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    create_alice(&sandbox).await;
+    let node = bound_node(&sandbox, "alice").await;
     assert_eq!(node, "node-b");
     let pv = sandbox.get("persistentvolumes", "", "pv-local-b").unwrap();
     let claim = claim_of(&sandbox, "claim-alice");
@@ -324,15 +312,8 @@ async fn csi_attach_limits_are_honoured() {
     let _provisioner = provisioner(&sandbox, None);
     let daemon = start_daemon(&sandbox);
     // Packing would put alice next to bob; her new disk would be node-a's second.
-    let alice = with_claim(
-        pending_pod("alice", "singleuser-server", "1Gi"),
-        "claim-alice",
-    );
-    create_pod(&sandbox, &alice).await;
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    create_alice(&sandbox).await;
+    let node = bound_node(&sandbox, "alice").await;
     assert_eq!(node, "node-b");
     assert_eq!(
         selected_node(&sandbox, "claim-alice").as_deref(),
@@ -340,10 +321,7 @@ async fn csi_attach_limits_are_honoured() {
     );
     // A user without a disk still packs next to bob.
     create_pod(&sandbox, &pending_pod("carol", "singleuser-server", "1Gi")).await;
-    let node = eventually(Duration::from_secs(30), "carol bound", || async {
-        node_of(&sandbox, "carol")
-    })
-    .await;
+    let node = bound_node(&sandbox, "carol").await;
     assert_eq!(node, "node-a");
     daemon.stop().await.unwrap();
 }
