@@ -2,6 +2,12 @@
 //! pending user pod over synthetic z2jh-like clusters of 100 to 10,000 nodes,
 //! the memory-scan floor, and the incremental cache update.
 //!
+//! `nodes/N` is a cold decision: every node filtered and scored (a pod of a
+//! shape the decision cache has not seen, or the cache off). `steady/N` is
+//! the daemon's steady state with the decision cache: users of three
+//! profiles arrive interleaved, each is assumed on its node, and a user
+//! leaves for each who arrives, so every decision finds two changed nodes.
+//!
 //! Run: `cargo bench -p benches --bench engine`. Goals (issue 2): at 10,000
 //! nodes at most 20 ns per node (200 µs per decision) and within 4x of
 //! `scan_floor/10000`; a cache update at most 1 µs.
@@ -41,6 +47,47 @@ fn schedule_one(c: &mut Criterion) {
                 b.iter(|| black_box(cluster.scan_allocatable_cpu()));
             });
         }
+    }
+    group.finish();
+}
+
+fn steady(c: &mut Criterion) {
+    let mut group = c.benchmark_group("schedule_one");
+    let profile = Profile::jupyterhub();
+    // Three profiles (shapes); 1,024 users cycling through them, at most 512
+    // of them on the cluster at once.
+    let shapes = pending_users(3);
+    let users: Vec<_> = (0..1024)
+        .map(|k| {
+            let mut pod = shapes[k % shapes.len()].clone();
+            pod.name = format!("steady-{k}");
+            pod.uid = format!("uid-steady-{k}");
+            pod
+        })
+        .collect();
+    const RESIDENT: usize = 512;
+    for nodes in [100usize, 1000, 5000, 10_000] {
+        let mut cluster = engine_cluster(nodes);
+        let names: Vec<String> = (0..cluster.node_count())
+            .map(|i| cluster.node_name(i).to_string())
+            .collect();
+        let mut scratch = Scratch::with_decision_cache();
+        let mut rng = SplitMix64::new(1);
+        let mut next = 0usize;
+        group.throughput(Throughput::Elements(nodes as u64));
+        group.bench_function(BenchmarkId::new("steady", nodes), |b| {
+            b.iter(|| {
+                let pod = &users[next % users.len()];
+                let leaving = &users[(next + users.len() - RESIDENT) % users.len()];
+                next += 1;
+                cluster.remove_pod(&leaving.uid);
+                let decision = schedule(&cluster, &profile, pod, &mut scratch, Some(&mut rng));
+                if let Some(i) = decision.selected {
+                    cluster.add_pod(pod, &names[i]);
+                }
+                black_box(decision)
+            });
+        });
     }
     group.finish();
 }
@@ -114,5 +161,5 @@ fn preemption(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, schedule_one, cache_update, preemption);
+criterion_group!(benches, schedule_one, steady, cache_update, preemption);
 criterion_main!(benches);

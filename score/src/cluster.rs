@@ -292,6 +292,51 @@ pub struct Cluster {
     pub storage: crate::volumes::Storage,
     /// The taint a cordoned node is treated as having.
     pub(crate) unschedulable_taint: TaintRec,
+    /// Which nodes changed, for caches of per-node results.
+    pub(crate) changes: Changes,
+}
+
+/// Which nodes changed since a point in time, so that a cache of per-node
+/// results (the decision cache in [`crate::schedule`]) can redo only those.
+/// Changes that move or renumber nodes or classes start a new epoch: what a
+/// cache holds from an earlier epoch is void.
+#[derive(Debug)]
+pub(crate) struct Changes {
+    /// Distinguishes clusters, so a cache never mixes two.
+    pub cluster: u64,
+    pub epoch: u64,
+    /// Indices of the nodes whose records changed in this epoch, in order,
+    /// repeats included.
+    pub touched: Vec<u32>,
+}
+
+impl Changes {
+    fn new() -> Changes {
+        static CLUSTERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Changes {
+            cluster: CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            epoch: 0,
+            touched: Vec::new(),
+        }
+    }
+
+    /// Node `i`'s record changed.
+    fn touch(&mut self, i: usize) {
+        // Past this length a cache recomputes everything anyway; a new epoch
+        // keeps the log bounded.
+        const MAX_TOUCHED: usize = 1 << 16;
+        if self.touched.len() >= MAX_TOUCHED {
+            self.renumbered();
+        } else {
+            self.touched.push(u32_of(i));
+        }
+    }
+
+    /// Nodes or classes were added, removed or renumbered.
+    fn renumbered(&mut self) {
+        self.epoch += 1;
+        self.touched.clear();
+    }
 }
 
 impl Default for Cluster {
@@ -332,6 +377,7 @@ impl Cluster {
             any_ip,
             storage: crate::volumes::Storage::default(),
             unschedulable_taint,
+            changes: Changes::new(),
         }
     }
 
@@ -481,9 +527,11 @@ impl Cluster {
             let old_class = self.hot[i].class;
             self.release_class(old_class);
             self.unindex_images(i);
+            self.changes.touch(i);
             i
         } else {
             let i = self.hot.len();
+            self.changes.renumbered();
             self.hot.push(NodeHot::default());
             self.cold.push(NodeCold {
                 name: spec.name.as_str().into(),
@@ -530,6 +578,7 @@ impl Cluster {
             }
         }
         self.orphans.entry(name.into()).or_default().extend(slots);
+        self.changes.renumbered();
         self.unindex_images(i);
         let class = self.hot[i].class;
         self.release_class(class);
@@ -585,6 +634,8 @@ impl Cluster {
             self.classes[id as usize].refs += 1;
             return id;
         }
+        // A new class, or a new meaning for a freed class id.
+        self.changes.renumbered();
         let class = NodeClass {
             key: key.clone(),
             refs: 1,
@@ -757,6 +808,7 @@ impl Cluster {
             return;
         };
         p.node = u32_of(i);
+        self.changes.touch(i);
         let hot = &mut self.hot[i];
         hot.req_cpu += p.req[0];
         hot.req_mem += p.req[1];
@@ -793,6 +845,7 @@ impl Cluster {
             return;
         };
         p.node = NO_NODE;
+        self.changes.touch(i);
         let hot = &mut self.hot[i];
         hot.req_cpu -= p.req[0];
         hot.req_mem -= p.req[1];

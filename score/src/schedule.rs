@@ -42,8 +42,12 @@ use crate::reason::Reason;
 use crate::rng::SplitMix64;
 use crate::symbols::Sym;
 
+mod cache;
+
+pub use cache::DecisionCache;
+
 /// Label and taint verdicts of one node class for one pod.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct ClassVerdict {
     purpose: Option<Reason>,
     unschedulable: Option<Reason>,
@@ -88,6 +92,10 @@ pub struct Scratch {
     /// A reason that rejected the pod before any node was looked at (kube's
     /// PreFilter), such as a missing claim.
     prefilter: Option<String>,
+    /// Per-node results of recent pod shapes, when enabled.
+    cache: Option<Box<DecisionCache>>,
+    /// The cache entry that decided the last decision, if one did.
+    served: Option<usize>,
 }
 
 /// How a node fared in the last decision, as preemption needs to know.
@@ -108,6 +116,31 @@ pub enum NodeStatus {
 }
 
 impl Scratch {
+    /// A scratch with a [`DecisionCache`]: a pod shaped like a recent one is
+    /// decided from that pod's per-node results, redone only on the nodes
+    /// that changed since. Decisions are the same as without it. After a
+    /// decision the cache served, [`histogram`](Self::histogram) and
+    /// [`feasible`](Self::feasible) are empty (they are filled by full
+    /// passes, which every decision that finds no node takes);
+    /// [`node_status`](Self::node_status) always answers.
+    #[must_use]
+    pub fn with_decision_cache() -> Scratch {
+        Scratch {
+            cache: Some(Box::default()),
+            ..Scratch::default()
+        }
+    }
+
+    /// When the decision cache decided the last decision: how many nodes it
+    /// filtered and scored again for it (the others kept their results).
+    /// `None` after a full pass, which looks at every node.
+    #[must_use]
+    pub fn served_from_cache(&self) -> Option<usize> {
+        self.served
+            .and(self.cache.as_ref())
+            .map(|cache| cache.judged())
+    }
+
     /// A scratch that keeps what `explain` needs: every plugin's scores and a
     /// log of every rejection (decisions take the column-by-column path).
     #[cfg(test)]
@@ -145,7 +178,11 @@ impl Scratch {
     /// How node `i` fared in the last decision.
     #[must_use]
     pub fn node_status(&self, i: usize) -> NodeStatus {
-        match self.status.get(i).copied().unwrap_or(0) {
+        let code = match (self.served, &self.cache) {
+            (Some(entry), Some(cache)) => cache.status(entry, i),
+            _ => self.status.get(i).copied().unwrap_or(0),
+        };
+        match code {
             0 => NodeStatus::Feasible,
             1 => NodeStatus::Resolvable,
             2 => NodeStatus::Affinity,
@@ -519,7 +556,7 @@ pub fn schedule_with_nominated(
     requests: &PodRequests,
     nominated: &[Nominated],
     scratch: &mut Scratch,
-    rng: Option<&mut SplitMix64>,
+    mut rng: Option<&mut SplitMix64>,
 ) -> Decision {
     let p = prepare(cluster, profile, pod, requests);
     let mut held: Vec<Held> = Vec::new();
@@ -541,9 +578,39 @@ pub fn schedule_with_nominated(
             }),
         }
     }
+    scratch.served = None;
+    if held.is_empty()
+        && let Some(cache) = scratch.cache.as_mut()
+    {
+        let fused = Fused::new(cluster, profile, &p);
+        let pass = Pass::new(cluster, profile, &p, &held, fused.as_ref(), false);
+        if let Some((entry, decision)) = cache.decide(&pass, profile, rng.as_deref_mut()) {
+            scratch.served = Some(entry);
+            scratch.feasible.clear();
+            scratch.totals.clear();
+            scratch.histogram.clear();
+            scratch.held.clear();
+            scratch.prefilter = None;
+            return decision;
+        }
+    }
     run(cluster, profile, &p, &held, scratch);
     scratch.held = held;
     select(scratch, rng)
+}
+
+/// The [`NodeStatus`] (as a byte) of a node rejected for `reason`.
+fn status_code(reason: Reason) -> u8 {
+    if reason.unresolvable() {
+        NodeStatus::Unresolvable as u8
+    } else if matches!(
+        reason,
+        Reason::PodAntiAffinity | Reason::ExistingPodsAntiAffinity
+    ) {
+        NodeStatus::Affinity as u8
+    } else {
+        NodeStatus::Resolvable as u8
+    }
 }
 
 /// Counts a rejection (and logs it when explaining).
@@ -554,16 +621,7 @@ fn record(
     node: usize,
     reason: Reason,
 ) {
-    let code = if reason.unresolvable() {
-        NodeStatus::Unresolvable
-    } else if matches!(
-        reason,
-        Reason::PodAntiAffinity | Reason::ExistingPodsAntiAffinity
-    ) {
-        NodeStatus::Affinity
-    } else {
-        NodeStatus::Resolvable
-    } as u8;
+    let code = status_code(reason);
     status[node] = status[node].max(code);
     match histogram.iter_mut().find(|(r, _)| *r == reason) {
         Some((_, n)) => *n += 1,
@@ -623,30 +681,8 @@ fn run(
     } else {
         Fused::new(cluster, profile, p)
     };
-    let pass = Pass {
-        cluster,
-        p,
-        nominated: held,
-        per_node: p.per_node_affinity || (p.filter_node_name && p.node_name.is_some()),
-        check_ports: p.filter_ports && !p.ports.is_empty(),
-        ipa_filter: p
-            .ipa
-            .as_ref()
-            .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity)),
-        fit_patterns: p.filter_fit && p.fit.extended.is_empty() && !explaining,
-        fused: fused.as_ref(),
-    };
-    // The common decision (no node name, host ports, nominated pods, extended
-    // resources, claims, inter-pod affinity or per-node affinity; fused
-    // scores) takes a copy of the loop with those branches compiled out.
-    let simple = !pass.per_node
-        && !pass.check_ports
-        && pass.nominated.is_empty()
-        && pass.fit_patterns
-        && p.volumes.is_none()
-        && pass.ipa_filter.is_none()
-        && fused.as_ref().is_some_and(Fused::simple);
-    if simple {
+    let pass = Pass::new(cluster, profile, p, held, fused.as_ref(), explaining);
+    if pass.simple() {
         pass.filter::<true>(scratch);
     } else {
         pass.filter::<false>(scratch);
@@ -707,7 +743,44 @@ struct Pass<'a> {
     fused: Option<&'a Fused<'a>>,
 }
 
-impl Pass<'_> {
+impl<'a> Pass<'a> {
+    fn new(
+        cluster: &'a Cluster,
+        profile: &'a Profile,
+        p: &'a Prepared<'a>,
+        nominated: &'a [Held],
+        fused: Option<&'a Fused<'a>>,
+        explaining: bool,
+    ) -> Pass<'a> {
+        Pass {
+            cluster,
+            p,
+            nominated,
+            per_node: p.per_node_affinity || (p.filter_node_name && p.node_name.is_some()),
+            check_ports: p.filter_ports && !p.ports.is_empty(),
+            ipa_filter: p
+                .ipa
+                .as_ref()
+                .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity)),
+            fit_patterns: p.filter_fit && p.fit.extended.is_empty() && !explaining,
+            fused,
+        }
+    }
+
+    /// Whether this is the common decision (no node name, host ports,
+    /// nominated pods, extended resources, claims, inter-pod affinity or
+    /// per-node affinity; fused scores), which takes a copy of the loop with
+    /// those branches compiled out, and which the [`DecisionCache`] serves.
+    fn simple(&self) -> bool {
+        !self.per_node
+            && !self.check_ports
+            && self.nominated.is_empty()
+            && self.fit_patterns
+            && self.p.volumes.is_none()
+            && self.ipa_filter.is_none()
+            && self.fused.is_some_and(Fused::simple)
+    }
+
     /// Pass 1: filters every node; feasible ones are collected in node order
     /// (and scored, when fused). With `SIMPLE` the caller guarantees what
     /// `run` checks (so the branches below that test `!SIMPLE` first are
@@ -1122,51 +1195,68 @@ impl<'a> Fused<'a> {
         if !self.normalized || nodes.is_empty() {
             return;
         }
-        let present = || {
-            class_feasible
-                .iter()
-                .enumerate()
-                .filter(move |&(_, &s)| s == stamp)
-                .map(|(c, _)| c)
-        };
-        let max =
-            |raw: fn(&ClassVerdict) -> i64| present().map(|c| raw(&verdicts[c])).max().unwrap_or(0);
-        let max_affinity = max(|v| v.preferred_affinity);
-        let max_taint = max(|v| v.prefer_no_schedule);
-        class_add.clear();
-        class_add.resize(class_feasible.len(), 0);
-        let mut common: Option<Option<i64>> = None;
-        for c in present() {
-            let v = &verdicts[c];
-            let mut add = 0;
-            for &(plugin, weight) in &profile.scores {
-                add += weight
-                    * match plugin {
-                        ScorePlugin::NodeAffinity => {
-                            default_normalized(v.preferred_affinity, max_affinity, false)
-                        }
-                        ScorePlugin::TaintToleration => {
-                            default_normalized(v.prefer_no_schedule, max_taint, true)
-                        }
-                        _ => 0,
-                    };
-            }
-            class_add[c] = add;
-            common = match common {
-                None => Some(Some(add)),
-                Some(Some(a)) if a == add => Some(Some(a)),
-                _ => Some(None),
-            };
-        }
-        match common {
-            Some(Some(add)) => totals.iter_mut().for_each(|t| *t += add),
-            _ => {
+        let present = class_feasible
+            .iter()
+            .enumerate()
+            .filter(move |&(_, &s)| s == stamp)
+            .map(|(c, _)| c);
+        match class_adds(profile, verdicts, present, class_add) {
+            Some(add) => totals.iter_mut().for_each(|t| *t += add),
+            None => {
                 for (t, &i) in totals.iter_mut().zip(nodes) {
                     *t += class_add[cluster.hot[i as usize].class as usize];
                 }
             }
         }
     }
+}
+
+/// What the normalized plugins (NodeAffinity, TaintToleration) add to the
+/// nodes of each class in `present` (the classes with a feasible node):
+/// their raw scores are per class, so they are normalized over those classes.
+/// `Some(add)` when every present class gets the same amount (the usual
+/// case); otherwise `class_add` holds the amount per class.
+fn class_adds(
+    profile: &Profile,
+    verdicts: &[ClassVerdict],
+    present: impl Iterator<Item = usize> + Clone,
+    class_add: &mut Vec<i64>,
+) -> Option<i64> {
+    let max = |raw: fn(&ClassVerdict) -> i64| {
+        present
+            .clone()
+            .map(|c| raw(&verdicts[c]))
+            .max()
+            .unwrap_or(0)
+    };
+    let max_affinity = max(|v| v.preferred_affinity);
+    let max_taint = max(|v| v.prefer_no_schedule);
+    class_add.clear();
+    class_add.resize(verdicts.len(), 0);
+    let mut common: Option<Option<i64>> = None;
+    for c in present {
+        let v = &verdicts[c];
+        let mut add = 0;
+        for &(plugin, weight) in &profile.scores {
+            add += weight
+                * match plugin {
+                    ScorePlugin::NodeAffinity => {
+                        default_normalized(v.preferred_affinity, max_affinity, false)
+                    }
+                    ScorePlugin::TaintToleration => {
+                        default_normalized(v.prefer_no_schedule, max_taint, true)
+                    }
+                    _ => 0,
+                };
+        }
+        class_add[c] = add;
+        common = match common {
+            None => Some(Some(add)),
+            Some(Some(a)) if a == add => Some(Some(a)),
+            _ => Some(None),
+        };
+    }
+    common.unwrap_or(Some(0))
 }
 
 /// Scores `nodes` column by column: one tight loop per plugin (no dispatch
@@ -1360,32 +1450,42 @@ pub fn rank_nodes(
     totals
 }
 
-fn select(scratch: &Scratch, mut rng: Option<&mut SplitMix64>) -> Decision {
-    let mut best: Option<(usize, i64)> = None;
-    let mut tied = 0usize;
-    for (k, &total) in scratch.totals.iter().enumerate() {
-        match best {
-            Some((_, b)) if total < b => {}
-            Some((_, b)) if total == b => {
-                tied += 1;
-                if let Some(rng) = rng.as_deref_mut()
-                    && rng.below(tied as u64) == 0
-                {
-                    best = Some((k, total));
-                }
-            }
-            _ => {
-                best = Some((k, total));
-                tied = 1;
-            }
-        }
-    }
+fn select(scratch: &Scratch, rng: Option<&mut SplitMix64>) -> Decision {
+    let Some(best) = scratch.totals.iter().copied().max() else {
+        return Decision {
+            selected: None,
+            feasible: scratch.feasible.len(),
+            tied: 0,
+            best_total: 0,
+        };
+    };
+    let tied = scratch.totals.iter().filter(|&&t| t == best).count();
+    let k = nth_tied(scratch.totals.iter().copied(), best, pick(tied, rng));
     Decision {
-        selected: best.map(|(k, _)| scratch.feasible[k] as usize),
+        selected: Some(scratch.feasible[k] as usize),
         feasible: scratch.feasible.len(),
         tied,
-        best_total: best.map_or(0, |(_, t)| t),
+        best_total: best,
     }
+}
+
+/// Which of `tied` equally good nodes wins: uniformly at random with `rng`
+/// (kube samples a reservoir in one pass; counting first and drawing once
+/// picks with the same uniform odds), else the first.
+fn pick(tied: usize, rng: Option<&mut SplitMix64>) -> usize {
+    match rng {
+        Some(rng) if tied > 1 => usize::try_from(rng.below(tied as u64)).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The position of the `n`-th (from 0) total equal to `best`.
+fn nth_tied(totals: impl Iterator<Item = i64>, best: i64, n: usize) -> usize {
+    totals
+        .enumerate()
+        .filter(|&(_, t)| t == best)
+        .nth(n)
+        .map_or(0, |(k, _)| k)
 }
 
 /// The FailedScheduling message for the last decision (which found no node),

@@ -6,7 +6,7 @@ use crate::profile::{
     AddedAffinity, FilterPlugin, NodePurposeMode, Profile, ScorePlugin, ScoringStrategy,
 };
 use crate::rng::SplitMix64;
-use crate::schedule::{Scratch, explain, failure_message, schedule};
+use crate::schedule::{NodeStatus, Scratch, explain, failure_message, schedule};
 use crate::testing::{GI, node, pod};
 
 fn cluster(nodes: Vec<crate::model::NodeSpec>) -> Cluster {
@@ -542,7 +542,7 @@ mod properties {
 mod fused_equals_columns {
     use super::*;
     use crate::model::PodSpec;
-    use crate::schedule::{NodeStatus, Nominated, schedule_with_nominated};
+    use crate::schedule::{Nominated, schedule_with_nominated};
     use proptest::prelude::*;
 
     #[derive(Clone, Debug)]
@@ -612,42 +612,53 @@ mod fused_equals_columns {
         let mut c = Cluster::default();
         for (i, n) in nodes.iter().enumerate() {
             let name = format!("n{i}");
-            let mut b = node(&name).capacity(n.cpu, n.mem).pods(n.max_pods);
-            b = match n.purpose {
-                1 => b.label("hub.jupyter.org/node-purpose", "user"),
-                2 => b.label("hub.jupyter.org/node-purpose", "core"),
-                _ => b,
-            };
-            if n.spot {
-                b = b.taint("spot", "true", TaintEffect::PreferNoSchedule);
-            }
-            if n.dedicated {
-                b = b.taint("dedicated", "core", TaintEffect::NoSchedule);
-            }
-            if n.images & 1 != 0 {
-                b = b.image("jupyter/a:1", 1_500_000_000);
-            }
-            if n.images & 2 != 0 {
-                b = b.image("jupyter/b:1", 400_000_000 + 100_000_000 * (i as u64 % 7));
-            }
-            let mut spec = b.build();
-            spec.allocatable.ephemeral_storage = Some(n.eph);
-            c.upsert_node(&spec);
+            c.upsert_node(&node_spec(&name, i, n));
             for (j, &(cpu, mem, eph, role)) in n.pods.iter().enumerate() {
-                let mut b = pod(&format!("p{i}-{j}")).req(cpu, mem);
-                b = match role {
-                    0 => b.user(),
-                    1 => b.placeholder(),
-                    _ => b,
-                };
-                let mut spec = b.build();
-                if eph > 0 {
-                    spec.containers[0].requests.ephemeral_storage = Some(eph);
-                }
-                c.add_pod(&spec, &name);
+                c.add_pod(
+                    &arb_pod_on(&format!("p{i}-{j}"), cpu, mem, eph, role),
+                    &name,
+                );
             }
         }
         c
+    }
+
+    fn node_spec(name: &str, i: usize, n: &ArbNode) -> crate::model::NodeSpec {
+        let mut b = node(name).capacity(n.cpu, n.mem).pods(n.max_pods);
+        b = match n.purpose {
+            1 => b.label("hub.jupyter.org/node-purpose", "user"),
+            2 => b.label("hub.jupyter.org/node-purpose", "core"),
+            _ => b,
+        };
+        if n.spot {
+            b = b.taint("spot", "true", TaintEffect::PreferNoSchedule);
+        }
+        if n.dedicated {
+            b = b.taint("dedicated", "core", TaintEffect::NoSchedule);
+        }
+        if n.images & 1 != 0 {
+            b = b.image("jupyter/a:1", 1_500_000_000);
+        }
+        if n.images & 2 != 0 {
+            b = b.image("jupyter/b:1", 400_000_000 + 100_000_000 * (i as u64 % 7));
+        }
+        let mut spec = b.build();
+        spec.allocatable.ephemeral_storage = Some(n.eph);
+        spec
+    }
+
+    fn arb_pod_on(name: &str, cpu: u64, mem: u64, eph: u64, role: u8) -> PodSpec {
+        let mut b = pod(name).req(cpu, mem);
+        b = match role {
+            0 => b.user(),
+            1 => b.placeholder(),
+            _ => b,
+        };
+        let mut spec = b.build();
+        if eph > 0 {
+            spec.containers[0].requests.ephemeral_storage = Some(eph);
+        }
+        spec
     }
 
     fn pending(new: ArbPod) -> PodSpec {
@@ -742,6 +753,143 @@ mod fused_equals_columns {
             }
         }
     }
+
+    /// One step of a cluster's life between decisions.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Decide pending pod shape `k`, and assume it where it goes.
+        Decide(usize),
+        /// The `k`-th assigned pod (modulo their number) leaves.
+        Leave(usize),
+        /// Node `k` (modulo) is replaced by this one (labels, taints,
+        /// capacity may change).
+        Update(usize, ArbNode),
+        /// A node joins, or node `k` (modulo) goes.
+        Join(ArbNode),
+        Go(usize),
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0usize..3).prop_map(Step::Decide),
+            2 => any::<usize>().prop_map(Step::Leave),
+            1 => (any::<usize>(), arb_node()).prop_map(|(k, n)| Step::Update(k, n)),
+            1 => arb_node().prop_map(Step::Join),
+            1 => any::<usize>().prop_map(Step::Go),
+        ]
+    }
+
+    proptest! {
+        /// A scratch with the decision cache decides every pod as a full
+        /// pass does (same node, same ties, same statuses) while the cluster
+        /// changes under it: pods assumed and leaving, nodes updated, joining
+        /// and going.
+        #[test]
+        fn cached_decisions_equal_full_passes(
+            nodes in prop::collection::vec(arb_node(), 1..10),
+            shapes in prop::collection::vec(arb_pod(), 3),
+            steps in prop::collection::vec(arb_step(), 1..40),
+            which in 0usize..5,
+            seed in any::<u64>(),
+        ) {
+            let mut c = build(&nodes);
+            let profile = &profiles()[which];
+            let mut cached = Scratch::with_decision_cache();
+            let mut full = Scratch::default();
+            let (mut rng_a, mut rng_b) = (SplitMix64::new(seed), SplitMix64::new(seed));
+            let mut serial = 0;
+            for step in steps {
+                match step {
+                    Step::Decide(k) => {
+                        let mut p = pending(shapes[k]);
+                        serial += 1;
+                        p.name = format!("new-{serial}");
+                        p.uid = format!("uid-new-{serial}");
+                        let a = schedule(&c, profile, &p, &mut cached, Some(&mut rng_a));
+                        let b = schedule(&c, profile, &p, &mut full, Some(&mut rng_b));
+                        prop_assert_eq!(a, b);
+                        for i in 0..c.node_count() {
+                            prop_assert_eq!(cached.node_status(i), full.node_status(i));
+                        }
+                        if let Some(i) = a.selected {
+                            let name = c.node_name(i).to_string();
+                            c.add_pod(&p, &name);
+                        }
+                    }
+                    Step::Leave(k) => {
+                        let uids: Vec<String> = c.pod_uids().map(str::to_string).collect();
+                        if !uids.is_empty() {
+                            c.remove_pod(&uids[k % uids.len()]);
+                        }
+                    }
+                    Step::Update(k, n) => {
+                        let i = k % c.node_count();
+                        let name = c.node_name(i).to_string();
+                        c.upsert_node(&node_spec(&name, i, &n));
+                    }
+                    Step::Join(n) => {
+                        serial += 1;
+                        let name = format!("joined-{serial}");
+                        c.upsert_node(&node_spec(&name, serial, &n));
+                        for (j, &(cpu, mem, eph, role)) in n.pods.iter().enumerate() {
+                            let p = arb_pod_on(&format!("q{serial}-{j}"), cpu, mem, eph, role);
+                            c.add_pod(&p, &name);
+                        }
+                    }
+                    Step::Go(k) => {
+                        if c.node_count() > 1 {
+                            let name = c.node_name(k % c.node_count()).to_string();
+                            c.remove_node(&name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_decision_cache_serves_pods_shaped_like_a_recent_one() {
+    let mut c = cluster(vec![
+        node("a").capacity(4000, 16 * GI).build(),
+        node("b").capacity(4000, 16 * GI).build(),
+        node("core")
+            .capacity(4000, 16 * GI)
+            .taint("hub.jupyter.org/dedicated", "core", TaintEffect::NoSchedule)
+            .build(),
+    ]);
+    let profile = Profile::jupyterhub();
+    let mut cached = Scratch::with_decision_cache();
+    let user = |name: &str| pod(name).user().req(1500, 4 * GI).build();
+    // The first of its shape: every node is filtered and scored, and the
+    // cache keeps the results.
+    let first = schedule(&c, &profile, &user("u1"), &mut cached, None);
+    assert_eq!(cached.served_from_cache(), Some(3));
+    assert_eq!(first.selected, Some(0), "a tie between a and b: the first");
+    c.add_pod(&user("u1"), "a");
+    // Same shape, other name: only a is redone (now fuller, so preferred);
+    // the tainted node stays rejected.
+    let second = schedule(&c, &profile, &user("u2"), &mut cached, None);
+    assert_eq!(cached.served_from_cache(), Some(1));
+    assert_eq!(
+        second,
+        schedule(&c, &profile, &user("u2"), &mut Scratch::default(), None)
+    );
+    assert_eq!(second.selected, Some(0));
+    assert_eq!(cached.node_status(2), NodeStatus::Unresolvable);
+    // Another shape starts with every node.
+    let big = pod("big").user().req(3000, 4 * GI).build();
+    schedule(&c, &profile, &big, &mut cached, None);
+    assert_eq!(cached.served_from_cache(), Some(3));
+    // Nothing changed since: nothing to redo.
+    schedule(&c, &profile, &user("u3"), &mut cached, None);
+    assert_eq!(cached.served_from_cache(), Some(0));
+    // A shape no node fits: the full pass runs, for the reasons.
+    let huge = pod("huge").user().req(8000, GI).build();
+    let none = schedule(&c, &profile, &huge, &mut cached, None);
+    assert_eq!(cached.served_from_cache(), None);
+    assert_eq!(none.selected, None);
+    assert_eq!(cached.histogram().len(), 2, "{:?}", cached.histogram());
 }
 
 #[test]

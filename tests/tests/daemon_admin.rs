@@ -1,7 +1,7 @@
 //! The daemon's admin server as a kubelet probe and Prometheus see it:
 //! `/readyz` answers 503 until every watch has listed, then 200; `/metrics`
-//! counts scheduling attempts as kube-scheduler names them, and times the
-//! wait for users' volumes.
+//! counts scheduling attempts as kube-scheduler names them, times the wait
+//! for users' volumes, and shows the decision cache at work.
 
 mod support;
 
@@ -138,5 +138,41 @@ async fn metrics_time_the_wait_for_volumes() {
     // The provisioner's delay is in the sum.
     let sum = "user_scheduler_volume_binding_duration_seconds_sum{result=\"bound\"}";
     assert!(sample(&after, sum).is_some_and(|s| s >= 0.3), "{after}");
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decision_cache_redoes_only_changed_nodes() {
+    // Ten users of one profile on twenty nodes: the first is judged on every
+    // node, each later one only on the nodes that changed since (the last
+    // user's node, and what the watches reported), never by a full pass.
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects((0..20).map(|i| user_node(&format!("n{i:02}"), "4", "16Gi")))
+        .unwrap();
+    let (daemon, addr) = start_with_admin(&sandbox).await;
+    for k in 0..10 {
+        let name = format!("user-{k}");
+        create_pod(&sandbox, &pending_pod(&name, "singleuser-server", "1Gi")).await;
+        eventually(Duration::from_secs(10), "the user bound", || async {
+            node_of(&sandbox, &name)
+        })
+        .await;
+    }
+    let (_, metrics) = get(addr, "/metrics").await;
+    let full = sample(
+        &metrics,
+        r#"user_scheduler_nodes_evaluated_total{pass="full"}"#,
+    );
+    let cached = sample(
+        &metrics,
+        r#"user_scheduler_nodes_evaluated_total{pass="cached"}"#,
+    )
+    .expect("the cached series is exposed");
+    assert_eq!(full, Some(0.0), "{metrics}");
+    assert!(
+        (20.0..100.0).contains(&cached),
+        "20 nodes for the first user, a few for each later one: {cached}"
+    );
     daemon.stop().await.unwrap();
 }

@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use score::Preemption;
 use score::rng::SplitMix64;
-use score::schedule::{Scratch, failure_message, schedule_with_nominated};
+use score::schedule::{NodeStatus, Scratch, failure_message, schedule_with_nominated};
 use score::volumes::ClaimBinding;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
@@ -97,7 +97,7 @@ enum Outcome {
 
 /// Runs scheduling cycles until the queue closes.
 pub async fn scheduling_loop(ctx: Arc<Context>, seed: u64) {
-    let mut scratch = Scratch::default();
+    let mut scratch = Scratch::with_decision_cache();
     let mut rng = SplitMix64::new(seed);
     while let Some(popped) = ctx.queue.pop().await {
         schedule_one(&ctx, popped, &mut scratch, &mut rng).await;
@@ -131,15 +131,19 @@ async fn schedule_one(
         // (kube tries it first): preemption made the room there.
         if let Some(n) = st.nomination(&popped.uid)
             && let Some(i) = st.cluster.node_index(&n.node)
-            && scratch
-                .feasible()
-                .contains(&u32::try_from(i).unwrap_or(u32::MAX))
+            && scratch.node_status(i) == NodeStatus::Feasible
         {
             decision.selected = Some(i);
         }
         ctx.metrics
             .scheduling_algorithm_duration
             .observe(started.elapsed().as_secs_f64());
+        match scratch.served_from_cache() {
+            Some(redone) => ctx.metrics.count_nodes_evaluated(redone, true),
+            None => ctx
+                .metrics
+                .count_nodes_evaluated(st.cluster.node_count(), false),
+        }
         // Packing preemption (opt-in): rather than start filling a node
         // with fewer real users, evict placeholders where more users are.
         let packing = match decision.selected {

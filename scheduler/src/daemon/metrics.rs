@@ -211,6 +211,15 @@ pub struct ResourceLabels {
     pub resource: String,
 }
 
+/// Labels `{pass}` of `user_scheduler_nodes_evaluated_total`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PassLabels {
+    /// `full` (every node filtered and scored) or `cached` (the decision
+    /// cache redid only the nodes that changed since the last pod of the
+    /// same shape).
+    pub pass: &'static str,
+}
+
 /// Labels `{version}` of `user_scheduler_build_info`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct BuildInfoLabels {
@@ -300,6 +309,9 @@ pub struct Metrics {
     pub leader: Gauge,
     /// `user_scheduler_watch_restarts_total{resource}`: watch errors that restarted a watch.
     pub watch_restarts: Family<ResourceLabels, Counter>,
+    /// `user_scheduler_nodes_evaluated_total{pass}`: nodes filtered and
+    /// scored by decisions, by the kind of pass.
+    pub nodes_evaluated: Family<PassLabels, Counter>,
     /// `user_scheduler_build_info{version}`: always 1.
     pub build_info: Family<BuildInfoLabels, Gauge>,
 }
@@ -431,6 +443,15 @@ impl Metrics {
             "Number of watch errors after which a watch was restarted, by resource",
             watch_restarts.clone(),
         );
+        let nodes_evaluated = Family::<PassLabels, Counter>::default();
+        registry.register(
+            "user_scheduler_nodes_evaluated",
+            "Number of nodes filtered and scored by decisions: by full passes, or again by the decision cache for pods shaped like a recent one",
+            nodes_evaluated.clone(),
+        );
+        for pass in ["full", "cached"] {
+            nodes_evaluated.get_or_create_owned(&PassLabels { pass });
+        }
         let build_info = Family::<BuildInfoLabels, Gauge>::default();
         registry.register(
             "user_scheduler_build_info",
@@ -494,6 +515,7 @@ impl Metrics {
             nodes_with_only_placeholders,
             leader,
             watch_restarts,
+            nodes_evaluated,
             build_info,
         }
     }
@@ -568,6 +590,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts the nodes one decision filtered and scored: `cached` when the
+    /// decision cache decided it.
+    pub fn count_nodes_evaluated(&self, nodes: usize, cached: bool) {
+        let pass = if cached { "cached" } else { "full" };
+        self.nodes_evaluated
+            .get_or_create(&PassLabels { pass })
+            .inc_by(u64::try_from(nodes).unwrap_or(u64::MAX));
+    }
+
     /// Counts a restarted watch of `resource`.
     pub fn count_watch_restart(&self, resource: &str) {
         self.watch_restarts
@@ -617,6 +648,7 @@ mod tests {
         ("user_scheduler_nodes_with_only_placeholders", "gauge"),
         ("user_scheduler_leader", "gauge"),
         ("user_scheduler_watch_restarts", "counter"),
+        ("user_scheduler_nodes_evaluated", "counter"),
         ("user_scheduler_build_info", "gauge"),
     ];
 
