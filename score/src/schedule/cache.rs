@@ -36,8 +36,9 @@ use crate::profile::Profile;
 use crate::rng::SplitMix64;
 use crate::symbols::Sym;
 
-/// Pod shapes kept at once: users and placeholders of two or three profiles.
-const SHAPES: usize = 6;
+/// Pod shapes kept at once: users and placeholders of several profiles
+/// (each costs 13 bytes per node).
+const SHAPES: usize = 16;
 
 /// The total of an infeasible node, below any real total.
 const INFEASIBLE: i64 = i64::MIN;
