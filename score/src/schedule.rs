@@ -500,8 +500,9 @@ fn image_sum(p: &Prepared<'_>, cold: &NodeCold, index: usize, total_nodes: usize
     sum
 }
 
-/// Decides where `pod` goes. With `rng`, ties are broken at random (kube's
-/// reservoir sampling); without, the first tied node in node order wins.
+/// Decides where `pod` goes. With `rng`, ties are broken uniformly at random
+/// (as kube's reservoir sampling does); without, the first tied node in node
+/// order wins.
 pub fn schedule(
     cluster: &Cluster,
     profile: &Profile,
