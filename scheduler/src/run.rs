@@ -151,7 +151,41 @@ async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, St
             .await
             .map_err(|e| format!("no cluster configuration: {e}"))?,
     };
-    kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+    client_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
+/// A client for `config` whose requests the API server turns away for load
+/// (429, 503, 504) are retried with [`retry_policy`] instead of kube's
+/// default.
+///
+/// # Errors
+/// When kube cannot build a client from `config` (TLS, proxy, auth).
+pub fn client_from(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    config.default_retry = false;
+    // A retry re-sends through a clone of the service below it, and kube's
+    // stack is boxed (not `Clone`) by then: a buffer makes it cloneable. It
+    // spawns its worker on the current runtime.
+    let retry = tower::ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(retry_policy()))
+        .layer(tower::buffer::BufferLayer::new(1024))
+        .into_inner();
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&retry)
+        .build())
+}
+
+/// At most 8 retries, backing off from 100 ms to 5 s, or longer when the
+/// server's `Retry-After` asks: about 16 s in all before the request fails
+/// and its caller backs off (a binding frees its slot and the pod is
+/// retried). kube 5's default retries 15 times with delays up to 1,000 s,
+/// which could hold a binding slot for minutes; client-go retries at most 10
+/// times, and only when the server sends `Retry-After`.
+#[must_use]
+pub fn retry_policy() -> kube::client::retry::RetryPolicy {
+    const MIN_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+    const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+    kube::client::retry::RetryPolicy::new(MIN_DELAY, MAX_DELAY, 8, true)
+        .unwrap_or_else(|_| kube::client::retry::RetryPolicy::default())
 }
 
 /// Cancels `shutdown` on the first SIGTERM or Ctrl-C; exits on the second.
@@ -247,4 +281,59 @@ pub fn init_logging(verbosity: u8, format: crate::cli::LogFormat) {
         crate::cli::LogFormat::Json => builder.json().try_init(),
         crate::cli::LogFormat::Text => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::retry::Policy;
+
+    /// What the policy does with a run of answers `status`: how many times it
+    /// retries before giving the answer to the caller.
+    fn retries_of(status: u16) -> usize {
+        let mut policy = retry_policy();
+        let mut request = http::Request::new(kube::client::Body::from(Vec::new()));
+        let mut retries = 0;
+        while retries < 100 {
+            let mut answer: Result<http::Response<()>, tower::BoxError> =
+                Ok(http::Response::builder().status(status).body(()).unwrap());
+            if policy.retry(&mut request, &mut answer).is_none() {
+                break;
+            }
+            retries += 1;
+        }
+        retries
+    }
+
+    #[tokio::test]
+    async fn requests_turned_away_for_load_are_retried_eight_times() {
+        assert_eq!(retries_of(429), 8);
+        assert_eq!(retries_of(503), 8);
+        assert_eq!(retries_of(504), 8);
+        // Other errors are the caller's to handle.
+        assert_eq!(retries_of(500), 0);
+        assert_eq!(retries_of(409), 0);
+    }
+
+    #[tokio::test]
+    async fn the_client_retries_a_throttled_write() {
+        use k8s_openapi::api::core::v1::Namespace;
+        let sandbox = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .unwrap();
+        sandbox
+            .faults()
+            .fail_next("POST", "namespaces", 429, 2)
+            .unwrap();
+        let client = client_from(sandbox.config()).unwrap();
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "hub"}
+        }))
+        .unwrap();
+        let api = kube::Api::<Namespace>::all(client);
+        api.create(&kube::api::PostParams::default(), &ns)
+            .await
+            .expect("created on the third attempt");
+        assert!(api.get_opt("hub").await.unwrap().is_some());
+    }
 }
