@@ -1,6 +1,7 @@
 //! The daemon against an unreliable API server: watches dropped, event
-//! windows compacted (forced 410 relists), bindings failing with 500 and 409.
-//! Every pod still ends bound exactly once, and no node is over-committed.
+//! windows compacted (forced 410 relists), bindings failing with 500 and 409,
+//! requests throttled with 429 and 503. Every pod still ends bound exactly
+//! once, and no node is over-committed.
 
 mod support;
 
@@ -210,4 +211,25 @@ async fn a_pod_someone_else_bound_meanwhile_is_counted_where_it_landed() {
     all_bound(&sandbox, 8, Duration::from_secs(20)).await;
     assert_no_overcommit(&sandbox);
     daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_production_client_rides_out_a_throttled_api_server() {
+    // The client `run` builds for a real cluster (bounded retries behind a
+    // buffer) carries the watches and bindings, and the throttled requests
+    // (429 on bindings, 503 on the first pod list) are retried by it.
+    let sandbox = sandbox().await;
+    let nodes: Vec<_> = (0..4)
+        .map(|i| user_node(&format!("n{i}"), "4", "16Gi"))
+        .collect();
+    sandbox.seed_objects(nodes).unwrap();
+    sandbox.seed_objects(pending_pods("a", 20, "1Gi")).unwrap();
+    let faults = sandbox.faults();
+    faults.fail_next("GET", "/api/v1/pods", 503, 1).unwrap();
+    faults.fail_next("POST", "/binding", 429, 3).unwrap();
+    let client = user_scheduler::run::client_from(sandbox.config()).unwrap();
+    let daemon = start_daemon_on(client, |o| o);
+    all_bound(&sandbox, 20, Duration::from_secs(20)).await;
+    daemon.stop().await.unwrap();
+    assert_no_overcommit(&sandbox);
 }
