@@ -1570,6 +1570,18 @@ fn parse_root(value: &Value, warnings: &mut Vec<String>) -> R<SchedulerConfig> {
                     format!("duplicate schedulerName {:?}", profile.scheduler_name),
                 ));
             }
+            // The cluster cache classifies every pod once, for all profiles.
+            if out
+                .first()
+                .is_some_and(|first| first.roles != profile.roles)
+            {
+                return Err(at(
+                    &join(&path, "pluginConfig"),
+                    "RealUserColocation's realUserSelector and placeholderSelector must be the \
+                     same in every profile (pods are classified once for the whole cluster)"
+                        .to_string(),
+                ));
+            }
             out.push(profile);
         }
         out
@@ -1643,8 +1655,9 @@ fn parse_leader_election(le: &Obj<'_>) -> R<LeaderElection> {
     Ok(out)
 }
 
-/// The [`RoleSelectors`] of the first profile, which `explain` and the daemon
-/// use to classify pods.
+/// The [`RoleSelectors`] of the configuration (every profile has the same:
+/// the parser requires it), which `explain` and the daemon use to classify
+/// pods.
 #[must_use]
 pub fn roles(config: &SchedulerConfig) -> RoleSelectors {
     config
@@ -1973,6 +1986,10 @@ mod tests {
             (
                 "profiles:\n- schedulerName: a\n- schedulerName: a",
                 "config.yaml: profiles[1].schedulerName: duplicate schedulerName \"a\"",
+            ),
+            (
+                "profiles:\n- schedulerName: a\n- schedulerName: b\n  pluginConfig: [{name: RealUserColocation, args: {realUserSelector: {matchLabels: {component: notebook}}}}]",
+                "config.yaml: profiles[1].pluginConfig: RealUserColocation's realUserSelector and placeholderSelector must be the same in every profile (pods are classified once for the whole cluster)",
             ),
             (
                 "profiles:\n- pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: RequestedToCapacityRatio}}}]",
@@ -2323,6 +2340,18 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
                 assert!(c.warnings.iter().any(|w| w.contains(warning)), "{body}");
             }
         }
+    }
+
+    #[test]
+    fn profiles_with_the_same_role_selectors_load() {
+        let args = "  pluginConfig: [{name: RealUserColocation, args: {realUserSelector: {matchLabels: {component: notebook}}}}]\n";
+        let c = cfg(&format!(
+            "profiles:\n- schedulerName: a\n{args}- schedulerName: b\n{args}"
+        ))
+        .unwrap();
+        assert_eq!(c.profiles.len(), 2);
+        assert_eq!(roles(&c), c.profiles[1].roles);
+        assert_ne!(roles(&c), RoleSelectors::default());
     }
 
     #[test]
