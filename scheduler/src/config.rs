@@ -1570,15 +1570,19 @@ fn parse_root(value: &Value, warnings: &mut Vec<String>) -> R<SchedulerConfig> {
                     format!("duplicate schedulerName {:?}", profile.scheduler_name),
                 ));
             }
-            // The cluster cache classifies every pod once, for all profiles.
-            if out
-                .first()
-                .is_some_and(|first| first.roles != profile.roles)
+            // The cluster cache classifies every pod once, for all profiles:
+            // the profiles that score colocation must agree on how.
+            if colocating(&profile)
+                && out
+                    .iter()
+                    .find(|p| colocating(p))
+                    .is_some_and(|first| first.roles != profile.roles)
             {
                 return Err(at(
                     &join(&path, "pluginConfig"),
                     "RealUserColocation's realUserSelector and placeholderSelector must be the \
-                     same in every profile (pods are classified once for the whole cluster)"
+                     same in every profile that scores it (pods are classified once for the \
+                     whole cluster)"
                         .to_string(),
                 ));
             }
@@ -1655,15 +1659,24 @@ fn parse_leader_election(le: &Obj<'_>) -> R<LeaderElection> {
     Ok(out)
 }
 
-/// The [`RoleSelectors`] of the configuration (every profile has the same:
-/// the parser requires it), which `explain` and the daemon use to classify
-/// pods.
+/// The [`RoleSelectors`] `explain` and the daemon classify pods with: those
+/// of the profiles that score RealUserColocation (the parser requires them
+/// to agree), else the first profile's.
 #[must_use]
 pub fn roles(config: &SchedulerConfig) -> RoleSelectors {
     config
         .profiles
-        .first()
+        .iter()
+        .find(|p| colocating(p))
+        .or(config.profiles.first())
         .map_or_else(RoleSelectors::default, |p| p.roles.clone())
+}
+
+/// Whether `profile` scores RealUserColocation.
+fn colocating(profile: &Profile) -> bool {
+    profile
+        .score_weight(score::profile::ScorePlugin::RealUserColocation)
+        .is_some()
 }
 
 #[cfg(test)]
@@ -1988,8 +2001,8 @@ mod tests {
                 "config.yaml: profiles[1].schedulerName: duplicate schedulerName \"a\"",
             ),
             (
-                "profiles:\n- schedulerName: a\n- schedulerName: b\n  pluginConfig: [{name: RealUserColocation, args: {realUserSelector: {matchLabels: {component: notebook}}}}]",
-                "config.yaml: profiles[1].pluginConfig: RealUserColocation's realUserSelector and placeholderSelector must be the same in every profile (pods are classified once for the whole cluster)",
+                "profiles:\n- schedulerName: a\n  plugins: {score: {enabled: [{name: RealUserColocation}]}}\n- schedulerName: b\n  plugins: {score: {enabled: [{name: RealUserColocation}]}}\n  pluginConfig: [{name: RealUserColocation, args: {realUserSelector: {matchLabels: {component: notebook}}}}]",
+                "config.yaml: profiles[1].pluginConfig: RealUserColocation's realUserSelector and placeholderSelector must be the same in every profile that scores it (pods are classified once for the whole cluster)",
             ),
             (
                 "profiles:\n- pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: RequestedToCapacityRatio}}}]",
@@ -2344,12 +2357,21 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
 
     #[test]
     fn profiles_with_the_same_role_selectors_load() {
-        let args = "  pluginConfig: [{name: RealUserColocation, args: {realUserSelector: {matchLabels: {component: notebook}}}}]\n";
+        let args = "  plugins: {score: {enabled: [{name: RealUserColocation}]}}\n  pluginConfig: [{name: RealUserColocation, args: {realUserSelector: {matchLabels: {component: notebook}}}}]\n";
         let c = cfg(&format!(
             "profiles:\n- schedulerName: a\n{args}- schedulerName: b\n{args}"
         ))
         .unwrap();
         assert_eq!(c.profiles.len(), 2);
+        assert_eq!(roles(&c), c.profiles[1].roles);
+        assert_ne!(roles(&c), RoleSelectors::default());
+        // A profile that does not score colocation (kube's default profile,
+        // here) needs no selectors; the colocating profile's are used,
+        // wherever it is.
+        let c = cfg(&format!(
+            "profiles:\n- schedulerName: kube\n- schedulerName: hub\n{args}"
+        ))
+        .unwrap();
         assert_eq!(roles(&c), c.profiles[1].roles);
         assert_ne!(roles(&c), RoleSelectors::default());
     }
