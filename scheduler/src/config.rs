@@ -1664,11 +1664,16 @@ fn parse_leader_election(le: &Obj<'_>) -> R<LeaderElection> {
 /// to agree), else the first profile's.
 #[must_use]
 pub fn roles(config: &SchedulerConfig) -> RoleSelectors {
-    config
-        .profiles
+    roles_of(&config.profiles)
+}
+
+/// [`roles`] of a list of profiles.
+#[must_use]
+pub fn roles_of(profiles: &[Profile]) -> RoleSelectors {
+    profiles
         .iter()
         .find(|p| colocating(p))
-        .or(config.profiles.first())
+        .or(profiles.first())
         .map_or_else(RoleSelectors::default, |p| p.roles.clone())
 }
 

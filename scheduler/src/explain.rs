@@ -72,7 +72,7 @@ pub struct Report {
 /// An unreadable or invalid file, with the file and field named.
 pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
     let mut warnings = Vec::new();
-    let profile = match &input.config {
+    let (profile, roles) = match &input.config {
         Some(path) => {
             let cfg = config::load(path)?;
             warnings.extend(
@@ -80,16 +80,22 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
                     .iter()
                     .map(|w| format!("{}: {w}", path.display())),
             );
-            cfg.profiles
+            let roles = crate::config::roles(&cfg);
+            let first = cfg
+                .profiles
                 .into_iter()
                 .next()
-                .ok_or_else(|| ExplainError::NoProfile(path.display().to_string()))?
+                .ok_or_else(|| ExplainError::NoProfile(path.display().to_string()))?;
+            (first, roles)
         }
-        None => score::Profile::jupyterhub(),
+        None => (
+            score::Profile::jupyterhub(),
+            score::RoleSelectors::default(),
+        ),
     };
     let file = cluster_file::load(&input.cluster)?;
     warnings.extend(file.warnings.iter().cloned());
-    let (cluster, build_warnings) = cluster_file::build_cluster(&file, &profile.roles)?;
+    let (cluster, build_warnings) = cluster_file::build_cluster(&file, &roles)?;
     warnings.extend(build_warnings);
     let pod = cluster_file::load_pod(&input.pod)?;
     let spec = convert::pod_spec(&pod).map_err(|source| ExplainError::Pod {

@@ -204,10 +204,7 @@ impl State {
         queue: SharedQueue<Payload>,
         reports: mpsc::UnboundedSender<UnschedulableReport>,
     ) -> Self {
-        let roles = profiles
-            .first()
-            .map(|p| p.roles.clone())
-            .unwrap_or_default();
+        let roles = crate::config::roles_of(&profiles);
         State {
             cluster: Cluster::new(roles),
             profiles,
