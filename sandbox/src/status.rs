@@ -110,7 +110,7 @@ impl ApiError {
         }
     }
 
-    /// 409 Conflict: "Operation cannot be fulfilled on <resource> "<name>": <why>".
+    /// 409 Conflict: `Operation cannot be fulfilled on <resource> "<name>": <why>`.
     pub fn conflict(group: &str, resource: &str, name: &str, why: &str) -> Self {
         let q = qualified(group, resource);
         ApiError::Conflict {

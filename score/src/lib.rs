@@ -7,7 +7,7 @@
 //! - [`cluster`]: the compact, incrementally updated node and pod tables.
 //! - [`profile`]: which plugins run, with which weights and arguments.
 //! - [`plugins`]: one module per filter/score plugin, with kube's arithmetic.
-//! - [`schedule`]: one decision (filter, score, normalize, weigh, select) and `explain`.
+//! - [`schedule`](mod@schedule): one decision (filter, score, normalize, weigh, select) and `explain`.
 //! - [`reason`], [`message`]: kube's reason strings and the FailedScheduling message.
 //!
 //! # Decisions of note

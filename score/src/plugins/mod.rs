@@ -2,7 +2,7 @@
 //! kube-scheduler counterpart (or, for our own plugins, the rule they apply)
 //! and table-driven tests whose comments show the numbers.
 //!
-//! The modules hold the pure rules; [`crate::schedule`] runs them over the
+//! The modules hold the pure rules; [`crate::schedule`](mod@crate::schedule) runs them over the
 //! cluster's node table.
 
 pub mod image_locality;

@@ -5,7 +5,7 @@
 //! when the pod requests anything, each of cpu, memory, ephemeral-storage and
 //! every extended resource with a non-zero request fails when
 //! `request > allocatable − requested` (exact fit allowed) → "Insufficient
-//! <name>". A request larger than the whole allocatable cannot be helped by
+//! \<name\>". A request larger than the whole allocatable cannot be helped by
 //! preemption.
 //!
 //! Score: for each configured resource with non-zero allocatable,
