@@ -281,18 +281,13 @@ async fn schedule_one(
                 victims = plan.victims.len(),
                 "preempting lower-priority pods"
             );
-            ctx.queue.unschedulable_for(
-                &popped.uid,
-                Hints::for_reasons(scratch.histogram().iter().map(|(r, _)| r)),
-            );
-            ctx.metrics.observe_attempt(
-                AttemptResult::Unschedulable,
+            requeue_unschedulable(
+                ctx,
+                &popped,
                 &profile_name,
-                started.elapsed(),
-            );
-            ctx.metrics.count_decision(
-                &profile_name,
-                PodKind::from(role),
+                role,
+                started,
+                scratch,
                 DecisionOutcome::PreemptedPlaceholders,
             );
             #[allow(clippy::cast_precision_loss)]
@@ -310,18 +305,13 @@ async fn schedule_one(
         }
         Outcome::Unschedulable(message, nomination) => {
             debug!(pod = %popped.key, %message, "unschedulable");
-            ctx.queue.unschedulable_for(
-                &popped.uid,
-                Hints::for_reasons(scratch.histogram().iter().map(|(r, _)| r)),
-            );
-            ctx.metrics.observe_attempt(
-                AttemptResult::Unschedulable,
+            requeue_unschedulable(
+                ctx,
+                &popped,
                 &profile_name,
-                started.elapsed(),
-            );
-            ctx.metrics.count_decision(
-                &profile_name,
-                PodKind::from(role),
+                role,
+                started,
+                scratch,
                 DecisionOutcome::Unschedulable,
             );
             let (namespace, name) = split_key(&popped.key);
@@ -388,6 +378,29 @@ fn prebind_failed(ctx: &Context, job: &BindJob, ended: prebind::Ended) {
             fail_attempt(ctx, popped, &job.profile, job.role, job.started, message);
         }
     }
+}
+
+/// An attempt that leaves the pod unplaced (no node fits, or victims must go
+/// first): the pod waits for a cluster event that could clear one of the
+/// filters' reasons, and the attempt counts as unschedulable with `outcome`
+/// as its decision.
+fn requeue_unschedulable(
+    ctx: &Context,
+    popped: &Popped<Payload>,
+    profile: &str,
+    role: score::PodRole,
+    started: Instant,
+    scratch: &Scratch,
+    outcome: DecisionOutcome,
+) {
+    ctx.queue.unschedulable_for(
+        &popped.uid,
+        Hints::for_reasons(scratch.histogram().iter().map(|(r, _)| r)),
+    );
+    ctx.metrics
+        .observe_attempt(AttemptResult::Unschedulable, profile, started.elapsed());
+    ctx.metrics
+        .count_decision(profile, PodKind::from(role), outcome);
 }
 
 /// An attempt that failed for a reason other than fit: the pod backs off,
