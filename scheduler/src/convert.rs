@@ -664,6 +664,17 @@ mod tests {
         serde_yaml_ng::from_str(yaml).expect("test node YAML")
     }
 
+    /// Each case's YAML fails to convert, with exactly the error text given.
+    fn assert_errors<T: std::fmt::Debug>(
+        cases: &[(&str, &str)],
+        convert: impl Fn(&str) -> Result<T, ConvertError>,
+    ) {
+        for &(yaml, want) in cases {
+            let err = convert(yaml).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
     const BASE_POD: &str = "
 metadata: {name: p, namespace: ns}
 spec:
@@ -790,10 +801,7 @@ status:
                 "node <unnamed>: metadata.name: missing",
             ),
         ];
-        for (yaml, want) in cases {
-            let err = node_spec(&node(yaml)).unwrap_err();
-            assert_eq!(err.to_string(), want);
-        }
+        assert_errors(&cases, |yaml| node_spec(&node(yaml)));
     }
 
     #[test]
@@ -1223,10 +1231,7 @@ spec:
                 "pod x/<unnamed>: metadata.name: missing",
             ),
         ];
-        for (yaml, want) in cases {
-            let err = pod_spec(&pod(yaml)).unwrap_err();
-            assert_eq!(err.to_string(), want);
-        }
+        assert_errors(&cases, |yaml| pod_spec(&pod(yaml)));
     }
 
     #[test]
