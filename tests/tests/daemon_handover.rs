@@ -8,7 +8,23 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use sandbox::Sandbox;
 use support::*;
+
+/// Starts daemon `a` electing on the default lease and waits until it leads,
+/// then starts `b` electing on the same lease as its standby; each on a
+/// recording client of its own.
+async fn leader_a_and_standby_b(sandbox: &Sandbox) -> [(Daemon, CallLog); 2] {
+    let (client_a, log_a) = recording_client(sandbox);
+    let a = start_daemon_on(client_a, |o| electing(o, "a"));
+    eventually(Duration::from_secs(5), "a leads", || async {
+        (lease_holder(sandbox).as_deref() == Some("a")).then_some(())
+    })
+    .await;
+    let (client_b, log_b) = recording_client(sandbox);
+    let b = start_daemon_on(client_b, |o| electing(o, "b"));
+    [(a, log_a), (b, log_b)]
+}
 
 /// Successful bindings per pod over several logs.
 fn successes(logs: &[&CallLog]) -> BTreeMap<String, usize> {
@@ -33,19 +49,9 @@ fn assert_once_each(ok: &BTreeMap<String, usize>, pods: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_binds_and_the_standby_takes_over_when_it_stops() {
     let sandbox = sandbox().await;
-    let nodes: Vec<_> = (0..10)
-        .map(|i| user_node(&format!("n{i:02}"), "4", "16Gi"))
-        .collect();
-    sandbox.seed_objects(nodes).unwrap();
+    sandbox.seed_objects(user_nodes(10)).unwrap();
 
-    let (client_a, log_a) = recording_client(&sandbox);
-    let a = start_daemon_on(client_a, |o| electing(o, "a"));
-    eventually(Duration::from_secs(5), "a leads", || async {
-        (lease_holder(&sandbox).as_deref() == Some("a")).then_some(())
-    })
-    .await;
-    let (client_b, log_b) = recording_client(&sandbox);
-    let b = start_daemon_on(client_b, |o| electing(o, "b"));
+    let [(a, log_a), (b, log_b)] = leader_a_and_standby_b(&sandbox).await;
     // b has listed everything and campaigns (reads the lease) as a standby.
     eventually(Duration::from_secs(5), "b campaigns", || async {
         (log_b
@@ -108,10 +114,7 @@ async fn a_scheduler_that_crashed_mid_run_is_replaced_by_one_that_rebuilds_its_s
     // 10 nodes x 16 GiB and 160 pods of 1 GiB: the cluster ends exactly full,
     // so a replacement that did not count its predecessor's pods would
     // over-commit a node.
-    let nodes: Vec<_> = (0..10)
-        .map(|i| user_node(&format!("n{i:02}"), "4", "16Gi"))
-        .collect();
-    sandbox.seed_objects(nodes).unwrap();
+    sandbox.seed_objects(user_nodes(10)).unwrap();
     sandbox.seed_objects(pending_pods("p", 160, "1Gi")).unwrap();
     sandbox.faults().set_latency(Duration::from_millis(20));
 
@@ -193,10 +196,7 @@ async fn a_scheduler_that_crashed_mid_run_is_replaced_by_one_that_rebuilds_its_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_shutdown_bindings_in_flight_complete_then_the_lease_is_released() {
     let sandbox = sandbox().await;
-    let nodes: Vec<_> = (0..4)
-        .map(|i| user_node(&format!("n{i:02}"), "4", "16Gi"))
-        .collect();
-    sandbox.seed_objects(nodes).unwrap();
+    sandbox.seed_objects(user_nodes(4)).unwrap();
     let (client, log) = recording_client(&sandbox);
     // Leader election with the default timings (renew deadline 10 s), so
     // holding writes for a second does not cost the lease.
@@ -270,18 +270,8 @@ async fn on_shutdown_bindings_in_flight_complete_then_the_lease_is_released() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_cannot_renew_stops_binding_before_the_standby_starts() {
     let sandbox = sandbox().await;
-    let nodes: Vec<_> = (0..16)
-        .map(|i| user_node(&format!("n{i:02}"), "4", "16Gi"))
-        .collect();
-    sandbox.seed_objects(nodes).unwrap();
-    let (client_a, log_a) = recording_client(&sandbox);
-    let a = start_daemon_on(client_a, |o| electing(o, "a"));
-    eventually(Duration::from_secs(5), "a leads", || async {
-        (lease_holder(&sandbox).as_deref() == Some("a")).then_some(())
-    })
-    .await;
-    let (client_b, log_b) = recording_client(&sandbox);
-    let b = start_daemon_on(client_b, |o| electing(o, "b"));
+    sandbox.seed_objects(user_nodes(16)).unwrap();
+    let [(a, log_a), (b, log_b)] = leader_a_and_standby_b(&sandbox).await;
 
     // Bindings are slow and keep a busy; then its renewals start failing.
     sandbox.faults().set_latency(Duration::from_millis(100));

@@ -352,6 +352,13 @@ pub fn pending_pods(prefix: &str, count: usize, memory: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `count` user nodes named `n{i:02}`, each of 4 CPUs and 16 GiB.
+pub fn user_nodes(count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| user_node(&format!("n{i:02}"), "4", "16Gi"))
+        .collect()
+}
+
 /// Pods in `NS` bound to a node, by name.
 pub fn bound_pods(sandbox: &Sandbox) -> std::collections::BTreeMap<String, String> {
     sandbox
