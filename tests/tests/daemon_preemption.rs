@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use sandbox::Sandbox;
 use serde_json::json;
 use support::*;
 
@@ -15,32 +16,55 @@ fn placeholder_on(name: &str, node: &str) -> serde_json::Value {
     p
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_evicts_placeholders_and_binds_in_their_place() {
-    let sandbox = sandbox().await;
-    sandbox
-        .seed_objects([
-            user_node("n1", "4", "16Gi"),
-            placeholder_on("ph-0", "n1"),
-            placeholder_on("ph-1", "n1"),
-            placeholder_on("ph-2", "n1"),
-            placeholder_on("ph-3", "n1"),
-        ])
-        .unwrap();
-    let daemon = start_daemon(&sandbox);
-    // 6Gi: two 4Gi placeholders must go (reprieve keeps the other two).
-    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "6Gi")).await;
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
+/// Node `n1` (16 GiB) full with four 4 GiB placeholders.
+fn n1_full_of_placeholders() -> [serde_json::Value; 5] {
+    [
+        user_node("n1", "4", "16Gi"),
+        placeholder_on("ph-0", "n1"),
+        placeholder_on("ph-1", "n1"),
+        placeholder_on("ph-2", "n1"),
+        placeholder_on("ph-3", "n1"),
+    ]
+}
+
+/// Creates the user pod `alice` requesting `memory` and waits (30 s at most)
+/// until it is bound; returns its node.
+async fn create_alice_and_await_node(sandbox: &Sandbox, memory: &str) -> String {
+    create_pod(sandbox, &pending_pod("alice", "singleuser-server", memory)).await;
+    eventually(Duration::from_secs(30), "alice bound", || async {
+        node_of(sandbox, "alice")
     })
-    .await;
-    assert_eq!(node, "n1");
-    let left: Vec<String> = sandbox
+    .await
+}
+
+/// Names of the placeholder pods in the sandbox's store.
+fn placeholders(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
         .list("pods")
         .iter()
         .filter(|p| p["metadata"]["labels"]["component"] == "user-placeholder")
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
-        .collect();
+        .collect()
+}
+
+/// How many pod deletions the sandbox has served.
+fn pod_deletes(sandbox: &Sandbox) -> usize {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "delete" && r.resource == "pods")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_evicts_placeholders_and_binds_in_their_place() {
+    let sandbox = sandbox().await;
+    sandbox.seed_objects(n1_full_of_placeholders()).unwrap();
+    let daemon = start_daemon(&sandbox);
+    // 6Gi: two 4Gi placeholders must go (reprieve keeps the other two).
+    let node = create_alice_and_await_node(&sandbox, "6Gi").await;
+    assert_eq!(node, "n1");
+    let left = placeholders(&sandbox);
     assert_eq!(
         left.len(),
         2,
@@ -62,11 +86,7 @@ async fn a_user_evicts_placeholders_and_binds_in_their_place() {
         "{note}"
     );
     // The victims were deleted with a uid precondition after being marked.
-    let deletes = sandbox
-        .requests()
-        .into_iter()
-        .filter(|r| r.verb == "delete" && r.resource == "pods")
-        .count();
+    let deletes = pod_deletes(&sandbox);
     assert_eq!(deletes, 2);
     daemon.stop().await.unwrap();
 }
@@ -100,11 +120,7 @@ async fn nominated_room_is_not_taken_by_a_lower_priority_pod() {
     assert_eq!(node_of(&sandbox, "ph-new"), None);
     // Only one round of evictions while the victim terminates.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let deletes = sandbox
-        .requests()
-        .into_iter()
-        .filter(|r| r.verb == "delete" && r.resource == "pods")
-        .count();
+    let deletes = pod_deletes(&sandbox);
     assert_eq!(deletes, 1, "no second round of evictions");
     assert_eq!(
         node_of(&sandbox, "alice"),
@@ -117,15 +133,7 @@ async fn nominated_room_is_not_taken_by_a_lower_priority_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_victim_already_gone_is_skipped_cleanly() {
     let sandbox = sandbox().await;
-    sandbox
-        .seed_objects([
-            user_node("n1", "4", "16Gi"),
-            placeholder_on("ph-0", "n1"),
-            placeholder_on("ph-1", "n1"),
-            placeholder_on("ph-2", "n1"),
-            placeholder_on("ph-3", "n1"),
-        ])
-        .unwrap();
+    sandbox.seed_objects(n1_full_of_placeholders()).unwrap();
     // Deleting any pod fails once with 404, as if the victim vanished just
     // before the scheduler's delete: the daemon must carry on and bind.
     sandbox
@@ -133,11 +141,7 @@ async fn a_victim_already_gone_is_skipped_cleanly() {
         .fail_next("DELETE", "/pods/", 404, 1)
         .unwrap();
     let daemon = start_daemon(&sandbox);
-    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "4Gi")).await;
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    let node = create_alice_and_await_node(&sandbox, "4Gi").await;
     assert_eq!(node, "n1");
     daemon.stop().await.unwrap();
 }
@@ -161,20 +165,12 @@ async fn packing_preemption_puts_the_user_next_to_users_when_enabled() {
         }
         o
     });
-    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "4Gi")).await;
-    let node = eventually(Duration::from_secs(30), "alice bound", || async {
-        node_of(&sandbox, "alice")
-    })
-    .await;
+    let node = create_alice_and_await_node(&sandbox, "4Gi").await;
     assert_eq!(
         node, "users",
         "packed next to the two users, not on the empty node"
     );
-    let placeholders_left = sandbox
-        .list("pods")
-        .iter()
-        .filter(|p| p["metadata"]["labels"]["component"] == "user-placeholder")
-        .count();
+    let placeholders_left = placeholders(&sandbox).len();
     assert_eq!(placeholders_left, 1, "one placeholder made room");
     daemon.stop().await.unwrap();
 }
