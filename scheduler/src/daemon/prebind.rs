@@ -596,6 +596,25 @@ mod tests {
         }
     }
 
+    /// [`cluster`] with the pod `uid-alice` reserved on node `a`, to
+    /// provision `claim-alice` there; and node `a`'s index.
+    fn alice_reserved_on_a() -> (Cluster, AssumedStorage, usize) {
+        let mut c = cluster();
+        let mut assumed = AssumedStorage::default();
+        let a = c.node_index("a").unwrap();
+        assumed.reserve(&mut c, "uid-alice", "a", &[provision()]);
+        (c, assumed, a)
+    }
+
+    /// The node named by `claim-alice`'s selected-node annotation in the cache.
+    fn selected_node(c: &Cluster) -> Option<String> {
+        c.storage
+            .claim("jhub", "claim-alice")
+            .unwrap()
+            .selected_node
+            .clone()
+    }
+
     fn bound_volume() -> Volume {
         Volume {
             name: "pvc-1".into(),
@@ -608,18 +627,8 @@ mod tests {
 
     #[test]
     fn reserve_shows_the_annotation_until_the_watch_shows_our_write_or_later() {
-        let mut c = cluster();
-        let mut assumed = AssumedStorage::default();
-        let a = c.node_index("a").unwrap();
-        assumed.reserve(&mut c, "uid-alice", "a", &[provision()]);
-        let selected = |c: &Cluster| {
-            c.storage
-                .claim("jhub", "claim-alice")
-                .unwrap()
-                .selected_node
-                .clone()
-        };
-        assert_eq!(selected(&c).as_deref(), Some("a"));
+        let (mut c, mut assumed, a) = alice_reserved_on_a();
+        assert_eq!(selected_node(&c).as_deref(), Some("a"));
         assert_eq!(assumed.progress(&c, "uid-alice", a), Progress::Waiting);
         // An event from before our write (no write yet): the assumption stays.
         let stale = assumed.claim_from_api(claim(), Some(7));
@@ -638,16 +647,13 @@ mod tests {
         );
         // Unreserve restores what the API said last.
         assumed.release(&mut c, "uid-alice");
-        assert_eq!(selected(&c), None);
+        assert_eq!(selected_node(&c), None);
         assert_eq!(assumed.progress(&c, "uid-alice", a), Progress::Gone);
     }
 
     #[test]
     fn a_claim_bound_to_a_volume_that_admits_the_node_completes_prebind() {
-        let mut c = cluster();
-        let mut assumed = AssumedStorage::default();
-        let a = c.node_index("a").unwrap();
-        assumed.reserve(&mut c, "uid-alice", "a", &[provision()]);
+        let (mut c, mut assumed, a) = alice_reserved_on_a();
         assumed.claim_written(&mut c, "jhub", "claim-alice", Some(10));
         let bound = Claim {
             selected_node: Some("a".into()),
@@ -716,10 +722,7 @@ mod tests {
 
     #[test]
     fn a_change_seen_before_our_write_returned_counts_once_we_know_its_version() {
-        let mut c = cluster();
-        let mut assumed = AssumedStorage::default();
-        let a = c.node_index("a").unwrap();
-        assumed.reserve(&mut c, "uid-alice", "a", &[provision()]);
+        let (mut c, mut assumed, a) = alice_reserved_on_a();
         // The watch shows rv 11, the provisioner's removal of our annotation,
         // before our write (rv 10) has returned: the assumption stays for now.
         let cached = assumed.claim_from_api(claim(), Some(11));
@@ -734,10 +737,7 @@ mod tests {
 
     #[test]
     fn the_record_from_before_reserve_never_replaces_the_assumption() {
-        let mut c = cluster();
-        let mut assumed = AssumedStorage::default();
-        let a = c.node_index("a").unwrap();
-        assumed.reserve(&mut c, "uid-alice", "a", &[provision()]);
+        let (mut c, mut assumed, a) = alice_reserved_on_a();
         // Our write returns before the watch shows it: the claim kept from
         // before Reserve (no annotation, version unknown) is not the truth.
         assumed.claim_written(&mut c, "jhub", "claim-alice", Some(10));
@@ -754,23 +754,14 @@ mod tests {
         assumed.release(&mut c, "uid-server");
         assert_eq!(assumed.progress(&c, "uid-server", a), Progress::Gone);
         assert_eq!(assumed.progress(&c, "uid-job", a), Progress::Waiting);
-        let selected = |c: &Cluster| {
-            c.storage
-                .claim("jhub", "claim-alice")
-                .unwrap()
-                .selected_node
-                .clone()
-        };
-        assert_eq!(selected(&c).as_deref(), Some("a"));
+        assert_eq!(selected_node(&c).as_deref(), Some("a"));
         assumed.release(&mut c, "uid-job");
-        assert_eq!(selected(&c), None);
+        assert_eq!(selected_node(&c), None);
     }
 
     #[test]
     fn assumptions_of_other_pods_are_left_alone() {
-        let mut c = cluster();
-        let mut assumed = AssumedStorage::default();
-        assumed.reserve(&mut c, "uid-alice", "a", &[provision()]);
+        let (mut c, mut assumed, _) = alice_reserved_on_a();
         assert!(assumed.holds("uid-alice"));
         assert!(!assumed.holds("uid-bob"));
         assumed.release(&mut c, "uid-bob");
