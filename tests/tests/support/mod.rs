@@ -55,13 +55,7 @@ pub fn start_daemon_with(
     sandbox: &Sandbox,
     adjust: impl FnOnce(DaemonOptions) -> DaemonOptions,
 ) -> Daemon {
-    let mut opts = DaemonOptions::new(SchedulerConfig::default());
-    opts.leader_elect = false;
-    opts.seed = 42;
-    let opts = adjust(opts);
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(daemon::run(sandbox.client(), opts, stop.clone()));
-    Daemon { stop, task }
+    start_daemon_on(sandbox.client(), adjust)
 }
 
 /// A user node: 4 CPUs, 16 GiB, the z2jh user label and taint.
