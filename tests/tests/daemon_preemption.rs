@@ -1,6 +1,7 @@
 //! Preemption end to end: a real user that fits nowhere evicts placeholders,
 //! is nominated, and binds once they are gone; the room it holds is not taken
-//! by a lower-priority pod meanwhile (no z2jh#1592 loop with one scheduler).
+//! by a lower-priority pod meanwhile, nor the room another scheduler's
+//! preemption freed (no z2jh#1592 loop, with one scheduler or two).
 
 mod support;
 
@@ -127,6 +128,46 @@ async fn nominated_room_is_not_taken_by_a_lower_priority_pod() {
         None,
         "the victim is still terminating"
     );
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_another_scheduler_nominated_is_not_handed_back_to_placeholders() {
+    // The default scheduler preempted placeholders on n1 for an image puller
+    // (priority -5) and nominated it there; the evicted placeholder comes
+    // back Pending. Giving it the freed room would make the puller preempt it
+    // again, forever (z2jh#1592). A user (priority 0) may still take it.
+    let sandbox = sandbox().await;
+    let mut puller = pending_pod("puller", "image-puller", "12Gi");
+    puller["spec"]["schedulerName"] = json!("default-scheduler");
+    puller["spec"]["priority"] = json!(-5);
+    puller["status"] = json!({"phase": "Pending", "nominatedNodeName": "n1"});
+    sandbox
+        .seed_objects([user_node("n1", "4", "16Gi"), puller])
+        .unwrap();
+    let daemon = start_daemon(&sandbox);
+    create_pod(&sandbox, &pending_pod("ph-0", "user-placeholder", "8Gi")).await;
+    let condition = eventually(Duration::from_secs(20), "ph-0 reported", || async {
+        pod_scheduled_condition(&sandbox, "ph-0").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(condition["reason"], "Unschedulable");
+    assert_eq!(node_of(&sandbox, "ph-0"), None);
+    // Higher priority than the puller: the nomination does not hold against
+    // a user.
+    assert_eq!(create_alice_and_await_node(&sandbox, "8Gi").await, "n1");
+    // The puller goes away: the room it held is free, and the placeholder
+    // binds without waiting for the unschedulable flush.
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(sandbox.client(), NS);
+    pods.delete("puller", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let node = eventually(Duration::from_secs(20), "ph-0 bound", || async {
+        node_of(&sandbox, "ph-0")
+    })
+    .await;
+    assert_eq!(node, "n1");
     daemon.stop().await.unwrap();
 }
 

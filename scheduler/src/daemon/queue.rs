@@ -117,7 +117,8 @@ pub enum ClusterEvent {
     NodeTaintsChanged,
     /// A node's `spec.unschedulable` changed.
     NodeSchedulableChanged,
-    /// A pod bound to some node was deleted or finished, freeing room.
+    /// A pod bound to some node was deleted or finished, or a pod nominated
+    /// to a node went away: room was freed.
     AssignedPodRemoved,
     /// A PodDisruptionBudget was added, changed or deleted.
     PdbChanged,

@@ -349,6 +349,7 @@ impl State {
             return;
         }
         let Some(profile) = self.profile_of(pod) else {
+            self.apply_foreign_nomination(pod, &uid);
             return;
         };
         if pod.metadata.deletion_timestamp.is_some() {
@@ -427,6 +428,47 @@ impl State {
         }
     }
 
+    /// A pending pod of another scheduler. When that scheduler's preemption
+    /// nominated it to a node, its room there is held against our pods of
+    /// lower or equal priority, as for our own nominations: otherwise the
+    /// placeholders it evicted come back into the room it freed, and it
+    /// preempts them again, forever (z2jh#1592, kubernetes#130429; an image
+    /// puller at priority -5 against placeholders at -10 is the z2jh case).
+    fn apply_foreign_nomination(&mut self, pod: &Pod, uid: &str) {
+        let node = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.clone())
+            .filter(|n| !n.is_empty() && pod.metadata.deletion_timestamp.is_none());
+        let Some(node) = node else {
+            if self.nominations.remove(uid).is_some() {
+                self.queue.event(ClusterEvent::AssignedPodRemoved);
+            }
+            return;
+        };
+        match convert::pod_spec(pod) {
+            Ok(spec) => {
+                let requests = pod_requests(&spec);
+                self.nominations.insert(
+                    uid.into(),
+                    Nomination {
+                        node,
+                        priority: spec.priority,
+                        requests: [
+                            requests.cpu_milli,
+                            requests.memory,
+                            requests.ephemeral_storage,
+                        ],
+                    },
+                );
+            }
+            Err(e) => {
+                let (namespace, name) = pod_name(pod);
+                debug!("not holding room on {node} for {namespace}/{name}: {e}");
+            }
+        }
+    }
+
     /// A pod was deleted (or finished).
     pub fn delete_pod(&mut self, pod: &Pod) {
         let uid = uid_of(pod);
@@ -436,7 +478,10 @@ impl State {
     fn forget_pod(&mut self, uid: &str) {
         self.assumed.remove(uid);
         self.release_volumes(uid);
-        self.nominations.remove(uid);
+        if self.nominations.remove(uid).is_some() {
+            // The room it held is free.
+            self.queue.event(ClusterEvent::AssignedPodRemoved);
+        }
         self.victims.remove(uid);
         self.conditions.remove(uid);
         if self.pending.remove(uid) {
