@@ -636,6 +636,38 @@ pub fn is_terminal(pod: &core::Pod) -> bool {
     )
 }
 
+/// Why this scheduler must not place a pending pod that converts fine: a
+/// feature it would ignore at the pod's expense. Pods already on nodes are
+/// counted all the same.
+///
+/// - `spec.resourceClaims` (dynamic resource allocation): kube's
+///   DynamicResources plugin allocates and reserves the claims before
+///   binding; binding without that leaves the pod unable to start.
+///
+/// # Errors
+/// The field and what to do, as a [`ConvertError::Invalid`].
+pub fn check_schedulable(pod: &core::Pod) -> Result<(), ConvertError> {
+    let claims = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.resource_claims.as_ref())
+        .is_some_and(|c| !c.is_empty());
+    if claims {
+        return Err(ConvertError::Invalid {
+            object: format!(
+                "pod {}/{}",
+                pod.metadata.namespace.as_deref().unwrap_or("default"),
+                pod.metadata.name.as_deref().unwrap_or("<unnamed>")
+            ),
+            field: "spec.resourceClaims".into(),
+            message: "dynamic resource allocation is not supported by user-scheduler; \
+                      schedule this pod with kube-scheduler"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// Whether a pod still has scheduling gates (`spec.schedulingGates`), so it
 /// must not be scheduled yet.
 #[must_use]
@@ -1267,6 +1299,23 @@ spec:
             assert_eq!(is_terminal(&p), terminal, "{yaml}");
             assert_eq!(scheduling_gated(&p), gated, "{yaml}");
         }
+    }
+
+    #[test]
+    fn pods_with_resource_claims_convert_but_are_not_schedulable() {
+        let claims = pod(
+            "metadata: {name: p, namespace: hub}\nspec: {containers: [{name: c}], resourceClaims: [{name: gpu, resourceClaimTemplateName: one-gpu}]}",
+        );
+        // Counted where it runs...
+        assert!(pod_spec(&claims).is_ok());
+        // ...but not placed by us.
+        assert_eq!(
+            check_schedulable(&claims).unwrap_err().to_string(),
+            "pod hub/p: spec.resourceClaims: dynamic resource allocation is not supported by \
+             user-scheduler; schedule this pod with kube-scheduler"
+        );
+        let none = pod("metadata: {name: p}\nspec: {containers: [{name: c}], resourceClaims: []}");
+        assert!(check_schedulable(&none).is_ok());
     }
 }
 

@@ -102,6 +102,12 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
         file: input.pod.display().to_string(),
         source: Box::new(source),
     })?;
+    if let Err(e) = convert::check_schedulable(&pod) {
+        warnings.push(format!(
+            "{}: the daemon would report this pod, not place it: {e}",
+            input.pod.display()
+        ));
+    }
     let pdbs = file
         .pdbs
         .iter()

@@ -150,3 +150,27 @@ fn a_home_directory_in_another_zone_keeps_its_user_there() {
         serde_json::json!(["node(s) had volume node affinity conflict"])
     );
 }
+
+#[test]
+fn a_pod_with_resource_claims_is_explained_with_a_warning() {
+    // explain still shows where the pod would fit, and says on stderr that
+    // the daemon would report it instead of placing it.
+    let user = std::fs::read_to_string(root().join("examples/pods/user.yaml")).unwrap();
+    let with_claims = user.replace(
+        "  containers:\n",
+        "  resourceClaims:\n  - {name: gpu, resourceClaimTemplateName: one-gpu}\n  containers:\n",
+    );
+    assert_ne!(with_claims, user, "the example still has a containers list");
+    let dir = std::env::temp_dir().join(format!("explain-claims-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("claims.yaml");
+    std::fs::write(&file, with_claims).unwrap();
+    let out = explain(file.to_str().unwrap(), &["--format", "json"]);
+    assert_eq!(json(&out)["selected"], "user-1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the daemon would report this pod, not place it")
+            && err.contains("spec.resourceClaims"),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The daemon against the sandbox: pods land on the fullest feasible node,
 //! users pack next to users, core nodes stay free of user pods, pods that fit
-//! nowhere are reported as kube reports them and bound once a node fits.
+//! nowhere are reported as kube reports them and bound once a node fits, and
+//! pods this scheduler cannot serve (DRA claims) are reported, not bound.
 
 mod support;
 
@@ -124,5 +125,38 @@ async fn a_thousand_pods_on_a_hundred_nodes_are_all_bound_without_overcommit() {
         "over-committed: {per_node:?}"
     );
     assert_eq!(per_node.len(), 63, "{per_node:?}");
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_with_resource_claims_is_reported_not_bound() {
+    // Binding a pod whose DRA claims nobody allocated would leave it unable
+    // to start: it is reported instead, naming the field, and never bound.
+    let sandbox = sandbox().await;
+    sandbox
+        .seed_objects([user_node("n1", "4", "16Gi")])
+        .unwrap();
+    let daemon = start_daemon(&sandbox);
+    let mut pod = pending_pod("gpu-user", "singleuser-server", "1Gi");
+    pod["spec"]["resourceClaims"] =
+        serde_json::json!([{"name": "gpu", "resourceClaimTemplateName": "one-gpu"}]);
+    create_pod(&sandbox, &pod).await;
+    let condition = eventually(Duration::from_secs(20), "PodScheduled=False", || async {
+        pod_scheduled_condition(&sandbox, "gpu-user").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(condition["reason"], "SchedulerError");
+    let message = condition["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.resourceClaims: dynamic resource allocation is not supported"),
+        "{message}"
+    );
+    // Other pods are unaffected.
+    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "1Gi")).await;
+    eventually(Duration::from_secs(20), "alice bound", || async {
+        node_of(&sandbox, "alice")
+    })
+    .await;
+    assert_eq!(node_of(&sandbox, "gpu-user"), None);
     daemon.stop().await.unwrap();
 }

@@ -374,7 +374,8 @@ impl State {
             .as_ref()
             .and_then(|s| s.nominated_node_name.clone())
             .filter(|n| !n.is_empty());
-        match convert::pod_spec(pod) {
+        let spec = convert::check_schedulable(pod).and_then(|()| convert::pod_spec(pod));
+        match spec {
             Ok(spec) => {
                 let requests = pod_requests(&spec);
                 // A nomination written earlier (by us before a restart, or by
