@@ -60,6 +60,25 @@ pub struct Nomination {
     pub requests: [u64; 3],
 }
 
+impl Nomination {
+    /// The nomination of a pod (`spec`, with its `requests`) to `node`.
+    fn of(
+        node: String,
+        spec: &score::model::PodSpec,
+        requests: &score::pod::PodRequests,
+    ) -> Nomination {
+        Nomination {
+            node,
+            priority: spec.priority,
+            requests: [
+                requests.cpu_milli,
+                requests.memory,
+                requests.ephemeral_storage,
+            ],
+        }
+    }
+}
+
 /// Something to tell the API server about a pod that cannot be scheduled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnschedulableReport {
@@ -383,18 +402,8 @@ impl State {
                 if let Some(node) = nominated_node
                     && !self.nominations.contains_key(&uid)
                 {
-                    self.nominations.insert(
-                        uid.clone(),
-                        Nomination {
-                            node,
-                            priority: spec.priority,
-                            requests: [
-                                requests.cpu_milli,
-                                requests.memory,
-                                requests.ephemeral_storage,
-                            ],
-                        },
-                    );
+                    self.nominations
+                        .insert(uid.clone(), Nomination::of(node, &spec, &requests));
                 }
                 let entry = PendingPod {
                     uid: uid.clone(),
@@ -450,18 +459,8 @@ impl State {
         match convert::pod_spec(pod) {
             Ok(spec) => {
                 let requests = pod_requests(&spec);
-                self.nominations.insert(
-                    uid.into(),
-                    Nomination {
-                        node,
-                        priority: spec.priority,
-                        requests: [
-                            requests.cpu_milli,
-                            requests.memory,
-                            requests.ephemeral_storage,
-                        ],
-                    },
-                );
+                self.nominations
+                    .insert(uid.into(), Nomination::of(node, &spec, &requests));
             }
             Err(e) => {
                 let (namespace, name) = pod_name(pod);
