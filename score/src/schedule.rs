@@ -579,11 +579,19 @@ pub fn schedule_with_nominated(
             }),
         }
     }
+    let explaining = scratch.log.is_some();
+    // Scores are summed in the filter pass, node by node, unless `explain`
+    // wants every plugin's scores or a plugin needs the per-node slow path.
+    let fused = if explaining {
+        None
+    } else {
+        Fused::new(cluster, profile, &p)
+    };
     scratch.served = None;
     if held.is_empty()
+        && !explaining
         && let Some(cache) = scratch.cache.as_mut()
     {
-        let fused = Fused::new(cluster, profile, &p);
         let pass = Pass::new(cluster, profile, &p, &held, fused.as_ref(), false);
         if let Some((entry, decision)) = cache.decide(&pass, profile, rng.as_deref_mut()) {
             scratch.served = Some(entry);
@@ -595,7 +603,7 @@ pub fn schedule_with_nominated(
             return decision;
         }
     }
-    run(cluster, profile, &p, &held, scratch);
+    run(cluster, profile, &p, &held, fused.as_ref(), scratch);
     scratch.held = held;
     select(scratch, rng)
 }
@@ -633,11 +641,14 @@ fn record(
     }
 }
 
-fn run(
-    cluster: &Cluster,
-    profile: &Profile,
-    p: &Prepared<'_>,
-    held: &[Held],
+/// The full pass: filters every node, scores the feasible ones (summed in
+/// the filter pass with `fused`, else plugin by plugin), into `scratch`.
+fn run<'a>(
+    cluster: &'a Cluster,
+    profile: &'a Profile,
+    p: &'a Prepared<'a>,
+    held: &'a [Held],
+    fused: Option<&'a Fused<'a>>,
     scratch: &mut Scratch,
 ) {
     scratch.stamp = scratch.stamp.wrapping_add(1);
@@ -675,14 +686,7 @@ fn run(
         return;
     }
     let explaining = scratch.log.is_some();
-    // Scores are summed in the filter pass, node by node, unless `explain`
-    // wants every plugin's scores or a plugin needs the per-node slow path.
-    let fused = if explaining {
-        None
-    } else {
-        Fused::new(cluster, profile, p)
-    };
-    let pass = Pass::new(cluster, profile, p, held, fused.as_ref(), explaining);
+    let pass = Pass::new(cluster, profile, p, held, fused, explaining);
     if pass.simple() {
         pass.filter::<true>(scratch);
     } else {
@@ -700,7 +704,7 @@ fn run(
         per_node_pref,
         ..
     } = scratch;
-    match &fused {
+    match fused {
         // Pass 2, fused: only the normalized plugins are left, and their raw
         // scores are per class.
         Some(f) => f.normalize(
