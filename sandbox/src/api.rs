@@ -318,7 +318,41 @@ fn prepare_new(shared: &Shared, def: &ResourceDef, obj: &mut Value, reset_status
             StatusOnCreate::Pending => obj["status"] = json!({"phase": "Pending"}),
             StatusOnCreate::Active => obj["status"] = json!({"phase": "Active"}),
         }
+        if def.kind == "Pod" {
+            scheduling_gated_condition(obj);
+        }
     }
+}
+
+/// kube-apiserver's `applySchedulingGatedCondition` (pod strategy,
+/// PrepareForCreate): a pod created with scheduling gates says why it waits,
+/// so `kubectl describe` and the cluster autoscaler see it.
+fn scheduling_gated_condition(pod: &mut Value) {
+    let gated = pod
+        .pointer("/spec/schedulingGates")
+        .and_then(Value::as_array)
+        .is_some_and(|gates| !gates.is_empty());
+    if !gated {
+        return;
+    }
+    let has_scheduled = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "PodScheduled"));
+    if has_scheduled {
+        return;
+    }
+    set_condition(
+        pod,
+        json!({
+            "type": "PodScheduled",
+            "status": "False",
+            "lastProbeTime": null,
+            "lastTransitionTime": null,
+            "reason": "SchedulingGated",
+            "message": "Scheduling is blocked due to non-empty scheduling gates",
+        }),
+    );
 }
 
 /// POST to a collection.

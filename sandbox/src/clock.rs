@@ -5,6 +5,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The slowest clock: a thousand times slower than real time.
+pub const MIN_SCALE: f64 = 0.001;
+/// The fastest clock: a million times faster than real time (a sandbox day
+/// in under a tenth of a second).
+pub const MAX_SCALE: f64 = 1_000_000.0;
+
 /// A clock running `scale` times faster than real time, starting at the real time it was made.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
@@ -18,7 +24,7 @@ impl Clock {
     /// otherwise clamped to 0.001..=1,000,000).
     pub fn new(scale: f64) -> Self {
         let scale = if scale.is_finite() && scale > 0.0 {
-            scale
+            scale.clamp(MIN_SCALE, MAX_SCALE)
         } else {
             1.0
         };
@@ -36,12 +42,20 @@ impl Clock {
 
     /// The current sandbox time.
     pub fn now(&self) -> SystemTime {
-        self.origin_wall + self.origin.elapsed().mul_f64(self.scale)
+        // Saturating: a clock run for centuries of sandbox time stops at the
+        // end of representable time rather than panicking.
+        let elapsed = Duration::try_from_secs_f64(self.origin.elapsed().as_secs_f64() * self.scale)
+            .unwrap_or(Duration::MAX);
+        self.origin_wall
+            .checked_add(elapsed)
+            .unwrap_or(self.origin_wall)
     }
 
     /// How long `d` of sandbox time lasts in real time.
     pub fn real_duration(&self, d: Duration) -> Duration {
-        d.div_f64(self.scale)
+        // The scale is at least MIN_SCALE, so this is at most 1000 × d;
+        // saturating for durations near Duration::MAX.
+        Duration::try_from_secs_f64(d.as_secs_f64() / self.scale).unwrap_or(Duration::MAX)
     }
 
     /// Sleeps for `d` of sandbox time.
@@ -110,6 +124,21 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400), false),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn scales_are_clamped_and_time_never_overflows() {
+        assert_eq!(Clock::new(1e308).scale(), MAX_SCALE);
+        assert_eq!(Clock::new(1e-308).scale(), MIN_SCALE);
+        assert_eq!(Clock::new(f64::NAN).scale(), 1.0);
+        let c = Clock::new(1e308);
+        assert!(c.now() >= SystemTime::now());
+        assert_eq!(
+            c.real_duration(Duration::MAX),
+            Duration::MAX.div_f64(MAX_SCALE)
+        );
+        let slow = Clock::new(MIN_SCALE);
+        assert_eq!(slow.real_duration(Duration::MAX), Duration::MAX);
     }
 
     #[test]

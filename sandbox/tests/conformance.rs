@@ -1264,3 +1264,41 @@ async fn streaming_list_watcher_gets_initial_events_end() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_gated_pod_is_created_with_podscheduled_false_schedulinggated() {
+    bounded(async {
+        let sb = start().await;
+        let pods: Api<Pod> = Api::namespaced(sb.client(), "default");
+        let mut gated = pod_json("gated", json!({}));
+        gated["spec"]["schedulingGates"] = json!([{"name": "example.com/wait"}]);
+        let gated: Pod = serde_json::from_value(gated).unwrap();
+        let created = pods.create(&PostParams::default(), &gated).await.unwrap();
+        let conditions = created
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default();
+        assert_eq!(conditions.len(), 1, "{conditions:?}");
+        let c = &conditions[0];
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_deref()),
+            ("PodScheduled", "False", Some("SchedulingGated"))
+        );
+        assert_eq!(
+            c.message.as_deref(),
+            Some("Scheduling is blocked due to non-empty scheduling gates")
+        );
+        // An ungated pod gets no condition on create.
+        let plain = pods
+            .create(&PostParams::default(), &pod("plain"))
+            .await
+            .unwrap();
+        assert!(
+            plain
+                .status
+                .and_then(|s| s.conditions)
+                .is_none_or(|c| c.is_empty())
+        );
+    })
+    .await;
+}
