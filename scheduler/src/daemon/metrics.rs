@@ -580,14 +580,14 @@ impl Metrics {
             .set(saturating_i64(count));
     }
 
-    /// Counts a pod entering `queue` because of `event`.
-    pub fn count_incoming(&self, queue: QueueName, event: &str) {
+    /// Counts `count` pods entering `queue` because of `event`.
+    pub fn count_incoming(&self, queue: QueueName, event: &str, count: u64) {
         self.queue_incoming_pods
             .get_or_create(&IncomingLabels {
                 queue,
                 event: event.to_owned(),
             })
-            .inc();
+            .inc_by(count);
     }
 
     /// Counts the nodes one decision filtered and scored: `cached` when the
@@ -670,7 +670,7 @@ mod tests {
             before.matches("user_scheduler_decisions_total{").count(),
             PodKind::ALL.len() * DecisionOutcome::ALL.len()
         );
-        m.count_incoming(QueueName::Backoff, "ScheduleAttemptFailure");
+        m.count_incoming(QueueName::Backoff, "ScheduleAttemptFailure", 1);
         m.observe_pod_scheduled(1, Duration::from_millis(50));
         let text = m.encode().unwrap();
         for (name, kind) in TYPES {
@@ -700,7 +700,7 @@ mod tests {
             "jhub-user-scheduler",
             Duration::ZERO,
         );
-        m.count_incoming(QueueName::Active, "PodAdd");
+        m.count_incoming(QueueName::Active, "PodAdd", 1);
         m.count_decision("p", PodKind::User, DecisionOutcome::BoundWithUsers);
         m.count_watch_restart("pods");
         let text = m.encode().unwrap();

@@ -36,7 +36,7 @@ use admin::{AdminOptions, AdminServer, AdminState, Readiness};
 use cycle::Context;
 use leader::{LeaderElectionConfig, LeaderElector};
 use metrics::{CacheType, Metrics, QueueName};
-use queue::{QueueConfig, SharedQueue};
+use queue::{QueueConfig, QueueKind, SharedQueue};
 use state::State;
 
 /// How long shutdown waits for bindings in flight.
@@ -249,6 +249,17 @@ async fn refresh_gauges(ctx: Arc<Context>, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        for incoming in ctx.queue.take_incoming() {
+            let queue = match incoming.queue {
+                QueueKind::Active => QueueName::Active,
+                QueueKind::Backoff => QueueName::Backoff,
+                QueueKind::Unschedulable => QueueName::Unschedulable,
+                QueueKind::Gated => QueueName::Gated,
+                QueueKind::InFlight => continue,
+            };
+            ctx.metrics
+                .count_incoming(queue, incoming.event, incoming.count);
         }
         let counts = ctx.queue.counts();
         ctx.metrics.set_pending(QueueName::Active, counts.active);

@@ -422,6 +422,24 @@ pub struct SchedulingQueue<T> {
     /// The value of `cycle` at the last cluster event. A pod whose attempt
     /// began at or before it (cycle ≤ it) may have missed that event.
     move_request_cycle: u64,
+    /// Pods that entered each place, by the event that moved them, since
+    /// the last [`take_incoming`](Self::take_incoming): a handful of
+    /// distinct pairs, so a list.
+    incoming: Vec<Incoming>,
+}
+
+/// `count` pods entered `queue` because of `event` (kube's
+/// `scheduler_queue_incoming_pods_total` labels: `PodAdd`, `PodUpdate`,
+/// `ScheduleAttemptFailure`, `BackoffComplete`, `UnschedulableTimeout`, or a
+/// [`ClusterEvent::label`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// Where the pods went.
+    pub queue: QueueKind,
+    /// Why.
+    pub event: &'static str,
+    /// How many.
+    pub count: u64,
 }
 
 impl<T: Clone + PartialEq> SchedulingQueue<T> {
@@ -438,6 +456,32 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
             seq: 0,
             cycle: 0,
             move_request_cycle: 0,
+            incoming: Vec::new(),
+        }
+    }
+
+    /// The pods that entered each place since the last call, by event.
+    pub fn take_incoming(&mut self) -> Vec<Incoming> {
+        std::mem::take(&mut self.incoming)
+    }
+
+    /// Counts a pod entering `place` because of `event`.
+    fn arrived(&mut self, place: Place, event: &'static str) {
+        let queue = place.kind();
+        if queue == QueueKind::InFlight {
+            return;
+        }
+        match self
+            .incoming
+            .iter_mut()
+            .find(|i| i.queue == queue && i.event == event)
+        {
+            Some(i) => i.count = i.count.saturating_add(1),
+            None => self.incoming.push(Incoming {
+                queue,
+                event,
+                count: 1,
+            }),
         }
     }
 
@@ -479,6 +523,7 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
                 },
             );
             self.link(uid, place, now);
+            self.arrived(place, "PodAdd");
             return Upsert::Added;
         };
         let changed = slot.priority != priority || slot.gated != gated || slot.payload != payload;
@@ -506,16 +551,19 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
                     return Upsert::Added;
                 }
             }
-            Place::Active if gated => self.relink(&uid, Place::Gated, now),
+            Place::Active | Place::Backoff if gated => {
+                self.relink(&uid, Place::Gated, now);
+                self.arrived(Place::Gated, "PodUpdate");
+            }
             Place::Active => {
                 self.active
                     .change_priority_by(&uid, |rank| rank.priority = priority);
             }
-            Place::Backoff if gated => self.relink(&uid, Place::Gated, now),
             Place::Backoff => {}
             Place::Unschedulable | Place::Gated if changed => {
                 let target = self.target_after_wait(&uid, now);
                 self.relink(&uid, target, now);
+                self.arrived(target, "PodUpdate");
             }
             Place::Unschedulable | Place::Gated => {}
         }
@@ -566,7 +614,8 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
         let moved = helped.len();
         for uid in helped {
             self.unschedulable.remove(&uid);
-            self.place_after_wait(uid, now);
+            let target = self.place_after_wait(uid, now);
+            self.arrived(target, event.label());
         }
         if moved > 0 {
             tracing::debug!(event = event.label(), moved, "unschedulable pods requeued");
@@ -586,6 +635,7 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
             if let Some((uid, _)) = self.backoff.pop() {
                 self.set_place(&uid, Place::Active);
                 self.link(uid, Place::Active, now);
+                self.arrived(Place::Active, "BackoffComplete");
                 moved += 1;
             }
         }
@@ -594,7 +644,8 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
                 break;
             }
             if let Some((uid, _)) = self.unschedulable.pop() {
-                self.place_after_wait(uid, now);
+                let target = self.place_after_wait(uid, now);
+                self.arrived(target, "UnschedulableTimeout");
                 moved += 1;
             }
         }
@@ -686,6 +737,7 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
         let missed_event = self.move_request_cycle >= cycle;
         let target = self.target_after_failure(uid, now, missed_event || changed);
         self.relink(uid, target, now);
+        self.arrived(target, "ScheduleAttemptFailure");
         Some(target.kind())
     }
 
@@ -703,6 +755,7 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
         }
         let target = self.target_after_failure(uid, now, true);
         self.relink(uid, target, now);
+        self.arrived(target, "ScheduleAttemptFailure");
         Some(target.kind())
     }
 
@@ -773,10 +826,11 @@ impl<T: Clone + PartialEq> SchedulingQueue<T> {
 
     /// [`target_after_wait`](Self::target_after_wait) for a pod already
     /// taken out of its heap.
-    fn place_after_wait(&mut self, uid: Box<str>, now: Instant) {
+    fn place_after_wait(&mut self, uid: Box<str>, now: Instant) -> Place {
         let target = self.target_after_wait(&uid, now);
         self.set_place(&uid, target);
         self.link(uid, target, now);
+        target
     }
 
     /// Drops a pod deleted while in flight, now that its attempt ended.
@@ -1004,6 +1058,11 @@ impl<T: Clone + PartialEq> SharedQueue<T> {
         result
     }
 
+    /// [`SchedulingQueue::take_incoming`].
+    pub fn take_incoming(&self) -> Vec<Incoming> {
+        self.lock().queue.take_incoming()
+    }
+
     /// Shuts the queue: pending and future [`pop`](SharedQueue::pop) calls
     /// return `None`. Pods in flight can still be reported.
     pub fn close(&self) {
@@ -1134,6 +1193,58 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    #[test]
+    fn incoming_pods_are_counted_by_queue_and_event() {
+        let mut q = queue();
+        let t0 = Instant::now();
+        q.upsert(pod("a", 0), t0);
+        q.upsert(gated("g"), t0);
+        // a fails to fit: it waits in the pool (no event since it popped).
+        assert_eq!(
+            fail(&mut q, "a", t0, SchedulingQueue::unschedulable),
+            Some(QueueKind::Unschedulable)
+        );
+        // A node joins after a's backoff: a moves to active.
+        let later = t0 + 60 * SEC;
+        q.event(ClusterEvent::NodeAdded, later);
+        // The gates go: g becomes active.
+        q.upsert(pod("g", 0), later);
+        let mut got = q.take_incoming();
+        got.sort_by_key(|i| (i.event, format!("{:?}", i.queue)));
+        let row = |queue, event, count| Incoming {
+            queue,
+            event,
+            count,
+        };
+        assert_eq!(
+            got,
+            vec![
+                row(QueueKind::Active, "NodeAdd", 1),
+                row(QueueKind::Active, "PodAdd", 1),
+                row(QueueKind::Gated, "PodAdd", 1),
+                row(QueueKind::Active, "PodUpdate", 1),
+                row(QueueKind::Unschedulable, "ScheduleAttemptFailure", 1),
+            ]
+        );
+        // Taken once.
+        assert!(q.take_incoming().is_empty());
+        // A failed bind backs off; the backoff's end moves it on.
+        assert_eq!(
+            fail(&mut q, "a", later, SchedulingQueue::backoff),
+            Some(QueueKind::Backoff)
+        );
+        q.flush(later + 60 * SEC);
+        let got = q.take_incoming();
+        assert!(
+            got.contains(&row(QueueKind::Backoff, "ScheduleAttemptFailure", 1)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&row(QueueKind::Active, "BackoffComplete", 1)),
+            "{got:?}"
+        );
     }
 
     #[test]
