@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use crate::convert::{self, ConvertError};
+use crate::yaml_input;
 
 /// The label the API server puts on every namespace with its own name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -38,6 +39,14 @@ pub enum ClusterFileError {
         source_name: String,
         /// The I/O error.
         error: std::io::Error,
+    },
+    /// The file is too large or nests too deep to parse.
+    #[error("{source_name}: {error}")]
+    Input {
+        /// The file.
+        source_name: String,
+        /// What bound it passes.
+        error: crate::yaml_input::InputError,
     },
     /// A document is not YAML.
     #[error("{source_name}: document {document}: invalid YAML: {error}")]
@@ -104,15 +113,26 @@ pub struct ClusterFile {
 /// See [`parse`]; also when the file cannot be read.
 pub fn load(path: &Path) -> Result<ClusterFile, ClusterFileError> {
     let source = path.display().to_string();
-    let text = read(path, &source)?;
+    let text = read(path, &source, yaml_input::MAX_CLUSTER_BYTES)?;
     parse(&text, &source)
 }
 
-fn read(path: &Path, source: &str) -> Result<String, ClusterFileError> {
-    std::fs::read_to_string(path).map_err(|error| ClusterFileError::Io {
+/// The file's text, when it is at most `limit` bytes.
+fn read(path: &Path, source: &str, limit: u64) -> Result<String, ClusterFileError> {
+    let io = |error| ClusterFileError::Io {
         source_name: source.to_string(),
         error,
-    })
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    yaml_input::check_size(size, limit).map_err(|error| input_error(source, error))?;
+    std::fs::read_to_string(path).map_err(io)
+}
+
+fn input_error(source: &str, error: yaml_input::InputError) -> ClusterFileError {
+    ClusterFileError::Input {
+        source_name: source.to_string(),
+        error,
+    }
 }
 
 /// Parses the YAML documents of a cluster file. `source` names the file in
@@ -127,6 +147,7 @@ pub fn parse(yaml: &str, source: &str) -> Result<ClusterFile, ClusterFileError> 
         ..ClusterFile::default()
     };
     let mut skipped: Vec<(String, usize)> = Vec::new();
+    let mut seen = Seen::default();
     for (i, value) in documents(yaml, source)? {
         let location = format!("document {i}");
         let kind = kind_of(&value, source, &location)?;
@@ -158,10 +179,10 @@ pub fn parse(yaml: &str, source: &str) -> Result<ClusterFile, ClusterFileError> 
                     }
                 }
                 let kind = kind_of(&item, source, &location)?;
-                add_object(&mut file, &mut skipped, &kind, item, &location)?;
+                add_object(&mut file, &mut skipped, &mut seen, &kind, item, &location)?;
             }
         } else {
-            add_object(&mut file, &mut skipped, &kind, value, &location)?;
+            add_object(&mut file, &mut skipped, &mut seen, &kind, value, &location)?;
         }
     }
     for (kind, n) in skipped {
@@ -175,6 +196,7 @@ pub fn parse(yaml: &str, source: &str) -> Result<ClusterFile, ClusterFileError> 
 
 /// The non-empty documents of a YAML stream, numbered from 1.
 fn documents(yaml: &str, source: &str) -> Result<Vec<(usize, Value)>, ClusterFileError> {
+    let yaml = yaml_input::checked(yaml).map_err(|error| input_error(source, error))?;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
         let value = Value::deserialize(doc).map_err(|error| ClusterFileError::Yaml {
@@ -261,32 +283,87 @@ fn typed<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Where each named object of a cluster file was read (`Kind ns/name` → its
+/// index in its kind's list and its location), so that a second copy is
+/// named in a warning rather than merged silently.
+#[derive(Default)]
+struct Seen(std::collections::HashMap<String, (usize, String)>);
+
+/// Puts `item` in `list`: at `index` when it replaces an earlier copy.
+fn put<T>(list: &mut Vec<T>, index: Option<usize>, item: T) -> usize {
+    match index {
+        Some(i) if i < list.len() => {
+            list[i] = item;
+            i
+        }
+        _ => {
+            list.push(item);
+            list.len() - 1
+        }
+    }
+}
+
 fn add_object(
     file: &mut ClusterFile,
     skipped: &mut Vec<(String, usize)>,
+    seen: &mut Seen,
     kind: &str,
     value: Value,
     location: &str,
 ) -> Result<(), ClusterFileError> {
     let source = file.source.clone();
     let s = source.as_str();
-    match kind {
-        "Node" => file.nodes.push(typed(value, kind, s, location)?),
-        "Pod" => file.pods.push(typed(value, kind, s, location)?),
-        "PersistentVolumeClaim" => file.pvcs.push(typed(value, kind, s, location)?),
-        "PersistentVolume" => file.pvs.push(typed(value, kind, s, location)?),
-        "StorageClass" => file.storage_classes.push(typed(value, kind, s, location)?),
-        "PodDisruptionBudget" => file.pdbs.push(typed(value, kind, s, location)?),
-        "CSINode" => file.csi_nodes.push(typed(value, kind, s, location)?),
-        "CSIDriver" => file.csi_drivers.push(typed(value, kind, s, location)?),
-        "CSIStorageCapacity" => file
-            .storage_capacities
-            .push(typed(value, kind, s, location)?),
-        "Namespace" => file.namespaces.push(typed(value, kind, s, location)?),
-        other => match skipped.iter_mut().find(|(k, _)| k == other) {
-            Some((_, n)) => *n += 1,
-            None => skipped.push((other.to_string(), 1)),
-        },
+    let what = describe(kind, &value);
+    // Objects without a name are kept as they are (the conversion names them).
+    let named = what != kind;
+    let earlier = if named {
+        seen.0.get(&what).cloned()
+    } else {
+        None
+    };
+    if let Some((_, at)) = &earlier {
+        file.warnings.push(format!(
+            "{s}: {what} in {location} replaces the one in {at} (the same object twice)"
+        ));
+    }
+    let index = earlier.map(|(i, _)| i);
+    let slot = match kind {
+        "Node" => put(&mut file.nodes, index, typed(value, kind, s, location)?),
+        "Pod" => put(&mut file.pods, index, typed(value, kind, s, location)?),
+        "PersistentVolumeClaim" => put(&mut file.pvcs, index, typed(value, kind, s, location)?),
+        "PersistentVolume" => put(&mut file.pvs, index, typed(value, kind, s, location)?),
+        "StorageClass" => put(
+            &mut file.storage_classes,
+            index,
+            typed(value, kind, s, location)?,
+        ),
+        "PodDisruptionBudget" => put(&mut file.pdbs, index, typed(value, kind, s, location)?),
+        "CSINode" => put(&mut file.csi_nodes, index, typed(value, kind, s, location)?),
+        "CSIDriver" => put(
+            &mut file.csi_drivers,
+            index,
+            typed(value, kind, s, location)?,
+        ),
+        "CSIStorageCapacity" => put(
+            &mut file.storage_capacities,
+            index,
+            typed(value, kind, s, location)?,
+        ),
+        "Namespace" => put(
+            &mut file.namespaces,
+            index,
+            typed(value, kind, s, location)?,
+        ),
+        other => {
+            match skipped.iter_mut().find(|(k, _)| k == other) {
+                Some((_, n)) => *n += 1,
+                None => skipped.push((other.to_string(), 1)),
+            }
+            return Ok(());
+        }
+    };
+    if named {
+        seen.0.insert(what, (slot, location.to_string()));
     }
     Ok(())
 }
@@ -397,7 +474,7 @@ pub fn build_cluster(
 /// See [`parse_pod`]; also when the file cannot be read.
 pub fn load_pod(path: &Path) -> Result<Pod, ClusterFileError> {
     let source = path.display().to_string();
-    let text = read(path, &source)?;
+    let text = read(path, &source, yaml_input::MAX_POD_BYTES)?;
     parse_pod(&text, &source)
 }
 

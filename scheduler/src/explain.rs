@@ -6,6 +6,7 @@
 //! Same input, same output, byte for byte: ties go to the first node in file
 //! order and nothing depends on time.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -75,11 +76,8 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
     let (profile, roles) = match &input.config {
         Some(path) => {
             let cfg = config::load(path)?;
-            warnings.extend(
-                cfg.warnings
-                    .iter()
-                    .map(|w| format!("{}: {w}", path.display())),
-            );
+            // Each warning already starts with the file.
+            warnings.extend(cfg.warnings.iter().cloned());
             let roles = crate::config::roles(&cfg);
             let first = cfg
                 .profiles
@@ -102,6 +100,19 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
         file: input.pod.display().to_string(),
         source: Box::new(source),
     })?;
+    let hard_spread = pod.spec.as_ref().is_some_and(|spec| {
+        spec.topology_spread_constraints
+            .iter()
+            .flatten()
+            .any(|c| c.when_unsatisfiable == "DoNotSchedule")
+    });
+    if hard_spread {
+        warnings.push(format!(
+            "{}: spec.topologySpreadConstraints with whenUnsatisfiable DoNotSchedule are \
+             ignored: PodTopologySpread is not implemented by user-scheduler yet",
+            input.pod.display()
+        ));
+    }
     if let Err(e) = convert::check_schedulable(&pod) {
         warnings.push(format!(
             "{}: the daemon would report this pod, not place it: {e}",
@@ -190,7 +201,31 @@ pub fn to_json(e: &score::Explanation) -> String {
     out
 }
 
-/// A readable table.
+/// `text` safe for a terminal: control characters (an escape sequence in a
+/// pod's name could clear the screen or forge output) are written as JSON
+/// writes them (`\u001b`, `\n`, ...); everything else is kept.
+#[must_use]
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A readable table. Every name and reason from the input goes through
+/// [`printable`].
 #[must_use]
 pub fn to_text(e: &score::Explanation) -> String {
     let mut plugins: Vec<&str> = Vec::new();
@@ -201,21 +236,28 @@ pub fn to_text(e: &score::Explanation) -> String {
             }
         }
     }
-    let width = e
-        .nodes
+    let names: Vec<Cow<'_, str>> = e.nodes.iter().map(|n| printable(&n.name)).collect();
+    let width = names
         .iter()
-        .map(|n| n.name.len())
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|i| printable(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = String::new();
-    let _ = writeln!(out, "pod {}", e.pod);
+    let _ = writeln!(out, "pod {}", printable(&e.pod));
     let _ = write!(out, "{:<width$}  {:>12}", "NODE", "TOTAL");
     for p in &plugins {
         let _ = write!(out, "  {:>w$}", p, w = p.len());
     }
     out.push('\n');
-    for n in &e.nodes {
+    for (n, name) in e.nodes.iter().zip(&names) {
         let mark = if e.selected.as_deref() == Some(n.name.as_str()) {
             "*"
         } else {
@@ -223,7 +265,7 @@ pub fn to_text(e: &score::Explanation) -> String {
         };
         match n.total {
             Some(total) => {
-                let _ = write!(out, "{:<width$}  {:>12}", n.name, total);
+                let _ = write!(out, "{name:<width$}  {total:>12}");
                 for p in &plugins {
                     let s = n.scores.iter().find(|(q, _)| q == p).map_or(0, |(_, s)| *s);
                     let _ = write!(out, "  {:>w$}", s, w = p.len());
@@ -233,19 +275,22 @@ pub fn to_text(e: &score::Explanation) -> String {
             None => {
                 let _ = writeln!(
                     out,
-                    "{:<width$}  {:>12}  {}",
-                    n.name,
+                    "{name:<width$}  {:>12}  {}",
                     "-",
-                    n.reasons.join("; ")
+                    n.reasons
+                        .iter()
+                        .map(|r| printable(r))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 );
             }
         }
     }
     match &e.selected {
         Some(s) => {
-            let _ = writeln!(out, "selected: {s}");
+            let _ = writeln!(out, "selected: {}", printable(s));
             if e.tied.len() > 1 {
-                let _ = writeln!(out, "tied: {}", e.tied.join(", "));
+                let _ = writeln!(out, "tied: {}", list(&e.tied));
             }
         }
         None => {
@@ -253,14 +298,14 @@ pub fn to_text(e: &score::Explanation) -> String {
         }
     }
     if let Some(m) = &e.message {
-        let _ = writeln!(out, "message: {m}");
+        let _ = writeln!(out, "message: {}", printable(m));
     }
     if let Some(p) = &e.preemption {
         let _ = writeln!(
             out,
             "preemption: evict {} on {}",
-            p.victims.join(", "),
-            p.node
+            list(&p.victims),
+            printable(&p.node)
         );
     }
     out

@@ -9,3 +9,4 @@ pub mod demo;
 pub mod explain;
 pub mod run;
 pub mod synthetic;
+pub mod yaml_input;

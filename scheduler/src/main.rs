@@ -34,7 +34,7 @@ fn run_explain(args: &user_scheduler::cli::ExplainArgs) -> ExitCode {
     match explain::explain(&input) {
         Ok(report) => {
             for w in &report.warnings {
-                eprintln!("warning: {w}");
+                eprintln!("warning: {}", explain::printable(w));
             }
             let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
                 Format::Text
@@ -49,7 +49,7 @@ fn run_explain(args: &user_scheduler::cli::ExplainArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", explain::printable(&e.to_string()));
             ExitCode::from(2)
         }
     }

@@ -98,6 +98,21 @@ fn the_z2jh_config_is_accepted() {
     // pod's preferred node-purpose affinity.
     assert_eq!(v["nodes"][1]["scores"]["NodeAffinity"], 100);
     assert_eq!(v["selected"], "user-1");
+    // Its warnings (PodTopologySpread's score) name the file once.
+    let out = explain("user.yaml", &["--config", config.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PodTopologySpread"), "{err}");
+    for line in err.lines() {
+        assert_eq!(line.matches("z2jh-config.yaml").count(), 1, "{line}");
+    }
+}
+
+#[test]
+fn the_projects_own_config_explains_without_warnings() {
+    let config = root().join("deploy/config.yaml");
+    let out = explain("user.yaml", &["--config", config.to_str().unwrap()]);
+    assert_eq!(json(&out)["selected"], "user-1");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
 #[test]
@@ -173,4 +188,101 @@ fn a_pod_with_resource_claims_is_explained_with_a_warning() {
             && err.contains("spec.resourceClaims"),
         "{err}"
     );
+}
+
+/// A file in a fresh temporary directory of this test process.
+fn temp_file(name: &str, text: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("explain-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn text_output_escapes_control_characters_in_names() {
+    let user = std::fs::read_to_string(root().join("examples/pods/user.yaml")).unwrap();
+    let evil = user.replacen("name: ", "name: \"clear-\\e[2J-\" #", 1);
+    assert_ne!(evil, user);
+    let pod = temp_file("evil.yaml", evil.as_bytes());
+    let out = explain(pod.to_str().unwrap(), &["--format", "text"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("clear-\\u001b[2J-"), "{text}");
+}
+
+#[test]
+fn files_may_start_with_a_byte_order_mark() {
+    let user = std::fs::read(root().join("examples/pods/user.yaml")).unwrap();
+    let cluster = std::fs::read(root().join("examples/cluster.yaml")).unwrap();
+    let bom = |text: &[u8]| [&[0xEF, 0xBB, 0xBF][..], text].concat();
+    let pod = temp_file("bom-pod.yaml", &bom(&user));
+    let cluster = temp_file("bom-cluster.yaml", &bom(&cluster));
+    let out = Command::new(env!("CARGO_BIN_EXE_user-scheduler"))
+        .args(["explain", "--format", "json", "--cluster"])
+        .arg(&cluster)
+        .arg("--pod")
+        .arg(&pod)
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["selected"], "user-1");
+}
+
+#[test]
+fn duplicate_objects_in_a_cluster_file_are_named_in_a_warning() {
+    let cluster = std::fs::read_to_string(root().join("examples/cluster.yaml")).unwrap();
+    let twice = temp_file(
+        "twice.yaml",
+        format!("{cluster}\n---\n{cluster}").as_bytes(),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_user-scheduler"))
+        .args(["explain", "--format", "json", "--cluster"])
+        .arg(&twice)
+        .arg("--pod")
+        .arg(root().join("examples/pods/user.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines().any(|l| l.contains("twice.yaml")
+            && l.contains("Node user-1")
+            && l.contains("document 1")
+            && l.contains("replaces")),
+        "{err}"
+    );
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_at_once() {
+    // 200,000 nested brackets: refused by the depth bound before the parser
+    // walks them (this took minutes). Exit 2 naming the file.
+    let nested = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+    let file = temp_file("nested.yaml", nested.as_bytes());
+    for args in [
+        vec!["--pod", file.to_str().unwrap()],
+        vec!["--pod", "user.yaml", "--config", file.to_str().unwrap()],
+    ] {
+        let pod = args[1];
+        let out = explain(pod, &args[2..]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("nested.yaml") && err.contains("nested"),
+            "{err}"
+        );
+    }
+    let cluster = Command::new(env!("CARGO_BIN_EXE_user-scheduler"))
+        .args(["explain", "--cluster"])
+        .arg(&file)
+        .arg("--pod")
+        .arg(root().join("examples/pods/user.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(cluster.status.code(), Some(2));
 }
