@@ -70,7 +70,7 @@ pub struct RunArgs {
     /// TLS private key for the admin server.
     #[arg(long)]
     pub tls_private_key_file: Option<PathBuf>,
-    /// Log verbosity as kube-scheduler's --v: 0-1 info, 2-3 more, 4+ debug, 6+ trace.
+    /// Log verbosity as kube-scheduler's --v: 0-3 info (one line per decision), 4-5 debug, 6+ trace.
     #[arg(long = "v", short = 'v', default_value_t = 2)]
     pub verbosity: u8,
     /// Log format.
@@ -118,7 +118,7 @@ pub struct SandboxArgs {
 /// `demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// How many times faster than real time the sandbox clock runs.
+    /// How many times faster than real time the sandbox clock runs (1 to 1000).
     #[arg(long, default_value_t = 60.0)]
     pub speed: f64,
     /// Seed of the random parts (pod name suffixes, the scheduler's tie-break).

@@ -50,6 +50,14 @@ pub enum ConfigError {
         /// The I/O error.
         error: std::io::Error,
     },
+    /// The file is too large or nests too deep to parse.
+    #[error("{source_name}: {error}")]
+    Input {
+        /// The file.
+        source_name: String,
+        /// What bound it passes.
+        error: crate::yaml_input::InputError,
+    },
     /// The file is not YAML.
     #[error("{source_name}: invalid YAML: {error}")]
     Yaml {
@@ -103,6 +111,24 @@ impl Default for LeaderElection {
     }
 }
 
+impl LeaderElection {
+    /// The Lease of the built-in JupyterHub profile: z2jh's name for its
+    /// user-scheduler's lock (never kube-scheduler's own `kube-system/kube-scheduler`,
+    /// which the cluster's default scheduler holds) in `namespace`, with
+    /// kube-scheduler's default timings.
+    #[must_use]
+    pub fn jupyterhub(namespace: &str) -> Self {
+        LeaderElection {
+            resource_name: JUPYTERHUB_LEASE.into(),
+            resource_namespace: namespace.into(),
+            ..LeaderElection::default()
+        }
+    }
+}
+
+/// The Lease name of the built-in profile (`deploy/config.yaml` says the same).
+pub const JUPYTERHUB_LEASE: &str = "user-scheduler-lock";
+
 /// API client settings (`clientConnection`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientConnection {
@@ -148,12 +174,15 @@ pub struct SchedulerConfig {
     pub warnings: Vec<String>,
 }
 
-impl Default for SchedulerConfig {
-    /// One [`Profile::jupyterhub`] and kube-scheduler's defaults for the rest.
-    fn default() -> Self {
+impl SchedulerConfig {
+    /// What the daemon runs without `--config`: one [`Profile::jupyterhub`],
+    /// the Lease [`LeaderElection::jupyterhub`] in `namespace` (the pod's
+    /// own), and kube-scheduler's defaults for the rest.
+    #[must_use]
+    pub fn jupyterhub(namespace: &str) -> Self {
         SchedulerConfig {
             profiles: vec![Profile::jupyterhub()],
-            leader_election: LeaderElection::default(),
+            leader_election: LeaderElection::jupyterhub(namespace),
             pod_initial_backoff: Duration::from_secs(1),
             pod_max_backoff: Duration::from_secs(10),
             pod_max_in_unschedulable: Duration::from_secs(5 * 60),
@@ -165,16 +194,30 @@ impl Default for SchedulerConfig {
     }
 }
 
+impl Default for SchedulerConfig {
+    /// [`SchedulerConfig::jupyterhub`] in the namespace `default`.
+    fn default() -> Self {
+        SchedulerConfig::jupyterhub("default")
+    }
+}
+
 /// Reads and parses a configuration file.
 ///
 /// # Errors
 /// See [`parse`]; also when the file cannot be read.
 pub fn load(path: &Path) -> Result<SchedulerConfig, ConfigError> {
+    use crate::yaml_input::{MAX_CONFIG_BYTES, check_size};
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+    let io = |error| ConfigError::Io {
+        source_name: source.clone(),
+        error,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    check_size(size, MAX_CONFIG_BYTES).map_err(|error| ConfigError::Input {
         source_name: source.clone(),
         error,
     })?;
+    let text = std::fs::read_to_string(path).map_err(io)?;
     parse(&text, &source)
 }
 
@@ -184,6 +227,10 @@ pub fn load(path: &Path) -> Result<SchedulerConfig, ConfigError> {
 /// Invalid YAML, a wrong `apiVersion` or `kind`, an unknown field, plugin or
 /// value, a value out of range, extenders, or an unsupported setting.
 pub fn parse(yaml: &str, source: &str) -> Result<SchedulerConfig, ConfigError> {
+    let yaml = crate::yaml_input::checked(yaml).map_err(|error| ConfigError::Input {
+        source_name: source.to_string(),
+        error,
+    })?;
     let value: Value = serde_yaml_ng::from_str(yaml).map_err(|error| ConfigError::Yaml {
         source_name: source.to_string(),
         error,
@@ -940,6 +987,22 @@ fn apply_plugins(
             .find(|(p, _)| *p == point)
             .map_or(&[], |(_, names)| names.as_slice())
     };
+    // kube's NewFramework refuses a profile that cannot order its queue or
+    // bind a pod, with these words; so does this scheduler, at load.
+    let plugins_path = join(path, "plugins");
+    // (PrioritySort is the only queue sort plugin, so there cannot be two.)
+    if enabled_at(Point::QueueSort).is_empty() {
+        return Err(at(
+            &join(&plugins_path, "queueSort"),
+            "no queue sort plugin is enabled",
+        ));
+    }
+    if enabled_at(Point::Bind).is_empty() {
+        return Err(at(
+            &join(&plugins_path, "bind"),
+            "at least one bind plugin is needed",
+        ));
+    }
     let mut filters: Vec<FilterPlugin> = enabled_at(Point::Filter)
         .iter()
         .filter_map(|n| FilterPlugin::from_name(n))
@@ -968,14 +1031,22 @@ fn apply_plugins(
             Some((plugin, i64::from(weight)))
         })
         .collect();
-    // Plugins that end up enabled somewhere that matters (preScore alone does nothing).
+    // Plugins that end up enabled somewhere that matters (preScore alone does
+    // nothing). PodTopologySpread's filter only reads a pod's own
+    // DoNotSchedule constraints (kube's system defaults are ScheduleAnyway,
+    // for scoring): it is on in every default profile, this project's
+    // included, so `explain` warns about such a pod instead of every
+    // profile warning on every start.
     let mut ignored = Ordered::default();
     for (point, names) in &resolved.points {
         if *point == Point::PreScore {
             continue;
         }
         for n in names {
-            if plugin_info(n).is_some_and(|i| i.support == Support::Ignored) {
+            let filter_only_spread =
+                n == TOPOLOGY_SPREAD && matches!(point, Point::PreFilter | Point::Filter);
+            if !filter_only_spread && plugin_info(n).is_some_and(|i| i.support == Support::Ignored)
+            {
                 ignored.insert(n);
             }
         }
@@ -1408,6 +1479,9 @@ fn parse_profile(obj: &Obj<'_>, warnings: &mut Vec<String>) -> R<Profile> {
     Ok(profile)
 }
 
+/// The plugin whose filter is not implemented yet (see [`apply_plugins`]).
+const TOPOLOGY_SPREAD: &str = "PodTopologySpread";
+
 /// Top-level fields kube-scheduler has that user-scheduler accepts and ignores, and why.
 const IGNORED_FIELDS: &[(&str, &str)] = &[
     (
@@ -1477,7 +1551,12 @@ fn parse_root(value: &Value, warnings: &mut Vec<String>) -> R<SchedulerConfig> {
         }
         None => return Err(at("kind", format!("missing (expected {KIND})"))),
     }
-    let mut config = SchedulerConfig::default();
+    // A file's omitted fields take kube-scheduler's defaults, its Lease
+    // included (`kube-system/kube-scheduler`), as kube-scheduler reads it.
+    let mut config = SchedulerConfig {
+        leader_election: LeaderElection::default(),
+        ..SchedulerConfig::default()
+    };
     for (field, why) in IGNORED_FIELDS {
         if root.has(field) {
             warnings.push(format!("{field}: accepted but ignored: {why}"));
@@ -1537,14 +1616,29 @@ fn parse_root(value: &Value, warnings: &mut Vec<String>) -> R<SchedulerConfig> {
             }
         }
         if let Some(q) = cc.float("qps")? {
-            if !(q.is_finite() && q >= 0.0) {
-                return Err(at(&cc.field("qps"), "must be a non-negative number"));
+            // kube's field is a float32: 1e300 is not a rate it could hold.
+            if !(q.is_finite() && q >= 0.0 && q <= f64::from(f32::MAX)) {
+                return Err(at(
+                    &cc.field("qps"),
+                    format!("must be a non-negative number of at most {:e}", f32::MAX),
+                ));
             }
             config.client_connection.qps = q as f32;
         }
         if let Some(b) = cc.int_in("burst", 0, i64::from(u32::MAX))? {
             config.client_connection.burst = u32::try_from(b).unwrap_or(u32::MAX);
         }
+        for f in ["qps", "burst"] {
+            if cc.has(f) {
+                warnings.push(format!(
+                    "{}: accepted but ignored: user-scheduler does not throttle its own \
+                     requests (the API server's priority and fairness does, and requests it \
+                     turns away with 429 are retried with backoff)",
+                    cc.field(f)
+                ));
+            }
+        }
+        // Used when `--kubeconfig` is not given, as kube-scheduler does.
         config.client_connection.kubeconfig = cc.str("kubeconfig")?.filter(|s| !s.is_empty());
     }
     let profiles = root.list("profiles")?;
@@ -1632,31 +1726,71 @@ fn parse_leader_election(le: &Obj<'_>) -> R<LeaderElection> {
         out.resource_namespace = n;
     }
     if out.leader_elect {
-        for (field, d) in [
-            ("leaseDuration", out.lease_duration),
-            ("renewDeadline", out.renew_deadline),
-            ("retryPeriod", out.retry_period),
-        ] {
-            if d.is_zero() {
-                return Err(at(&le.field(field), "must be greater than zero"));
-            }
-        }
-        if out.lease_duration <= out.renew_deadline {
-            return Err(at(
-                &le.field("leaseDuration"),
-                "must be greater than renewDeadline",
-            ));
-        }
-        // client-go's check (the elector repeats it): retries jitter up to
-        // 1.2 × retryPeriod, and a renewal must fit in the deadline.
-        if out.renew_deadline <= out.retry_period.mul_f64(1.2) {
-            return Err(at(
-                &le.field("renewDeadline"),
-                "must be greater than 1.2 × retryPeriod",
-            ));
-        }
+        out.check_timings()
+            .map_err(|(field, message)| at(&le.field(field), message))?;
     }
     Ok(out)
+}
+
+/// How much client-go's elector jitters its retries: a retry comes up to
+/// 1.2 × `retryPeriod` after the last, and a renewal must fit in the deadline.
+pub const LEADER_JITTER_FACTOR: f64 = 1.2;
+
+impl LeaderElection {
+    /// The timing rules of client-go's elector, and one of ours, in one
+    /// place: the loader checks them (a bad file exits 2 before any
+    /// connection) and the elector checks them again. The error names the
+    /// field (`leaseDuration`, `renewDeadline`, `retryPeriod`).
+    ///
+    /// Ours: the Lease carries whole seconds (`leaseDurationSeconds`,
+    /// truncated as client-go truncates), and other candidates time the
+    /// lease by that value, so the *written* duration must still exceed the
+    /// renew deadline (1500ms is written as 1s, which a 1200ms deadline
+    /// outlives).
+    ///
+    /// # Errors
+    /// The field and what is wrong with it.
+    pub fn check_timings(&self) -> Result<(), (&'static str, String)> {
+        for (field, d) in [
+            ("leaseDuration", self.lease_duration),
+            ("renewDeadline", self.renew_deadline),
+            ("retryPeriod", self.retry_period),
+        ] {
+            if d.is_zero() {
+                return Err((field, "must be greater than zero".into()));
+            }
+        }
+        let written = Duration::from_secs(self.lease_duration.as_secs());
+        if written <= self.renew_deadline {
+            return Err((
+                "leaseDuration",
+                format!(
+                    "must be greater than renewDeadline ({:?}) in whole seconds: the Lease \
+                     records {}s",
+                    self.renew_deadline,
+                    written.as_secs()
+                ),
+            ));
+        }
+        if i32::try_from(self.lease_duration.as_secs()).is_err() {
+            return Err((
+                "leaseDuration",
+                "is too long (the Lease records whole seconds as a 32-bit number)".into(),
+            ));
+        }
+        // Durations here are at most i64 nanoseconds (the Go duration
+        // parser's range), so 1.2 × cannot overflow a Duration.
+        let jittered =
+            Duration::try_from_secs_f64(self.retry_period.as_secs_f64() * LEADER_JITTER_FACTOR)
+                .unwrap_or(Duration::MAX);
+        if self.renew_deadline <= jittered {
+            return Err((
+                "renewDeadline",
+                format!("must be greater than {LEADER_JITTER_FACTOR} × retryPeriod ({jittered:?})"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The [`RoleSelectors`] `explain` and the daemon classify pods with: those
@@ -1877,9 +2011,10 @@ mod tests {
                     (S::NodePurpose, 4),
                 ],
             ),
-            // multiPoint `*`: nothing but what is enabled.
+            // multiPoint `*`: nothing but what is enabled (a queue sort and a
+            // binder are needed, as in kube).
             (
-                "multiPoint: {disabled: [{name: '*'}], enabled: [{name: NodeResourcesFit, weight: 5}]}",
+                "multiPoint: {disabled: [{name: '*'}], enabled: [{name: PrioritySort}, {name: DefaultBinder}, {name: NodeResourcesFit, weight: 5}]}",
                 vec![(S::NodeResourcesFit, 5)],
             ),
         ];
@@ -1970,12 +2105,30 @@ mod tests {
             ),
             (
                 "leaderElection: {leaseDuration: 5s}",
-                "config.yaml: leaderElection.leaseDuration: must be greater than renewDeadline",
+                "config.yaml: leaderElection.leaseDuration: must be greater than renewDeadline (10s) in whole seconds: the Lease records 5s",
+            ),
+            (
+                // 1500ms is written to the Lease as 1s, which the 1200ms
+                // deadline outlives: client-go's elector would refuse it.
+                "leaderElection: {leaseDuration: 1500ms, renewDeadline: 1200ms, retryPeriod: 100ms}",
+                "config.yaml: leaderElection.leaseDuration: must be greater than renewDeadline (1.2s) in whole seconds: the Lease records 1s",
+            ),
+            (
+                "leaderElection: {leaseDuration: 3ns, renewDeadline: 2ns, retryPeriod: 1ns}",
+                "config.yaml: leaderElection.leaseDuration: must be greater than renewDeadline (2ns) in whole seconds: the Lease records 0s",
+            ),
+            (
+                "leaderElection: {retryPeriod: 0s}",
+                "config.yaml: leaderElection.retryPeriod: must be greater than zero",
+            ),
+            (
+                "leaderElection: {leaseDuration: 3000000000s, renewDeadline: 10s}",
+                "config.yaml: leaderElection.leaseDuration: is too long (the Lease records whole seconds as a 32-bit number)",
             ),
             (
                 // 11 s ≤ 1.2 × 10 s: the elector would refuse it.
                 "leaderElection: {leaseDuration: 15s, renewDeadline: 11s, retryPeriod: 10s}",
-                "config.yaml: leaderElection.renewDeadline: must be greater than 1.2 × retryPeriod",
+                "config.yaml: leaderElection.renewDeadline: must be greater than 1.2 × retryPeriod (12s)",
             ),
             (
                 "podMaxInUnschedulablePodsDuration: 0s",
@@ -2052,6 +2205,19 @@ mod tests {
             (
                 "profiles:\n- pluginConfig: [{name: DefaultPreemption, args: {minCandidateNodesPercentage: 0, minCandidateNodesAbsolute: 0}}]",
                 "config.yaml: profiles[0].pluginConfig[0].args: minCandidateNodesPercentage and minCandidateNodesAbsolute must not both be 0",
+            ),
+            (
+                // An f32 field: 1e300 would be infinity.
+                "clientConnection: {qps: 1e300}",
+                "config.yaml: clientConnection.qps: must be a non-negative number of at most 3.4028235e38",
+            ),
+            (
+                "profiles:\n- plugins: {queueSort: {disabled: [{name: '*'}]}}",
+                "config.yaml: profiles[0].plugins.queueSort: no queue sort plugin is enabled",
+            ),
+            (
+                "profiles:\n- plugins: {multiPoint: {disabled: [{name: DefaultBinder}]}}",
+                "config.yaml: profiles[0].plugins.bind: at least one bind plugin is needed",
             ),
             (
                 "clientConnection: {qps: fast}",
@@ -2173,6 +2339,8 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
             "healthzBindAddress",
             "delayCacheUntilActive",
             "clientConnection.contentType",
+            "clientConnection.qps",
+            "clientConnection.burst",
         ] {
             assert!(
                 c.warnings
@@ -2385,7 +2553,17 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
     fn default_config_is_jupyterhub() {
         let c = SchedulerConfig::default();
         assert_eq!(c.profiles, vec![Profile::jupyterhub()]);
-        assert_eq!(c.leader_election, LeaderElection::default());
+        // Not kube-scheduler's own lease: the stock scheduler holds that one.
+        assert_eq!(c.leader_election.resource_name, "user-scheduler-lock");
+        assert_eq!(c.leader_election.resource_namespace, "default");
+        assert_eq!(
+            SchedulerConfig::jupyterhub("jhub").leader_election,
+            LeaderElection {
+                resource_name: "user-scheduler-lock".into(),
+                resource_namespace: "jhub".into(),
+                ..LeaderElection::default()
+            }
+        );
         assert_eq!(c.parallelism, 16);
         assert_eq!(roles(&c), RoleSelectors::default());
     }

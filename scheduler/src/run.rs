@@ -66,7 +66,7 @@ pub fn main(args: RunArgs, ignored: &[String]) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => crate::config::SchedulerConfig::default(),
+        None => crate::config::SchedulerConfig::jupyterhub(&own_namespace()),
     };
     init_logging(args.verbosity, args.log_format);
     for flag in ignored {
@@ -100,7 +100,16 @@ pub fn main(args: RunArgs, ignored: &[String]) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let client = match client(args.kubeconfig.as_deref()).await {
+        // `--kubeconfig` wins over the file's clientConnection.kubeconfig,
+        // as in kube-scheduler.
+        let kubeconfig = args.kubeconfig.clone().or_else(|| {
+            opts.config
+                .client_connection
+                .kubeconfig
+                .as_ref()
+                .map(std::path::PathBuf::from)
+        });
+        let client = match client(kubeconfig.as_deref()).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -117,6 +126,28 @@ pub fn main(args: RunArgs, ignored: &[String]) -> ExitCode {
             }
         }
     })
+}
+
+/// Where the service-account token's namespace is mounted in a pod.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The namespace this process runs in, for the built-in profile's Lease:
+/// `$POD_NAMESPACE` (the downward API), else the service account's namespace
+/// file, else `default` (outside a cluster).
+fn own_namespace() -> String {
+    namespace_from(
+        std::env::var("POD_NAMESPACE").ok(),
+        std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok(),
+    )
+}
+
+fn namespace_from(env: Option<String>, file: Option<String>) -> String {
+    [env, file]
+        .into_iter()
+        .flatten()
+        .map(|n| n.trim().to_string())
+        .find(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".into())
 }
 
 fn admin_options(args: &RunArgs) -> Result<Option<AdminOptions>, String> {
@@ -217,6 +248,12 @@ async fn wait_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The fastest demo: 1,000 × real time replays the half hour of the seed's
+/// steps in about two seconds; faster, the scheduler and the controllers
+/// cannot keep up with the clock on a small machine and steps stop
+/// settling (300 × already did once on a loaded 2-core machine).
+const MAX_DEMO_SPEED: f64 = 1000.0;
+
 /// `user-scheduler demo`: the seed's autoscaling demonstration on the sandbox
 /// (`crate::demo`). Logs go to stderr at `warn` unless `RUST_LOG` says otherwise, so that the
 /// step tables on stdout stay readable.
@@ -228,8 +265,8 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    if !(args.speed.is_finite() && args.speed >= 1.0) {
-        eprintln!("error: --speed must be at least 1");
+    if !(args.speed.is_finite() && (1.0..=MAX_DEMO_SPEED).contains(&args.speed)) {
+        eprintln!("error: --speed must be between 1 and {MAX_DEMO_SPEED}");
         return ExitCode::from(2);
     }
     let options = crate::demo::DemoOptions {
@@ -260,8 +297,8 @@ pub fn demo(args: DemoArgs) -> ExitCode {
 }
 
 /// Installs the tracing subscriber: `--v` maps to a level as kube's klog
-/// verbosity does (0-1 info, 2-3 more of info, 4-5 debug, 6+ trace);
-/// `RUST_LOG` overrides.
+/// verbosity roughly does (0-3 info, where every decision has its line;
+/// 4-5 debug; 6+ trace); `RUST_LOG` overrides.
 pub fn init_logging(verbosity: u8, format: crate::cli::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let level = match verbosity {
@@ -274,8 +311,11 @@ pub fn init_logging(verbosity: u8, format: crate::cli::LogFormat) {
             "warn,user_scheduler={level},sandbox={level},score={level}"
         ))
     });
+    // Colours only on a terminal: a pod's log (a file or a pipe) gets plain
+    // text, as kube-scheduler writes it.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         crate::cli::LogFormat::Json => builder.json().try_init(),
@@ -303,6 +343,15 @@ mod tests {
             retries += 1;
         }
         retries
+    }
+
+    #[test]
+    fn the_builtin_lease_lives_in_the_pods_namespace() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(namespace_from(some("jhub"), some("other\n")), "jhub");
+        assert_eq!(namespace_from(None, some("jhub\n")), "jhub");
+        assert_eq!(namespace_from(some(" "), some("jhub")), "jhub");
+        assert_eq!(namespace_from(None, None), "default");
     }
 
     #[tokio::test]

@@ -89,6 +89,76 @@ fn a_bad_config_exits_2_with_one_line_naming_the_field() {
     );
 }
 
+/// Runs the binary with `args`, expecting exit 2 and one line on stderr
+/// containing every one of `words`.
+fn exits_2_with_one_line(args: &[&str], words: &[&str]) {
+    let out = Command::new(bin())
+        // Nothing may be contacted: a kubeconfig that points nowhere.
+        .env("KUBECONFIG", "/nonexistent")
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: {err}");
+    for w in words {
+        assert!(lines[0].contains(w), "{args:?}: {w:?} not in {err}");
+    }
+}
+
+#[test]
+fn bad_settings_exit_2_before_anything_starts() {
+    let dir = temp_dir("bad-settings");
+    let header = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n";
+    let cases = [
+        (
+            // 1500ms is written to the Lease as 1s: client-go's elector
+            // refuses it; before, `run` connected first and then exited 1.
+            "lease.yaml",
+            format!(
+                "{header}leaderElection: {{leaseDuration: 1500ms, renewDeadline: 1200ms, retryPeriod: 100ms}}\n"
+            ),
+            vec!["lease.yaml", "leaderElection.leaseDuration"],
+        ),
+        (
+            "nanos.yaml",
+            format!(
+                "{header}leaderElection: {{leaseDuration: 3ns, renewDeadline: 2ns, retryPeriod: 1ns}}\n"
+            ),
+            vec!["nanos.yaml", "leaderElection.leaseDuration"],
+        ),
+        (
+            "no-bind.yaml",
+            format!("{header}profiles:\n- plugins: {{bind: {{disabled: [{{name: '*'}}]}}}}\n"),
+            vec!["no-bind.yaml", "plugins.bind"],
+        ),
+        (
+            // 400 KB of brackets took six minutes to refuse.
+            "nested.yaml",
+            format!(
+                "{header}profiles: {}{}",
+                "[".repeat(200_000),
+                "]".repeat(200_000)
+            ),
+            vec!["nested.yaml", "nested more than 1000 levels"],
+        ),
+    ];
+    for (name, text, words) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let config = format!("--config={}", path.display());
+        exits_2_with_one_line(&[&config, "--leader-elect=true"], &words);
+    }
+}
+
+#[test]
+fn demo_speeds_out_of_range_exit_2() {
+    for speed in ["1e308", "1e20", "0.5", "NaN"] {
+        exits_2_with_one_line(&["demo", "--speed", speed], &["--speed"]);
+    }
+}
+
 #[test]
 fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
     if !kubectl_available() {
@@ -120,21 +190,25 @@ fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
         "{names}"
     );
 
-    // The daemon, started exactly as the z2jh chart starts kube-scheduler
-    // (plus a kubeconfig, and no admin port so tests can run in parallel).
+    // The daemon, started as the z2jh chart starts kube-scheduler (plus a
+    // kubeconfig, and no admin port so tests can run in parallel), at the
+    // default verbosity rather than the chart's 4: every decision has an
+    // info line there.
     let link = dir.join("kube-scheduler");
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(bin(), &link).unwrap();
+    let log = dir.join("daemon.log");
     let mut daemon = Guard(
         Command::new(&link)
             .arg("--authentication-skip-lookup=true")
-            .arg("--v=4")
+            .arg("--v=2")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .arg("--leader-elect=false")
             .arg("--secure-port=0")
+            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -166,6 +240,36 @@ fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
         )
         .is_some_and(|o| String::from_utf8_lossy(&o.stdout) == "user-1")
     });
+    // A pod that fits nowhere is logged too, with kube's reason.
+    let big = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/pods/too-big.yaml");
+    let text = std::fs::read_to_string(&big).unwrap().replacen(
+        "spec:\n",
+        "spec:\n  schedulerName: user-scheduler\n",
+        1,
+    );
+    let big_file = dir.join("big.yaml");
+    std::fs::write(&big_file, text).unwrap();
+    let created = kubectl(&kubeconfig, &["create", "-f", big_file.to_str().unwrap()]).unwrap();
+    assert!(created.status.success());
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for(
+        "the unschedulable pod's line",
+        Duration::from_secs(30),
+        || {
+            logged()
+                .lines()
+                .any(|l| l.contains(" INFO ") && l.contains("unschedulable") && l.contains("0/"))
+        },
+    );
+    let text = logged();
+    assert!(
+        text.lines().any(|l| l.contains(" INFO ")
+            && l.contains("jhub/jupyter-dave")
+            && l.contains("node=user-1")
+            && l.contains("score=")
+            && l.contains("outcome=bound_with_users")),
+        "{text}"
+    );
     // SIGTERM: a clean stop, exit 0.
     let pid = daemon.0.id().to_string();
     assert!(

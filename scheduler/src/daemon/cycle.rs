@@ -83,6 +83,8 @@ impl Context {
 enum Outcome {
     Assumed {
         node: String,
+        /// The node's weighted total; `None` when it is the pod's nominated node.
+        score: Option<i64>,
         real_users: u32,
         placeholders: u32,
         /// Unbound claims to bind first (PreBind), and for how long to wait.
@@ -129,11 +131,16 @@ async fn schedule_one(
         );
         // A nominated pod goes to its nominated node when that node fits
         // (kube tries it first): preemption made the room there.
+        // The score logged with the decision: the best total, unless the
+        // nominated node was taken for it.
+        let mut score = Some(decision.best_total);
         if let Some(n) = st.nomination(&popped.uid)
             && let Some(i) = st.cluster.node_index(&n.node)
             && scratch.node_status(i) == NodeStatus::Feasible
+            && decision.selected != Some(i)
         {
             decision.selected = Some(i);
+            score = None;
         }
         ctx.metrics
             .scheduling_algorithm_duration
@@ -192,6 +199,7 @@ async fn schedule_one(
                         st.clear_nomination(&popped.uid);
                         Outcome::Assumed {
                             node,
+                            score,
                             real_users: summary.real_users,
                             placeholders: summary.placeholders,
                             volumes,
@@ -217,6 +225,7 @@ async fn schedule_one(
     match outcome {
         Outcome::Assumed {
             node,
+            score,
             real_users,
             placeholders,
             volumes,
@@ -226,6 +235,7 @@ async fn schedule_one(
             let job = BindJob {
                 popped,
                 node,
+                score,
                 profile: profile_name,
                 role,
                 real_users,
@@ -304,7 +314,9 @@ async fn schedule_one(
             fail_attempt(ctx, &popped, &profile_name, role, started, message);
         }
         Outcome::Unschedulable(message, nomination) => {
-            debug!(pod = %popped.key, %message, "unschedulable");
+            // kube-scheduler logs this at --v=2 ("Unable to schedule pod; no
+            // fit; waiting"): one line per decision, bound or not.
+            info!(pod = %popped.key, reason = %message, outcome = %DecisionOutcome::Unschedulable.as_str(), "unschedulable");
             requeue_unschedulable(
                 ctx,
                 &popped,
@@ -332,6 +344,8 @@ async fn schedule_one(
 struct BindJob {
     popped: Popped<Payload>,
     node: String,
+    /// The node's weighted total; `None` when the pod went to its nominated node.
+    score: Option<i64>,
     /// The profile's scheduler name.
     profile: String,
     role: score::PodRole,
@@ -585,6 +599,7 @@ async fn bind(ctx: &Context, job: &BindJob) {
     let BindJob {
         popped,
         node,
+        score,
         profile,
         role,
         real_users,
@@ -634,16 +649,21 @@ async fn bind(ctx: &Context, job: &BindJob) {
     match outcome {
         Ok(()) => {
             ctx.queue.done(&popped.uid);
-            info!(pod = %popped.key, %node, "bound");
+            let outcome = DecisionOutcome::for_binding(*real_users, *placeholders);
+            match score {
+                Some(score) => {
+                    info!(pod = %popped.key, %node, score, outcome = %outcome.as_str(), "bound");
+                }
+                None => {
+                    info!(pod = %popped.key, %node, outcome = %outcome.as_str(), "bound to its nominated node");
+                }
+            }
             ctx.metrics
                 .observe_attempt(AttemptResult::Scheduled, profile, started.elapsed());
             ctx.metrics
                 .observe_pod_scheduled(popped.attempts, popped.first_seen.elapsed());
-            ctx.metrics.count_decision(
-                profile,
-                PodKind::from(role),
-                DecisionOutcome::for_binding(*real_users, *placeholders),
-            );
+            ctx.metrics
+                .count_decision(profile, PodKind::from(role), outcome);
             // The event is written by `scheduled_events`, so this binding's
             // slot goes to the next pod now. Sent only fails once that task
             // has stopped, after every binding has finished.

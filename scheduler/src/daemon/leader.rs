@@ -34,7 +34,7 @@ use tracing::{debug, error, info, warn};
 
 /// client-go's `JitterFactor`: candidates wait `retry × (1 + 1.2 × random)` between attempts
 /// to acquire, so that replicas started together do not keep colliding.
-const JITTER_FACTOR: f64 = 1.2;
+const JITTER_FACTOR: f64 = crate::config::LEADER_JITTER_FACTOR;
 
 /// Errors of leader election.
 #[derive(Debug, thiserror::Error)]
@@ -121,27 +121,14 @@ impl LeaderElectionConfig {
         if self.namespace.is_empty() || self.name.is_empty() {
             return fail("the lease namespace and name must not be empty".into());
         }
-        if self.retry_period.is_zero() {
-            return fail("retryPeriod must be greater than zero".into());
-        }
-        let written = Duration::from_secs(self.lease_duration.as_secs());
-        if written <= self.renew_deadline {
-            return fail(format!(
-                "leaseDuration ({:?}, written as {}s) must be greater than renewDeadline ({:?})",
-                self.lease_duration,
-                written.as_secs(),
-                self.renew_deadline
-            ));
-        }
-        if self.renew_deadline <= self.retry_period.mul_f64(JITTER_FACTOR) {
-            return fail(format!(
-                "renewDeadline ({:?}) must be greater than retryPeriod*{JITTER_FACTOR} ({:?})",
-                self.renew_deadline,
-                self.retry_period.mul_f64(JITTER_FACTOR)
-            ));
-        }
-        if i32::try_from(self.lease_duration.as_secs()).is_err() {
-            return fail("leaseDuration is too long".into());
+        let timings = crate::config::LeaderElection {
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+            ..crate::config::LeaderElection::default()
+        };
+        if let Err((field, message)) = timings.check_timings() {
+            return fail(format!("{field}: {message}"));
         }
         Ok(())
     }
