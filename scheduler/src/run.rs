@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DemoArgs, RunArgs, SandboxArgs};
-use crate::daemon::admin::{AdminOptions, TlsSource};
+use crate::daemon::admin::{AdminOptions, ConnectionLimits, TlsSource};
 use crate::daemon::{self, DaemonOptions};
 use crate::synthetic;
 
@@ -134,6 +134,7 @@ fn admin_options(args: &RunArgs) -> Result<Option<AdminOptions>, String> {
     Ok(Some(AdminOptions {
         addr: std::net::SocketAddr::new(args.bind_address, args.secure_port),
         tls: Some(tls),
+        limits: ConnectionLimits::default(),
     }))
 }
 

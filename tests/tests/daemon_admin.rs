@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use user_scheduler::daemon::admin::AdminOptions;
+use user_scheduler::daemon::admin::{AdminOptions, ConnectionLimits};
 
 /// One plain HTTP/1.1 GET: (status, body).
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -46,6 +46,7 @@ async fn start_with_admin(sandbox: &sandbox::Sandbox) -> (Daemon, SocketAddr) {
         o.admin = Some(AdminOptions {
             addr: "127.0.0.1:0".parse().unwrap(),
             tls: None,
+            limits: ConnectionLimits::default(),
         });
         o.admin_bound = Some(tx);
         o

@@ -12,6 +12,10 @@
 //! `/healthz` and `/livez` answer 200 `ok` while the process serves, leader or not, as
 //! kube-scheduler does: a standby must not be restarted for waiting. `/readyz` answers 200 once
 //! every watch has delivered its initial list ([`Readiness`]), else 503 naming the missing ones.
+//!
+//! Connections are bounded as kube's secure serving bounds them ([`ConnectionLimits`]): a
+//! client that trickles its request headers, or stops sending and reading altogether, is
+//! disconnected, and only so many connections are served at once.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -24,13 +28,14 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +48,19 @@ pub const DEFAULT_SECURE_PORT: u16 = 10259;
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// kube's `ReadHeaderTimeout` (k8s.io/apiserver/pkg/server/secure_serving.go: "just shy of
+/// requestTimeoutUpperBound").
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// kube's `IdleTimeout` (secure_serving.go: "matches http.DefaultTransport keep-alive timeout").
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Connections served at once by default. kube's Go server has no such cap (it relies on
+/// timeouts alone); the admin server has two kinds of clients, kubelet's probes and a
+/// Prometheus or two, so 64 is room to spare while a flood of idle connections cannot take
+/// the file descriptors and memory the scheduler needs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
 /// How long shutdown waits for open connections to finish their requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -109,6 +127,43 @@ impl TlsSource {
     }
 }
 
+/// How long connections may take and how many are served at once.
+///
+/// kube's secure serving (a Go `http.Server`) sets `ReadHeaderTimeout` 32 s, `IdleTimeout`
+/// 90 s and `MaxHeaderBytes` 1 MiB. hyper's limits on the request head (100 headers, about
+/// 400 KiB) are already tighter than the last, so only the timeouts are ours to set, and they
+/// map onto hyper this way:
+/// - hyper starts its header timer as soon as it waits for a request: on a new connection and,
+///   on a kept-alive one, right after the previous response. So `header_read_timeout` also
+///   bounds the keep-alive wait between requests, where Go waits `IdleTimeout` for the first
+///   byte and then `ReadHeaderTimeout` for the rest: an idle kept-alive connection is closed
+///   after 32 s here, not 90 s, and the client reconnects for its next request.
+/// - `idle_timeout` closes a connection that has read and written nothing for that long,
+///   whatever it is doing: a client that stops reading a response, or stops sending a body,
+///   would otherwise hold its connection for ever (hyper has no write timeout, nor has kube).
+/// - `max_connections` is a cap kube does not have (see [`DEFAULT_MAX_CONNECTIONS`]); past
+///   it, new connections wait unaccepted in the listen backlog until one closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From the moment a request is awaited until its headers are complete.
+    pub header_read_timeout: Duration,
+    /// Nothing read or written for this long closes the connection.
+    pub idle_timeout: Duration,
+    /// Connections served at once (at least 1).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// kube's timeouts and [`DEFAULT_MAX_CONNECTIONS`].
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// Where and how to serve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminOptions {
@@ -117,14 +172,18 @@ pub struct AdminOptions {
     pub addr: SocketAddr,
     /// TLS, or `None` for plain HTTP.
     pub tls: Option<TlsSource>,
+    /// Timeouts and the connection cap.
+    pub limits: ConnectionLimits,
 }
 
 impl Default for AdminOptions {
-    /// `0.0.0.0:10259` over HTTPS with a self-signed certificate, as kube-scheduler.
+    /// `0.0.0.0:10259` over HTTPS with a self-signed certificate and kube's connection
+    /// timeouts, as kube-scheduler.
     fn default() -> Self {
         Self {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_SECURE_PORT),
             tls: Some(TlsSource::self_signed()),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -335,7 +394,13 @@ impl AdminServer {
             scheme = if acceptor.is_some() { "https" } else { "http" },
             "serving /healthz, /livez, /readyz and /metrics"
         );
-        let task = tokio::spawn(serve(listener, router(state), acceptor, shutdown));
+        let task = tokio::spawn(serve(
+            listener,
+            router(state),
+            acceptor,
+            options.limits,
+            shutdown,
+        ));
         Ok(Self {
             local_addr,
             certificate,
@@ -365,10 +430,22 @@ async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
+        // A free slot first, then a connection: past the cap, connections wait in the
+        // listen backlog rather than being accepted and starved.
+        let slot = tokio::select! {
+            () = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                // The semaphore is never closed.
+                Err(_) => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -385,34 +462,27 @@ async fn serve(
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let builder = hyper::server::conn::http1::Builder::new();
-            let result =
-                match tls {
-                    Some(acceptor) => {
-                        let stream =
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    debug!(%peer, "admin server: TLS handshake failed: {e}");
-                                    return;
-                                }
-                                Err(_) => {
-                                    debug!(%peer, "admin server: TLS handshake timed out");
-                                    return;
-                                }
-                            };
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
+            let _slot = slot;
+            let result = match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => serve_connection(s, service, watcher, limits).await,
+                        Ok(Err(e)) => {
+                            debug!(%peer, "admin server: TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(%peer, "admin server: TLS handshake timed out");
+                            return;
+                        }
                     }
-                    None => {
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
-                    }
-                };
+                }
+                None => serve_connection(stream, service, watcher, limits).await,
+            };
+            let Some(result) = result else {
+                debug!(%peer, "admin server: closed a connection idle for {:?}", limits.idle_timeout);
+                return;
+            };
             if let Err(e) = result {
                 debug!(%peer, "admin server: connection ended: {e}");
             }
@@ -426,6 +496,114 @@ async fn serve(
         warn!("admin server: connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
     debug!("admin server stopped");
+}
+
+/// Serves HTTP/1.1 on one connection within `limits`; `None` when it was closed for being
+/// idle.
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: ConnectionLimits,
+) -> Option<hyper::Result<()>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's header timeout needs a timer: without one it is not applied at all.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let activity = Activity::new();
+    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    tokio::select! {
+        r = watcher.watch(builder.serve_connection(io, service)) => Some(r),
+        () = activity.idle_for(limits.idle_timeout) => None,
+    }
+}
+
+/// When a connection last read or wrote a byte.
+#[derive(Clone, Debug)]
+struct Activity(Arc<std::sync::Mutex<tokio::time::Instant>>);
+
+impl Activity {
+    fn new() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())))
+    }
+
+    fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Completes once nothing has been read or written for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let deadline = self.last() + limit;
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+/// A stream that records its traffic in an [`Activity`].
+struct Tracked<S> {
+    inner: S,
+    activity: Activity,
+}
+
+impl<S> Tracked<S> {
+    fn new(inner: S, activity: Activity) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]
@@ -518,6 +696,7 @@ mod tests {
         AdminOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls,
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -679,13 +858,141 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
         let err = AdminServer::start(
-            AdminOptions { addr, tls: None },
+            AdminOptions {
+                addr,
+                tls: None,
+                limits: ConnectionLimits::default(),
+            },
             state(&[]),
             CancellationToken::new(),
         )
         .await
         .unwrap_err();
         assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+
+    /// A plain-HTTP server with these limits.
+    async fn limited(limits: ConnectionLimits) -> AdminServer {
+        let options = AdminOptions {
+            limits,
+            ..local(None)
+        };
+        AdminServer::start(options, state(&[]), CancellationToken::new())
+            .await
+            .unwrap()
+    }
+
+    /// Reads until the server closes the connection (end of stream or a reset), or `limit`
+    /// passes; whether it closed, and what it sent.
+    async fn closed_within(s: &mut TcpStream, limit: Duration) -> (bool, String) {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Err(_) => return (false, String::from_utf8_lossy(&got).into_owned()),
+                Ok(Ok(0) | Err(_)) => return (true, String::from_utf8_lossy(&got).into_owned()),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_trickling_its_headers_is_cut_off_at_the_header_timeout() {
+        // The issue's probe: a header line now and then keeps no connection alive past the
+        // header timeout (the idle timeout is long, so it is the header timeout that acts).
+        let server = limited(ConnectionLimits {
+            header_read_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 8,
+        })
+        .await;
+        let started = tokio::time::Instant::now();
+        let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let trickle = async {
+            for i in 0..40 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if s.write_all(format!("X-Trickle-{i}: y\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        };
+        // Bytes keep coming, so only the header timeout can end this.
+        tokio::time::timeout(Duration::from_secs(5), trickle)
+            .await
+            .unwrap();
+        let (closed, sent) = closed_within(&mut s, Duration::from_secs(1)).await;
+        assert!(
+            closed,
+            "the connection is still open after {:?}",
+            started.elapsed()
+        );
+        assert!(!sent.contains("200 OK"), "the request was served: {sent}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_at_the_idle_timeout() {
+        let server = limited(ConnectionLimits {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_millis(200),
+            max_connections: 8,
+        })
+        .await;
+        // Served, then silent on a kept-alive connection.
+        let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+        s.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let (closed, sent) = closed_within(&mut s, Duration::from_secs(3)).await;
+        assert!(closed, "still open after {:?}", started.elapsed());
+        assert!(sent.starts_with("HTTP/1.1 200"), "{sent}");
+        assert!(started.elapsed() >= Duration::from_millis(150));
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_wait_for_a_free_slot() {
+        let server = limited(ConnectionLimits {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 2,
+        })
+        .await;
+        let addr = server.local_addr();
+        // Two connections hold both slots, each with a request half sent.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+            held.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A third is connected (the backlog takes it) but not served.
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        third
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut first))
+                .await
+                .is_err(),
+            "served beside two connections with a cap of two"
+        );
+        // One closes: the third is served.
+        drop(held.pop());
+        tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut first))
+            .await
+            .expect("served once a slot is free")
+            .unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
     }
 
     #[tokio::test]
