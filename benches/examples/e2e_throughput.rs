@@ -42,6 +42,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use user_scheduler::config::SchedulerConfig;
 use user_scheduler::daemon::admin::{AdminOptions, ConnectionLimits};
+use user_scheduler::daemon::auth::Access;
 use user_scheduler::daemon::{self, DaemonOptions};
 use user_scheduler::synthetic;
 
@@ -216,6 +217,7 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> Scheduled {
         addr: "127.0.0.1:0".parse().expect("an address"),
         tls: None,
         limits: ConnectionLimits::default(),
+        access: Access::AllowAll,
     });
     opts.admin_bound = Some(tx);
     let stop = CancellationToken::new();

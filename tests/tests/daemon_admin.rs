@@ -11,6 +11,7 @@ use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use user_scheduler::daemon::admin::{AdminOptions, ConnectionLimits};
+use user_scheduler::daemon::auth::Access;
 
 /// One plain HTTP/1.1 GET: (status, body).
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -47,6 +48,7 @@ async fn start_with_admin(sandbox: &sandbox::Sandbox) -> (Daemon, SocketAddr) {
             addr: "127.0.0.1:0".parse().unwrap(),
             tls: None,
             limits: ConnectionLimits::default(),
+            access: Access::AllowAll,
         });
         o.admin_bound = Some(tx);
         o

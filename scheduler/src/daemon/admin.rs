@@ -13,6 +13,9 @@
 //! kube-scheduler does: a standby must not be restarted for waiting. `/readyz` answers 200 once
 //! every watch has delivered its initial list ([`Readiness`]), else 503 naming the missing ones.
 //!
+//! Every route but the probes' is served only to whom the API server allows: see
+//! [`super::auth`] (kube-scheduler's delegated authentication and authorization).
+//!
 //! Connections are bounded as kube's secure serving bounds them ([`ConnectionLimits`]): a
 //! client that trickles its request headers, or stops sending and reading altogether, is
 //! disconnected, and only so many connections are served at once.
@@ -41,6 +44,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::auth::{self, Access, Authorizer, ClientCertUser};
 use super::metrics::{CONTENT_TYPE, Metrics};
 
 /// kube-scheduler's secure port.
@@ -90,6 +94,9 @@ pub enum AdminError {
     /// rustls refused the certificate or key.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// The authentication or authorization settings cannot be used.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     /// The server task ended abnormally.
     #[error("admin server task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -174,16 +181,19 @@ pub struct AdminOptions {
     pub tls: Option<TlsSource>,
     /// Timeouts and the connection cap.
     pub limits: ConnectionLimits,
+    /// Who may read what: kube-scheduler's delegation by default.
+    pub access: Access,
 }
 
 impl Default for AdminOptions {
-    /// `0.0.0.0:10259` over HTTPS with a self-signed certificate and kube's connection
-    /// timeouts, as kube-scheduler.
+    /// `0.0.0.0:10259` over HTTPS with a self-signed certificate, kube's connection timeouts
+    /// and delegated authentication and authorization, as kube-scheduler.
     fn default() -> Self {
         Self {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_SECURE_PORT),
             tls: Some(TlsSource::self_signed()),
             limits: ConnectionLimits::default(),
+            access: Access::default(),
         }
     }
 }
@@ -318,6 +328,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 /// The rustls configuration and the leaf certificate it serves.
 fn tls_config(
     source: &TlsSource,
+    client_certs: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> Result<(Arc<rustls::ServerConfig>, CertificateDer<'static>), AdminError> {
     let (chain, key) = match source {
         TlsSource::SelfSigned { names } => {
@@ -346,10 +357,13 @@ fn tls_config(
     // ring explicitly: kube builds rustls with ring, and naming the provider avoids relying
     // on a process-wide default that another crate's features could make ambiguous.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_certs {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
     // Only HTTP/1.1 is served.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok((Arc::new(config), leaf))
@@ -365,15 +379,27 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Makes the certificate, binds `options.addr` and serves `state` until `shutdown` is
-    /// cancelled. Returns once the socket is bound, so probes and tests can connect at once.
+    /// cancelled; `client` sends the access reviews ([`super::auth`]). Returns once the
+    /// socket is bound, so probes and tests can connect at once.
     pub async fn start(
         options: AdminOptions,
         state: AdminState,
+        client: Option<kube::Client>,
         shutdown: CancellationToken,
     ) -> Result<Self, AdminError> {
+        let authorizer = Authorizer::new(&options.access, client.as_ref()).await?;
+        // Client certificates need TLS; over plain HTTP there are none to ask for.
+        let client_certs = match (&options.access, &options.tls) {
+            (Access::Delegated(d), Some(_)) => d
+                .client_ca_file
+                .as_deref()
+                .map(auth::client_cert_verifier)
+                .transpose()?,
+            _ => None,
+        };
         let (acceptor, certificate) = match &options.tls {
             Some(source) => {
-                let (config, leaf) = tls_config(source)?;
+                let (config, leaf) = tls_config(source, client_certs)?;
                 (Some(TlsAcceptor::from(config)), Some(leaf))
             }
             None => (None, None),
@@ -394,13 +420,11 @@ impl AdminServer {
             scheme = if acceptor.is_some() { "https" } else { "http" },
             "serving /healthz, /livez, /readyz and /metrics"
         );
-        let task = tokio::spawn(serve(
-            listener,
-            router(state),
-            acceptor,
-            options.limits,
-            shutdown,
+        let app = router(state).layer(axum::middleware::from_fn_with_state(
+            authorizer,
+            auth::check,
         ));
+        let task = tokio::spawn(serve(listener, app, acceptor, options.limits, shutdown));
         Ok(Self {
             local_addr,
             certificate,
@@ -458,7 +482,7 @@ async fn serve(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
@@ -466,7 +490,22 @@ async fn serve(
             let result = match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => serve_connection(s, service, watcher, limits).await,
+                        Ok(Ok(s)) => {
+                            // A client certificate got here only if --client-ca-file signed
+                            // it: its user goes with every request of the connection.
+                            let cert_user = s
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(|leaf| auth::certificate_user(leaf));
+                            let app = match cert_user {
+                                Some(user) => app.layer(axum::Extension(ClientCertUser(user))),
+                                None => app,
+                            };
+                            serve_connection(s, TowerToHyperService::new(app), watcher, limits)
+                                .await
+                        }
                         Ok(Err(e)) => {
                             debug!(%peer, "admin server: TLS handshake failed: {e}");
                             return;
@@ -477,7 +516,9 @@ async fn serve(
                         }
                     }
                 }
-                None => serve_connection(stream, service, watcher, limits).await,
+                None => {
+                    serve_connection(stream, TowerToHyperService::new(app), watcher, limits).await
+                }
             };
             let Some(result) = result else {
                 debug!(%peer, "admin server: closed a connection idle for {:?}", limits.idle_timeout);
@@ -630,9 +671,18 @@ mod tests {
     }
 
     /// One request with `Connection: close`, read to the end; no HTTP client dependency.
-    async fn request<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, path: &str) -> Reply {
+    async fn request<S: AsyncRead + AsyncWrite + Unpin>(s: S, path: &str) -> Reply {
+        request_with(s, path, "").await
+    }
+
+    /// [`request`] with more header lines (each ending in `\r\n`).
+    async fn request_with<S: AsyncRead + AsyncWrite + Unpin>(
+        mut s: S,
+        path: &str,
+        headers: &str,
+    ) -> Reply {
         s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n")
                 .as_bytes(),
         )
         .await
@@ -664,15 +714,31 @@ mod tests {
 
     /// A client that trusts exactly the server's certificate, for the name `localhost`.
     fn connector(cert: &CertificateDer<'static>) -> TlsConnector {
+        connector_with(cert, None)
+    }
+
+    /// [`connector`] presenting a client certificate (chain and PKCS#8 key, DER).
+    fn connector_with(
+        cert: &CertificateDer<'static>,
+        client: Option<(CertificateDer<'static>, Vec<u8>)>,
+    ) -> TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert.clone()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+        let config = match client {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![cert],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
         TlsConnector::from(Arc::new(config))
     }
 
@@ -697,6 +763,7 @@ mod tests {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls,
             limits: ConnectionLimits::default(),
+            access: Access::AllowAll,
         }
     }
 
@@ -707,6 +774,7 @@ mod tests {
         let server = AdminServer::start(
             local(Some(TlsSource::self_signed())),
             state.clone(),
+            None,
             stop.clone(),
         )
         .await
@@ -764,6 +832,7 @@ mod tests {
                 names: vec!["localhost".into()],
             })),
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
@@ -795,6 +864,7 @@ mod tests {
                 key: key.clone(),
             })),
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
@@ -813,6 +883,7 @@ mod tests {
                 key: key.clone(),
             })),
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
@@ -827,7 +898,7 @@ mod tests {
     #[tokio::test]
     async fn plain_http_mode_and_graceful_shutdown() {
         let stop = CancellationToken::new();
-        let server = AdminServer::start(local(None), state(&["nodes"]), stop.clone())
+        let server = AdminServer::start(local(None), state(&["nodes"]), None, stop.clone())
             .await
             .unwrap();
         assert!(server.certificate_der().is_none());
@@ -862,13 +933,160 @@ mod tests {
                 addr,
                 tls: None,
                 limits: ConnectionLimits::default(),
+                access: Access::AllowAll,
             },
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
         .unwrap_err();
         assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_only_to_whom_the_api_server_allows() {
+        let sb = super::super::auth::tests::sandbox_with_tokens().await;
+        let options = AdminOptions {
+            access: Access::default(),
+            ..local(Some(TlsSource::self_signed()))
+        };
+        let stop = CancellationToken::new();
+        let server = AdminServer::start(options, state(&[]), Some(sb.client()), stop.clone())
+            .await
+            .unwrap();
+        let get = |path: &'static str, token: Option<&'static str>| {
+            let server = &server;
+            async move {
+                let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+                let tls = connector(server.certificate_der().unwrap())
+                    .connect("localhost".try_into().unwrap(), tcp)
+                    .await
+                    .unwrap();
+                let headers =
+                    token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+                request_with(tls, path, &headers).await
+            }
+        };
+        let r = get("/metrics", None).await;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert!(
+            r.body.contains(
+                r#""message":"forbidden: User \"system:anonymous\" cannot get path \"/metrics\"""#
+            ),
+            "{}",
+            r.body
+        );
+        let r = get("/metrics", Some("forged")).await;
+        assert_eq!(r.status, 401);
+        assert!(r.body.contains(r#""reason":"Unauthorized""#), "{}", r.body);
+        let r = get("/metrics", Some("denied")).await;
+        assert_eq!(r.status, 403);
+        assert!(
+            r.body.contains(r#"User \"bob\" cannot get path"#),
+            "{}",
+            r.body
+        );
+        let r = get("/metrics", Some("allowed")).await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.ends_with("# EOF\n"));
+        for path in ["/healthz", "/livez", "/readyz"] {
+            assert_eq!(get(path, None).await.status, 200, "{path}");
+        }
+        // Unknown paths are authorized first, as in kube: 403, not 404, for anonymous.
+        assert_eq!(get("/nope", None).await.status, 403);
+        stop.cancel();
+        server.wait().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn client_certificates_signed_by_the_client_ca_authenticate() {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair,
+        };
+        let ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            let key = KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            (cert, Issuer::new(params, key))
+        };
+        let client = |issuer: &Issuer<'_, KeyPair>, cn: &str, org: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, org);
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, issuer).unwrap();
+            (cert.der().clone(), key.serialize_der())
+        };
+        let (ca_cert, issuer) = ca("client CA");
+        let (_, stranger) = ca("another CA");
+        let dir = std::env::temp_dir().join(format!(
+            "user-scheduler-client-ca-{}-{}",
+            std::process::id(),
+            super::super::leader::default_identity()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_file = dir.join("ca.crt");
+        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+
+        // No API server to ask: only system:masters and the probes' paths are served, so
+        // what a certificate is worth shows without any review.
+        let options = AdminOptions {
+            access: Access::Delegated(super::super::auth::DelegationOptions {
+                client_ca_file: Some(ca_file),
+                ..Default::default()
+            }),
+            ..local(Some(TlsSource::self_signed()))
+        };
+        let server = AdminServer::start(options, state(&[]), None, CancellationToken::new())
+            .await
+            .unwrap();
+        let connect = |client: Option<(CertificateDer<'static>, Vec<u8>)>| {
+            let server = &server;
+            async move {
+                let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+                connector_with(server.certificate_der().unwrap(), client)
+                    .connect("localhost".try_into().unwrap(), tcp)
+                    .await
+            }
+        };
+        let admin = client(&issuer, "admin", "system:masters");
+        let r = request(connect(Some(admin)).await.unwrap(), "/metrics").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let prometheus = client(&issuer, "prometheus", "monitoring");
+        let r = request(connect(Some(prometheus)).await.unwrap(), "/metrics").await;
+        assert_eq!(r.status, 403);
+        assert!(
+            r.body.contains(r#"User \"prometheus\" cannot"#),
+            "{}",
+            r.body
+        );
+        // No certificate: anonymous.
+        let r = request(connect(None).await.unwrap(), "/metrics").await;
+        assert!(r.body.contains("system:anonymous"), "{}", r.body);
+        // A certificate of another CA is refused by the handshake (TLS 1.3 reports it on
+        // the first read).
+        let forged = client(&stranger, "admin", "system:masters");
+        if let Ok(mut tls) = connect(Some(forged)).await {
+            let _ = tls
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut raw = Vec::new();
+            let read = tls.read_to_end(&mut raw).await;
+            assert!(
+                read.is_err() || raw.is_empty(),
+                "served: {}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A plain-HTTP server with these limits.
@@ -877,7 +1095,7 @@ mod tests {
             limits,
             ..local(None)
         };
-        AdminServer::start(options, state(&[]), CancellationToken::new())
+        AdminServer::start(options, state(&[]), None, CancellationToken::new())
             .await
             .unwrap()
     }
