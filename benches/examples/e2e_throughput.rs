@@ -41,7 +41,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use user_scheduler::config::SchedulerConfig;
-use user_scheduler::daemon::admin::AdminOptions;
+use user_scheduler::daemon::admin::{AdminOptions, ConnectionLimits};
+use user_scheduler::daemon::auth::Access;
 use user_scheduler::daemon::{self, DaemonOptions};
 use user_scheduler::synthetic;
 
@@ -215,6 +216,8 @@ async fn scheduled(nodes: &[Value], pods: &[Value]) -> Scheduled {
     opts.admin = Some(AdminOptions {
         addr: "127.0.0.1:0".parse().expect("an address"),
         tls: None,
+        limits: ConnectionLimits::default(),
+        access: Access::AllowAll,
     });
     opts.admin_bound = Some(tx);
     let stop = CancellationToken::new();

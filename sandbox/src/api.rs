@@ -3,6 +3,7 @@
 //! Each operation reads and writes the store inside one transaction, so checks such as a
 //! resourceVersion compare-and-swap or a binding conflict are atomic.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub rng: Mutex<u64>,
     pub bookmark_interval: Duration,
     pub server_address: String,
+    /// Bearer tokens a TokenReview knows, and whom they stand for.
+    pub tokens: Mutex<HashMap<String, crate::reviews::TokenUser>>,
 }
 
 impl Shared {
@@ -211,7 +214,7 @@ pub(crate) fn parse_body(
 
 /// Checks `apiVersion`/`kind` against what the URL serves; missing ones are filled in, as the
 /// real decoder defaults them.
-fn check_type(obj: &mut Value, api_version: &str, kind: &str) -> Result<(), ApiError> {
+pub(crate) fn check_type(obj: &mut Value, api_version: &str, kind: &str) -> Result<(), ApiError> {
     match obj.get("apiVersion").and_then(Value::as_str) {
         None | Some("") => obj["apiVersion"] = Value::String(api_version.into()),
         Some(v) if v == api_version => {}

@@ -63,7 +63,7 @@ pub fn group(name: &str) -> Option<Value> {
 fn resource_json(d: &ResourceDef) -> Value {
     let mut r = json!({
         "name": d.plural, "singularName": d.singular, "namespaced": d.namespaced, "kind": d.kind,
-        "verbs": VERBS,
+        "verbs": if d.review { &["create"][..] } else { VERBS },
     });
     if !d.short_names.is_empty() {
         r["shortNames"] = json!(d.short_names);

@@ -15,6 +15,8 @@
 //! - [`selector`], [`patch`], [`validation`], [`events`], [`status`], [`clock`], [`faults`]:
 //!   label/field selectors, patch formats, validation, event conversion, `Status` errors, the
 //!   scaled clock, fault injection.
+//! - `reviews.rs`: TokenReview (tokens given to [`Sandbox::add_token`]) and
+//!   SubjectAccessReview (decided by the stored RBAC objects).
 //!
 //! See `sandbox/README.md` for what is served and what is not emulated.
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod events;
 pub mod faults;
 pub mod patch;
 pub mod resources;
+mod reviews;
 mod seed;
 pub mod selector;
 mod serve;
@@ -46,6 +49,7 @@ use tokio::task::JoinHandle;
 
 pub use clock::Clock;
 pub use faults::Faults;
+pub use reviews::TokenUser;
 pub use serve::{ServeOptions, serve, serve_until};
 
 use api::Shared;
@@ -211,6 +215,7 @@ impl Sandbox {
             rng: Mutex::new(seed_rng()),
             bookmark_interval: opts.bookmark_interval.max(Duration::from_millis(10)),
             server_address: addr.to_string(),
+            tokens: Mutex::new(std::collections::HashMap::new()),
         });
         shared.store.transact(|txn| {
             for ns in &opts.namespaces {
@@ -330,6 +335,17 @@ impl Sandbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// Makes `token` a bearer token that TokenReviews authenticate as `user` (replacing what
+    /// it stood for before). The sandbox's own API does not check tokens: this is for
+    /// programs that delegate authentication to it, such as the scheduler's admin server.
+    pub fn add_token(&self, token: &str, user: TokenUser) {
+        self.shared
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.to_string(), user);
     }
 
     /// Fault injection.

@@ -53,6 +53,8 @@ pub struct ResourceDef {
     pub status_on_create: StatusOnCreate,
     /// kubectl categories (`all`).
     pub categories: &'static [&'static str],
+    /// A review (TokenReview, SubjectAccessReview): only created, answered, never stored.
+    pub review: bool,
 }
 
 impl ResourceDef {
@@ -103,6 +105,7 @@ const fn def(
         view: Identity,
         status_on_create,
         categories: &[],
+        review: false,
     }
 }
 
@@ -113,6 +116,11 @@ const fn with_categories(mut d: ResourceDef, categories: &'static [&'static str]
 
 const fn as_events_v1(mut d: ResourceDef) -> ResourceDef {
     d.view = EventsV1;
+    d
+}
+
+const fn as_review(mut d: ResourceDef) -> ResourceDef {
+    d.review = true;
     d
 }
 
@@ -293,6 +301,74 @@ pub static RESOURCES: &[ResourceDef] = &[
         ),
         &["all"],
     ),
+    // Role-based access control: read by SubjectAccessReviews (reviews.rs), enforced on no
+    // request to the sandbox itself.
+    def(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        Keep,
+    ),
+    def(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        Keep,
+    ),
+    def(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        false,
+        Keep,
+    ),
+    def(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        Keep,
+    ),
+    as_review(def(
+        "authentication.k8s.io",
+        "v1",
+        "tokenreviews",
+        "tokenreview",
+        "TokenReview",
+        false,
+        &[],
+        false,
+        Keep,
+    )),
+    as_review(def(
+        "authorization.k8s.io",
+        "v1",
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        "SubjectAccessReview",
+        false,
+        &[],
+        false,
+        Keep,
+    )),
 ];
 
 /// Looks a resource up by group, version and plural name.

@@ -16,6 +16,7 @@ use crate::api::{self, DeleteOpts, Part, PatchType, Served, Shared, view};
 use crate::discovery;
 use crate::faults::Faults;
 use crate::resources::{self, ResourceDef};
+use crate::reviews::{self, TokenUser};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::ListSnapshot;
@@ -360,6 +361,21 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
             reason: "RequestEntityTooLarge".into(),
             message: e.to_string(),
         })?;
+    if url.def.review {
+        // Reviews are questions, not writes: answered at once, paused writes or not.
+        if verb != "create" || url.name.is_some() {
+            return Err(ApiError::MethodNotAllowed(format!(
+                "the server does not allow this method on the requested resource: {method} {path}"
+            )));
+        }
+        let mut b = api::parse_body(Some(url.def), &body, content_type.contains("yaml"))?;
+        api::check_type(&mut b, &url.def.api_version(), url.def.kind)?;
+        let answered = match url.def.store {
+            "tokenreviews" => reviews::token_review(shared, b)?,
+            _ => reviews::subject_access_review(shared, b)?,
+        };
+        return Ok(json_response(201, &answered));
+    }
     if !matches!(verb, "get" | "list" | "watch") {
         shared.faults.wait_writable().await;
     }
@@ -668,6 +684,23 @@ fn admin(shared: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> Resp
         (&Method::DELETE, "faults") => {
             faults.clear();
             done()
+        }
+        (&Method::POST, "tokens") => {
+            let token = arg["token"].as_str().unwrap_or("").to_string();
+            match serde_json::from_value::<TokenUser>(arg) {
+                Ok(user) if !token.is_empty() && !user.username.is_empty() => {
+                    shared
+                        .tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(token, user);
+                    done()
+                }
+                _ => error_response(&ApiError::BadRequest(
+                    "body needs \"token\" and \"username\" (and may have \"uid\", \"groups\")"
+                        .into(),
+                )),
+            }
         }
         _ => error_response(&not_found_url()),
     }

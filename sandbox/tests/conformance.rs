@@ -1302,3 +1302,163 @@ async fn a_gated_pod_is_created_with_podscheduled_false_schedulinggated() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn token_and_subject_access_reviews() {
+    use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+    use k8s_openapi::api::authorization::v1::{
+        NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    bounded(async {
+        let sb = start().await;
+        sb.add_token(
+            "prom-token",
+            sandbox::TokenUser::service_account("monitoring", "prometheus"),
+        );
+        let reviews: Api<TokenReview> = Api::all(sb.client());
+        let review = |token: &str| TokenReview {
+            spec: TokenReviewSpec {
+                token: Some(token.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let known = reviews
+            .create(&PostParams::default(), &review("prom-token"))
+            .await
+            .unwrap()
+            .status
+            .unwrap();
+        assert_eq!(known.authenticated, Some(true));
+        let user = known.user.unwrap();
+        assert_eq!(
+            user.username.as_deref(),
+            Some("system:serviceaccount:monitoring:prometheus")
+        );
+        assert!(
+            user.groups
+                .unwrap()
+                .contains(&"system:authenticated".to_string())
+        );
+        let unknown = reviews
+            .create(&PostParams::default(), &review("forged"))
+            .await
+            .unwrap()
+            .status
+            .unwrap();
+        assert_ne!(unknown.authenticated, Some(true));
+        assert_eq!(unknown.error.as_deref(), Some("invalid bearer token"));
+
+        // RBAC: a ClusterRole for /metrics bound to the service account, and a Role in one
+        // namespace bound to a group.
+        sb.seed_yaml(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: metrics-reader}
+rules:
+  - nonResourceURLs: [/metrics]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: prometheus-metrics}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: metrics-reader}
+subjects:
+  - {kind: ServiceAccount, name: prometheus, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: default}
+rules:
+  - {apiGroups: [""], resources: [pods], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ops-pods, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+subjects:
+  - {kind: Group, name: ops}
+"#,
+        )
+        .unwrap();
+        let sars: Api<SubjectAccessReview> = Api::all(sb.client());
+        let ask = |user: &str, groups: &[&str], path: Option<&str>, ns: &str| {
+            let mut spec = SubjectAccessReviewSpec {
+                user: Some(user.into()),
+                groups: Some(groups.iter().map(|g| (*g).to_string()).collect()),
+                ..Default::default()
+            };
+            match path {
+                Some(p) => {
+                    spec.non_resource_attributes = Some(NonResourceAttributes {
+                        path: Some(p.into()),
+                        verb: Some("get".into()),
+                    });
+                }
+                None => {
+                    spec.resource_attributes = Some(ResourceAttributes {
+                        namespace: Some(ns.into()),
+                        verb: Some("get".into()),
+                        resource: Some("pods".into()),
+                        name: Some("p".into()),
+                        ..Default::default()
+                    });
+                }
+            }
+            let sars = sars.clone();
+            async move {
+                sars.create(
+                    &PostParams::default(),
+                    &SubjectAccessReview {
+                        spec,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .status
+                .unwrap()
+            }
+        };
+        let prom = "system:serviceaccount:monitoring:prometheus";
+        let allowed = ask(prom, &["system:authenticated"], Some("/metrics"), "").await;
+        assert!(allowed.allowed, "{allowed:?}");
+        assert_eq!(
+            allowed.reason.as_deref(),
+            Some(
+                "RBAC: allowed by ClusterRoleBinding \"prometheus-metrics\" of ClusterRole \"metrics-reader\" to ServiceAccount \"prometheus/monitoring\""
+            )
+        );
+        assert!(!ask(prom, &[], Some("/healthz"), "").await.allowed);
+        assert!(
+            !ask("system:anonymous", &["system:unauthenticated"], Some("/metrics"), "")
+                .await
+                .allowed
+        );
+        assert!(ask("system:admin", &["system:masters"], Some("/x"), "").await.allowed);
+        // The Role grants in its namespace only, and no URL.
+        assert!(ask("carol", &["ops"], None, "default").await.allowed);
+        assert!(!ask("carol", &["ops"], None, "jhub").await.allowed);
+        assert!(!ask("carol", &["ops"], Some("/metrics"), "").await.allowed);
+
+        // Neither user nor group, or no attributes: 422 as the real server.
+        let (code, reason) = api_code(
+            sars.create(&PostParams::default(), &SubjectAccessReview::default())
+                .await,
+        );
+        assert_eq!((code, reason.as_str()), (422, "Invalid"));
+        // Reviews are only created: nothing to list, nothing stored.
+        let (code, _) = api_code(reviews.list(&ListParams::default()).await);
+        assert_eq!(code, 405);
+        assert!(sb.list("tokenreviews").is_empty());
+        let logged = sb.requests();
+        assert!(logged.iter().any(|r| r.api_group == "authentication.k8s.io"
+            && r.resource == "tokenreviews"
+            && r.verb == "create"));
+        assert!(logged.iter().any(|r| r.api_group == "authorization.k8s.io"
+            && r.resource == "subjectaccessreviews"
+            && r.verb == "create"));
+    })
+    .await;
+}

@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -70,6 +71,30 @@ pub struct RunArgs {
     /// TLS private key for the admin server.
     #[arg(long)]
     pub tls_private_key_file: Option<PathBuf>,
+    /// Paths of the admin server anyone may read (authentication still runs); a trailing *
+    /// matches a prefix. Everything else needs a SubjectAccessReview's approval.
+    #[arg(long, value_delimiter = ',', default_values = ["/healthz", "/readyz", "/livez"])]
+    pub authorization_always_allow_paths: Vec<String>,
+    /// Kubeconfig for the TokenReviews of bearer tokens; the scheduler's own connection when
+    /// absent.
+    #[arg(long)]
+    pub authentication_kubeconfig: Option<PathBuf>,
+    /// Kubeconfig for the SubjectAccessReviews; the scheduler's own connection when absent.
+    #[arg(long)]
+    pub authorization_kubeconfig: Option<PathBuf>,
+    /// How long TokenReview answers are cached.
+    #[arg(long, value_parser = go_duration, default_value = "10s")]
+    pub authentication_token_webhook_cache_ttl: Duration,
+    /// How long allowing SubjectAccessReview answers are cached.
+    #[arg(long, value_parser = go_duration, default_value = "10s")]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+    /// How long denying SubjectAccessReview answers are cached.
+    #[arg(long, value_parser = go_duration, default_value = "10s")]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
+    /// CA bundle: a client certificate it signed authenticates as its CommonName, in the
+    /// groups of its Organizations.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
     /// Log verbosity as kube-scheduler's --v: 0-3 info (one line per decision), 4-5 debug, 6+ trace.
     #[arg(long = "v", short = 'v', default_value_t = 2)]
     pub verbosity: u8,
@@ -79,6 +104,11 @@ pub struct RunArgs {
     /// Seed of the random tie-break among equally good nodes (random when absent).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// A Go duration flag value (`10s`, `1m30s`), as kube's flags take them.
+fn go_duration(s: &str) -> Result<Duration, String> {
+    crate::config::parse_go_duration(s)
 }
 
 /// `explain`.
@@ -131,14 +161,13 @@ pub struct DemoArgs {
 }
 
 /// kube-scheduler flags the drop-in accepts and ignores, with whether each
-/// takes a value when written without `=`.
+/// takes a value when written without `=`. Why the authentication ones are
+/// ignored: `daemon::auth` (the daemon never looks the
+/// extension-apiserver-authentication ConfigMap up, and does not implement
+/// front-proxy authentication) and [`why_ignored`].
 pub const KUBE_SCHEDULER_IGNORED_FLAGS: &[(&str, bool)] = &[
     ("authentication-skip-lookup", false),
-    ("authentication-kubeconfig", true),
     ("authentication-tolerate-lookup-failure", false),
-    ("authorization-kubeconfig", true),
-    ("authorization-always-allow-paths", true),
-    ("client-ca-file", true),
     ("requestheader-client-ca-file", true),
     ("requestheader-allowed-names", true),
     ("requestheader-extra-headers-prefix", true),
@@ -172,6 +201,26 @@ pub const KUBE_SCHEDULER_IGNORED_FLAGS: &[(&str, bool)] = &[
     ("leader-elect-resource-name", true),
     ("leader-elect-resource-namespace", true),
 ];
+
+/// Why an ignored kube-scheduler flag (as written, `--name[=value]`) is ignored, for the log.
+#[must_use]
+pub fn why_ignored(flag: &str) -> &'static str {
+    let name = flag
+        .trim_start_matches('-')
+        .split(['=', ' '])
+        .next()
+        .unwrap_or("");
+    if name.starts_with("authentication-") {
+        "the extension-apiserver-authentication ConfigMap is never looked up, as with \
+         --authentication-skip-lookup=true; client certificates are checked against \
+         --client-ca-file only"
+    } else if name.starts_with("requestheader-") {
+        "front-proxy (request-header) authentication is not implemented; such requests are \
+         authenticated by their own certificate or token, or are anonymous"
+    } else {
+        "not needed by user-scheduler"
+    }
+}
 
 /// The program's arguments after drop-in handling: `run` inserted when the
 /// binary is called as kube-scheduler or with flags and no subcommand, and
@@ -262,6 +311,94 @@ mod tests {
         );
         assert_eq!(run.verbosity, 4);
         assert_eq!(run.secure_port, 10259);
+        // kube-scheduler's authentication and authorization defaults.
+        assert_eq!(
+            run.authorization_always_allow_paths,
+            ["/healthz", "/readyz", "/livez"]
+        );
+        assert_eq!(
+            run.authentication_token_webhook_cache_ttl,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            run.authorization_webhook_cache_authorized_ttl,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            run.authorization_webhook_cache_unauthorized_ttl,
+            Duration::from_secs(10)
+        );
+        assert_eq!(run.client_ca_file, None);
+        assert_eq!(run.authentication_kubeconfig, None);
+        assert_eq!(run.authorization_kubeconfig, None);
+    }
+
+    #[test]
+    fn authentication_and_authorization_flags_are_real() {
+        let (args, ignored) = normalize_args(v(&[
+            "kube-scheduler",
+            "--authorization-always-allow-paths=/healthz,/debug/*",
+            "--authorization-always-allow-paths",
+            "/metrics",
+            "--authentication-kubeconfig",
+            "authn.kubeconfig",
+            "--authorization-kubeconfig=authz.kubeconfig",
+            "--authentication-token-webhook-cache-ttl=1m30s",
+            "--authorization-webhook-cache-authorized-ttl=0",
+            "--authorization-webhook-cache-unauthorized-ttl",
+            "500ms",
+            "--client-ca-file=ca.crt",
+            "--requestheader-client-ca-file=front.crt",
+            "--authentication-tolerate-lookup-failure=false",
+        ]));
+        assert_eq!(
+            ignored,
+            v(&[
+                "--requestheader-client-ca-file=front.crt",
+                "--authentication-tolerate-lookup-failure=false"
+            ])
+        );
+        assert!(why_ignored(&ignored[0]).contains("front-proxy"));
+        assert!(why_ignored(&ignored[1]).contains("ConfigMap"));
+        assert_eq!(
+            why_ignored("--kube-api-qps 5"),
+            "not needed by user-scheduler"
+        );
+        let Command::Run(run) = Cli::try_parse_from(args).unwrap().command else {
+            panic!()
+        };
+        // Given values replace the default; a repeated flag adds to the first.
+        assert_eq!(
+            run.authorization_always_allow_paths,
+            ["/healthz", "/debug/*", "/metrics"]
+        );
+        assert_eq!(
+            run.authentication_kubeconfig,
+            Some(PathBuf::from("authn.kubeconfig"))
+        );
+        assert_eq!(
+            run.authorization_kubeconfig,
+            Some(PathBuf::from("authz.kubeconfig"))
+        );
+        assert_eq!(
+            run.authentication_token_webhook_cache_ttl,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            run.authorization_webhook_cache_authorized_ttl,
+            Duration::ZERO
+        );
+        assert_eq!(
+            run.authorization_webhook_cache_unauthorized_ttl,
+            Duration::from_millis(500)
+        );
+        assert_eq!(run.client_ca_file, Some(PathBuf::from("ca.crt")));
+        // A bad duration is a usage error.
+        let (args, _) = normalize_args(v(&[
+            "user-scheduler",
+            "--authentication-token-webhook-cache-ttl=soon",
+        ]));
+        assert!(Cli::try_parse_from(args).is_err());
     }
 
     #[test]

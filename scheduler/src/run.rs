@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DemoArgs, RunArgs, SandboxArgs};
-use crate::daemon::admin::{AdminOptions, TlsSource};
+use crate::daemon::admin::{AdminOptions, ConnectionLimits, TlsSource};
+use crate::daemon::auth::{Access, DelegationOptions};
 use crate::daemon::{self, DaemonOptions};
 use crate::synthetic;
 
@@ -70,7 +71,10 @@ pub fn main(args: RunArgs, ignored: &[String]) -> ExitCode {
     };
     init_logging(args.verbosity, args.log_format);
     for flag in ignored {
-        tracing::info!("ignoring kube-scheduler flag {flag}: not needed by user-scheduler");
+        tracing::info!(
+            "ignoring kube-scheduler flag {flag}: {}",
+            crate::cli::why_ignored(flag)
+        );
     }
     for w in &config.warnings {
         tracing::warn!("config: {w}");
@@ -162,9 +166,28 @@ fn admin_options(args: &RunArgs) -> Result<Option<AdminOptions>, String> {
         (None, None) => TlsSource::self_signed(),
         _ => return Err("--tls-cert-file and --tls-private-key-file go together".into()),
     };
+    // kube's string-slice flag: an empty value (`--authorization-always-allow-paths=`)
+    // is no path at all.
+    let delegation = DelegationOptions {
+        always_allow_paths: args
+            .authorization_always_allow_paths
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect(),
+        authentication_kubeconfig: args.authentication_kubeconfig.clone(),
+        authorization_kubeconfig: args.authorization_kubeconfig.clone(),
+        token_cache_ttl: args.authentication_token_webhook_cache_ttl,
+        allowed_cache_ttl: args.authorization_webhook_cache_authorized_ttl,
+        denied_cache_ttl: args.authorization_webhook_cache_unauthorized_ttl,
+        client_ca_file: args.client_ca_file.clone(),
+    };
+    delegation.validate().map_err(|e| e.to_string())?;
     Ok(Some(AdminOptions {
         addr: std::net::SocketAddr::new(args.bind_address, args.secure_port),
         tls: Some(tls),
+        limits: ConnectionLimits::default(),
+        access: Access::Delegated(delegation),
     }))
 }
 

@@ -183,6 +183,12 @@ fn every_manifest_round_trips_through_the_k8s_openapi_types() {
     assert!(port_names.iter().any(|p| endpoint["port"] == *p));
     assert_eq!(endpoint["scheme"], "https");
     assert_eq!(endpoint["path"], "/metrics");
+    // /metrics needs a token (delegated authorization, as kube-scheduler):
+    // Prometheus sends its ServiceAccount's.
+    assert_eq!(
+        endpoint["bearerTokenFile"],
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    );
 }
 
 #[test]

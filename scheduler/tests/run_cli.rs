@@ -160,6 +160,30 @@ fn demo_speeds_out_of_range_exit_2() {
 }
 
 #[test]
+fn bad_authorization_flags_exit_2_before_connecting() {
+    for (flag, named) in [
+        (
+            "--authorization-always-allow-paths=/healthz,/a*b",
+            "only trailing * allowed in \"a*b\"",
+        ),
+        (
+            "--client-ca-file=/nonexistent/ca.crt",
+            "--client-ca-file /nonexistent/ca.crt",
+        ),
+    ] {
+        let out = Command::new(bin())
+            .args(["run", "--kubeconfig=/nonexistent/kubeconfig", flag])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(named), "{err}");
+    }
+}
+
+#[test]
 fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
     if !kubectl_available() {
         eprintln!("skipped: no kubectl");

@@ -1,7 +1,9 @@
 //! The daemon's admin server as a kubelet probe and Prometheus see it:
 //! `/readyz` answers 503 until every watch has listed, then 200; `/metrics`
-//! counts scheduling attempts as kube-scheduler names them, times the wait
-//! for users' volumes, and shows the decision cache at work.
+//! is served only to whom the API server allows (kube-scheduler's delegated
+//! authentication and authorization), counts scheduling attempts as
+//! kube-scheduler names them, times the wait for users' volumes, and shows
+//! the decision cache at work.
 
 mod support;
 
@@ -9,52 +11,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use user_scheduler::daemon::admin::AdminOptions;
+use user_scheduler::daemon::auth::Access;
 
-/// One plain HTTP/1.1 GET: (status, body).
+/// One plain HTTP/1.1 GET without credentials: (status, body).
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream =
-        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
-            .await
-            .expect("connects in time")
-            .expect("the admin server accepts");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
-        .await
-        .expect("answers in time")
-        .unwrap();
-    let raw = String::from_utf8(raw).expect("a text answer");
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    admin_get(addr, path, None).await
 }
 
-/// Starts the daemon with a plain-HTTP admin server on a free port.
+/// Starts the daemon with a plain-HTTP admin server on a free port that
+/// serves everyone (these tests read /metrics without a token).
 async fn start_with_admin(sandbox: &sandbox::Sandbox) -> (Daemon, SocketAddr) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let daemon = start_daemon_with(sandbox, |mut o| {
-        o.admin = Some(AdminOptions {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
-        });
-        o.admin_bound = Some(tx);
-        o
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("the admin server listens")
-        .expect("the daemon tells its address");
-    (daemon, addr)
+    start_daemon_with_admin(sandbox, Access::AllowAll, |o| o).await
 }
 
 /// The value of the sample `name{labels}` (labels exactly as written).
@@ -174,5 +141,60 @@ async fn the_decision_cache_redoes_only_changed_nodes() {
         (20.0..100.0).contains(&cached),
         "20 nodes for the first user, a few for each later one: {cached}"
     );
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_only_with_a_token_the_api_server_allows() {
+    let sandbox = sandbox().await;
+    grant_metrics_to_prometheus(&sandbox);
+    sandbox.add_token(
+        "someone-token",
+        sandbox::TokenUser::new("someone", &["developers"]),
+    );
+    // The access run gives the daemon: kube-scheduler's defaults.
+    let (daemon, addr) = start_daemon_with_admin(&sandbox, Access::default(), |o| o).await;
+
+    // Probes need no credentials.
+    for path in ["/healthz", "/livez"] {
+        assert_eq!(get(addr, path).await.0, 200, "{path}");
+    }
+    eventually(Duration::from_secs(10), "/readyz 200", || async {
+        (get(addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    // Without a token: anonymous, and forbidden as kube words it.
+    let (status, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains(
+            r#""message":"forbidden: User \"system:anonymous\" cannot get path \"/metrics\"""#
+        ),
+        "{body}"
+    );
+    // A token the API server does not know: 401.
+    let (status, body) = admin_get(addr, "/metrics", Some("forged")).await;
+    assert_eq!(status, 401, "{body}");
+    // A user without the grant: 403 naming the user.
+    let (status, body) = admin_get(addr, "/metrics", Some("someone-token")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains(r#"User \"someone\""#), "{body}");
+    // Prometheus's service account: the metrics.
+    sandbox.clear_requests();
+    for _ in 0..3 {
+        let (status, body) = admin_get(addr, "/metrics", Some(PROMETHEUS_TOKEN)).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("scheduler_schedule_attempts_total"), "{body}");
+    }
+    // Three scrapes, one review of each kind: the answers are cached.
+    let reviews = |resource: &str| {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.resource == resource && r.verb == "create")
+            .count()
+    };
+    assert_eq!(reviews("tokenreviews"), 1);
+    assert_eq!(reviews("subjectaccessreviews"), 1);
     daemon.stop().await.unwrap();
 }

@@ -2,7 +2,8 @@
 //! election on), schedules against the sandbox (a bind, users whose home
 //! directories are provisioned or bound to a static volume first, a
 //! preemption, a pod that fits nowhere and is reported twice, the Lease
-//! taken, renewed and released);
+//! taken, renewed and released, `/metrics` scraped with a token, which the
+//! admin server checks with a TokenReview and a SubjectAccessReview);
 //! every request it sends must be granted by `deploy/rbac.yaml`, and every
 //! verb `deploy/rbac.yaml` grants must have been used. The same requests must
 //! be granted by the z2jh chart's ClusterRole (committed copies in
@@ -27,6 +28,7 @@ use sandbox::RequestRecord;
 use serde_json::{Value, json};
 use support::*;
 use user_scheduler::config;
+use user_scheduler::daemon::auth::Access;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -153,11 +155,18 @@ async fn daemon_requests() -> Vec<RequestRecord> {
     sandbox
         .seed_objects([core_node("core-1"), user_node("user-1", "4", "8Gi")])
         .unwrap();
-    let daemon = start_daemon_with(&sandbox, |mut o| {
+    // The admin server as `run` serves it: delegated authentication and
+    // authorization (plain HTTP here; TLS changes nothing the API server sees).
+    grant_metrics_to_prometheus(&sandbox);
+    let (daemon, admin) = start_daemon_with_admin(&sandbox, Access::default(), |mut o| {
         o.config = cfg;
         o.leader_elect = true;
         o
-    });
+    })
+    .await;
+    // Prometheus scrapes: the daemon reviews the token and the access.
+    let (status, body) = admin_get(admin, "/metrics", Some(PROMETHEUS_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
     // A pod that fits: bound (pods/binding) with a Scheduled event.
     sandbox
         .seed_objects([pending_pod("fits", "singleuser-server", "1Gi")])
@@ -345,6 +354,14 @@ async fn deploy_grants_exactly_what_the_daemon_calls_and_z2jh_grants_all_of_it()
         (
             "lease update",
             calls_of(&|r| r.resource == "leases" && r.verb == "update"),
+        ),
+        (
+            "token review",
+            calls_of(&|r| r.resource == "tokenreviews" && r.verb == "create"),
+        ),
+        (
+            "access review",
+            calls_of(&|r| r.resource == "subjectaccessreviews" && r.verb == "create"),
         ),
     ] {
         assert!(seen, "the scenario made no {what}");

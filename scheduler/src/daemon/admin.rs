@@ -12,6 +12,13 @@
 //! `/healthz` and `/livez` answer 200 `ok` while the process serves, leader or not, as
 //! kube-scheduler does: a standby must not be restarted for waiting. `/readyz` answers 200 once
 //! every watch has delivered its initial list ([`Readiness`]), else 503 naming the missing ones.
+//!
+//! Every route but the probes' is served only to whom the API server allows: see
+//! [`super::auth`] (kube-scheduler's delegated authentication and authorization).
+//!
+//! Connections are bounded as kube's secure serving bounds them ([`ConnectionLimits`]): a
+//! client that trickles its request headers, or stops sending and reading altogether, is
+//! disconnected, and only so many connections are served at once.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -24,18 +31,20 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::auth::{self, Access, Authorizer, ClientCertUser};
 use super::metrics::{CONTENT_TYPE, Metrics};
 
 /// kube-scheduler's secure port.
@@ -43,6 +52,19 @@ pub const DEFAULT_SECURE_PORT: u16 = 10259;
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// kube's `ReadHeaderTimeout` (k8s.io/apiserver/pkg/server/secure_serving.go: "just shy of
+/// requestTimeoutUpperBound").
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// kube's `IdleTimeout` (secure_serving.go: "matches http.DefaultTransport keep-alive timeout").
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Connections served at once by default. kube's Go server has no such cap (it relies on
+/// timeouts alone); the admin server has two kinds of clients, kubelet's probes and a
+/// Prometheus or two, so 64 is room to spare while a flood of idle connections cannot take
+/// the file descriptors and memory the scheduler needs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
 /// How long shutdown waits for open connections to finish their requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,6 +94,9 @@ pub enum AdminError {
     /// rustls refused the certificate or key.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// The authentication or authorization settings cannot be used.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     /// The server task ended abnormally.
     #[error("admin server task: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -109,6 +134,43 @@ impl TlsSource {
     }
 }
 
+/// How long connections may take and how many are served at once.
+///
+/// kube's secure serving (a Go `http.Server`) sets `ReadHeaderTimeout` 32 s, `IdleTimeout`
+/// 90 s and `MaxHeaderBytes` 1 MiB. hyper's limits on the request head (100 headers, about
+/// 400 KiB) are already tighter than the last, so only the timeouts are ours to set, and they
+/// map onto hyper this way:
+/// - hyper starts its header timer as soon as it waits for a request: on a new connection and,
+///   on a kept-alive one, right after the previous response. So `header_read_timeout` also
+///   bounds the keep-alive wait between requests, where Go waits `IdleTimeout` for the first
+///   byte and then `ReadHeaderTimeout` for the rest: an idle kept-alive connection is closed
+///   after 32 s here, not 90 s, and the client reconnects for its next request.
+/// - `idle_timeout` closes a connection that has read and written nothing for that long,
+///   whatever it is doing: a client that stops reading a response, or stops sending a body,
+///   would otherwise hold its connection for ever (hyper has no write timeout, nor has kube).
+/// - `max_connections` is a cap kube does not have (see [`DEFAULT_MAX_CONNECTIONS`]); past
+///   it, new connections wait unaccepted in the listen backlog until one closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From the moment a request is awaited until its headers are complete.
+    pub header_read_timeout: Duration,
+    /// Nothing read or written for this long closes the connection.
+    pub idle_timeout: Duration,
+    /// Connections served at once (at least 1).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// kube's timeouts and [`DEFAULT_MAX_CONNECTIONS`].
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// Where and how to serve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminOptions {
@@ -117,14 +179,21 @@ pub struct AdminOptions {
     pub addr: SocketAddr,
     /// TLS, or `None` for plain HTTP.
     pub tls: Option<TlsSource>,
+    /// Timeouts and the connection cap.
+    pub limits: ConnectionLimits,
+    /// Who may read what: kube-scheduler's delegation by default.
+    pub access: Access,
 }
 
 impl Default for AdminOptions {
-    /// `0.0.0.0:10259` over HTTPS with a self-signed certificate, as kube-scheduler.
+    /// `0.0.0.0:10259` over HTTPS with a self-signed certificate, kube's connection timeouts
+    /// and delegated authentication and authorization, as kube-scheduler.
     fn default() -> Self {
         Self {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_SECURE_PORT),
             tls: Some(TlsSource::self_signed()),
+            limits: ConnectionLimits::default(),
+            access: Access::default(),
         }
     }
 }
@@ -259,6 +328,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 /// The rustls configuration and the leaf certificate it serves.
 fn tls_config(
     source: &TlsSource,
+    client_certs: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> Result<(Arc<rustls::ServerConfig>, CertificateDer<'static>), AdminError> {
     let (chain, key) = match source {
         TlsSource::SelfSigned { names } => {
@@ -287,10 +357,13 @@ fn tls_config(
     // ring explicitly: kube builds rustls with ring, and naming the provider avoids relying
     // on a process-wide default that another crate's features could make ambiguous.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_certs {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
     // Only HTTP/1.1 is served.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok((Arc::new(config), leaf))
@@ -306,15 +379,27 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Makes the certificate, binds `options.addr` and serves `state` until `shutdown` is
-    /// cancelled. Returns once the socket is bound, so probes and tests can connect at once.
+    /// cancelled; `client` sends the access reviews ([`super::auth`]). Returns once the
+    /// socket is bound, so probes and tests can connect at once.
     pub async fn start(
         options: AdminOptions,
         state: AdminState,
+        client: Option<kube::Client>,
         shutdown: CancellationToken,
     ) -> Result<Self, AdminError> {
+        let authorizer = Authorizer::new(&options.access, client.as_ref()).await?;
+        // Client certificates need TLS; over plain HTTP there are none to ask for.
+        let client_certs = match (&options.access, &options.tls) {
+            (Access::Delegated(d), Some(_)) => d
+                .client_ca_file
+                .as_deref()
+                .map(auth::client_cert_verifier)
+                .transpose()?,
+            _ => None,
+        };
         let (acceptor, certificate) = match &options.tls {
             Some(source) => {
-                let (config, leaf) = tls_config(source)?;
+                let (config, leaf) = tls_config(source, client_certs)?;
                 (Some(TlsAcceptor::from(config)), Some(leaf))
             }
             None => (None, None),
@@ -335,7 +420,11 @@ impl AdminServer {
             scheme = if acceptor.is_some() { "https" } else { "http" },
             "serving /healthz, /livez, /readyz and /metrics"
         );
-        let task = tokio::spawn(serve(listener, router(state), acceptor, shutdown));
+        let app = router(state).layer(axum::middleware::from_fn_with_state(
+            authorizer,
+            auth::check,
+        ));
+        let task = tokio::spawn(serve(listener, app, acceptor, options.limits, shutdown));
         Ok(Self {
             local_addr,
             certificate,
@@ -365,10 +454,22 @@ async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
+        // A free slot first, then a connection: past the cap, connections wait in the
+        // listen backlog rather than being accepted and starved.
+        let slot = tokio::select! {
+            () = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                // The semaphore is never closed.
+                Err(_) => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -381,38 +482,48 @@ async fn serve(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let builder = hyper::server::conn::http1::Builder::new();
-            let result =
-                match tls {
-                    Some(acceptor) => {
-                        let stream =
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    debug!(%peer, "admin server: TLS handshake failed: {e}");
-                                    return;
-                                }
-                                Err(_) => {
-                                    debug!(%peer, "admin server: TLS handshake timed out");
-                                    return;
-                                }
+            let _slot = slot;
+            let result = match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            // A client certificate got here only if --client-ca-file signed
+                            // it: its user goes with every request of the connection.
+                            let cert_user = s
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(|leaf| auth::certificate_user(leaf));
+                            let app = match cert_user {
+                                Some(user) => app.layer(axum::Extension(ClientCertUser(user))),
+                                None => app,
                             };
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
+                            serve_connection(s, TowerToHyperService::new(app), watcher, limits)
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            debug!(%peer, "admin server: TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(%peer, "admin server: TLS handshake timed out");
+                            return;
+                        }
                     }
-                    None => {
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
-                    }
-                };
+                }
+                None => {
+                    serve_connection(stream, TowerToHyperService::new(app), watcher, limits).await
+                }
+            };
+            let Some(result) = result else {
+                debug!(%peer, "admin server: closed a connection idle for {:?}", limits.idle_timeout);
+                return;
+            };
             if let Err(e) = result {
                 debug!(%peer, "admin server: connection ended: {e}");
             }
@@ -426,6 +537,114 @@ async fn serve(
         warn!("admin server: connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
     debug!("admin server stopped");
+}
+
+/// Serves HTTP/1.1 on one connection within `limits`; `None` when it was closed for being
+/// idle.
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: ConnectionLimits,
+) -> Option<hyper::Result<()>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's header timeout needs a timer: without one it is not applied at all.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let activity = Activity::new();
+    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    tokio::select! {
+        r = watcher.watch(builder.serve_connection(io, service)) => Some(r),
+        () = activity.idle_for(limits.idle_timeout) => None,
+    }
+}
+
+/// When a connection last read or wrote a byte.
+#[derive(Clone, Debug)]
+struct Activity(Arc<std::sync::Mutex<tokio::time::Instant>>);
+
+impl Activity {
+    fn new() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())))
+    }
+
+    fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Completes once nothing has been read or written for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let deadline = self.last() + limit;
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+/// A stream that records its traffic in an [`Activity`].
+struct Tracked<S> {
+    inner: S,
+    activity: Activity,
+}
+
+impl<S> Tracked<S> {
+    fn new(inner: S, activity: Activity) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]
@@ -452,9 +671,18 @@ mod tests {
     }
 
     /// One request with `Connection: close`, read to the end; no HTTP client dependency.
-    async fn request<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, path: &str) -> Reply {
+    async fn request<S: AsyncRead + AsyncWrite + Unpin>(s: S, path: &str) -> Reply {
+        request_with(s, path, "").await
+    }
+
+    /// [`request`] with more header lines (each ending in `\r\n`).
+    async fn request_with<S: AsyncRead + AsyncWrite + Unpin>(
+        mut s: S,
+        path: &str,
+        headers: &str,
+    ) -> Reply {
         s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n")
                 .as_bytes(),
         )
         .await
@@ -486,15 +714,31 @@ mod tests {
 
     /// A client that trusts exactly the server's certificate, for the name `localhost`.
     fn connector(cert: &CertificateDer<'static>) -> TlsConnector {
+        connector_with(cert, None)
+    }
+
+    /// [`connector`] presenting a client certificate (chain and PKCS#8 key, DER).
+    fn connector_with(
+        cert: &CertificateDer<'static>,
+        client: Option<(CertificateDer<'static>, Vec<u8>)>,
+    ) -> TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert.clone()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+        let config = match client {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![cert],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
         TlsConnector::from(Arc::new(config))
     }
 
@@ -518,6 +762,8 @@ mod tests {
         AdminOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls,
+            limits: ConnectionLimits::default(),
+            access: Access::AllowAll,
         }
     }
 
@@ -528,6 +774,7 @@ mod tests {
         let server = AdminServer::start(
             local(Some(TlsSource::self_signed())),
             state.clone(),
+            None,
             stop.clone(),
         )
         .await
@@ -585,6 +832,7 @@ mod tests {
                 names: vec!["localhost".into()],
             })),
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
@@ -616,6 +864,7 @@ mod tests {
                 key: key.clone(),
             })),
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
@@ -634,6 +883,7 @@ mod tests {
                 key: key.clone(),
             })),
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
@@ -648,7 +898,7 @@ mod tests {
     #[tokio::test]
     async fn plain_http_mode_and_graceful_shutdown() {
         let stop = CancellationToken::new();
-        let server = AdminServer::start(local(None), state(&["nodes"]), stop.clone())
+        let server = AdminServer::start(local(None), state(&["nodes"]), None, stop.clone())
             .await
             .unwrap();
         assert!(server.certificate_der().is_none());
@@ -679,13 +929,288 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
         let err = AdminServer::start(
-            AdminOptions { addr, tls: None },
+            AdminOptions {
+                addr,
+                tls: None,
+                limits: ConnectionLimits::default(),
+                access: Access::AllowAll,
+            },
             state(&[]),
+            None,
             CancellationToken::new(),
         )
         .await
         .unwrap_err();
         assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_only_to_whom_the_api_server_allows() {
+        let sb = super::super::auth::tests::sandbox_with_tokens().await;
+        let options = AdminOptions {
+            access: Access::default(),
+            ..local(Some(TlsSource::self_signed()))
+        };
+        let stop = CancellationToken::new();
+        let server = AdminServer::start(options, state(&[]), Some(sb.client()), stop.clone())
+            .await
+            .unwrap();
+        let get = |path: &'static str, token: Option<&'static str>| {
+            let server = &server;
+            async move {
+                let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+                let tls = connector(server.certificate_der().unwrap())
+                    .connect("localhost".try_into().unwrap(), tcp)
+                    .await
+                    .unwrap();
+                let headers =
+                    token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+                request_with(tls, path, &headers).await
+            }
+        };
+        let r = get("/metrics", None).await;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert!(
+            r.body.contains(
+                r#""message":"forbidden: User \"system:anonymous\" cannot get path \"/metrics\"""#
+            ),
+            "{}",
+            r.body
+        );
+        let r = get("/metrics", Some("forged")).await;
+        assert_eq!(r.status, 401);
+        assert!(r.body.contains(r#""reason":"Unauthorized""#), "{}", r.body);
+        let r = get("/metrics", Some("denied")).await;
+        assert_eq!(r.status, 403);
+        assert!(
+            r.body.contains(r#"User \"bob\" cannot get path"#),
+            "{}",
+            r.body
+        );
+        let r = get("/metrics", Some("allowed")).await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.ends_with("# EOF\n"));
+        for path in ["/healthz", "/livez", "/readyz"] {
+            assert_eq!(get(path, None).await.status, 200, "{path}");
+        }
+        // Unknown paths are authorized first, as in kube: 403, not 404, for anonymous.
+        assert_eq!(get("/nope", None).await.status, 403);
+        stop.cancel();
+        server.wait().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn client_certificates_signed_by_the_client_ca_authenticate() {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair,
+        };
+        let ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            let key = KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            (cert, Issuer::new(params, key))
+        };
+        let client = |issuer: &Issuer<'_, KeyPair>, cn: &str, org: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, org);
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, issuer).unwrap();
+            (cert.der().clone(), key.serialize_der())
+        };
+        let (ca_cert, issuer) = ca("client CA");
+        let (_, stranger) = ca("another CA");
+        let dir = std::env::temp_dir().join(format!(
+            "user-scheduler-client-ca-{}-{}",
+            std::process::id(),
+            super::super::leader::default_identity()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_file = dir.join("ca.crt");
+        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+
+        // No API server to ask: only system:masters and the probes' paths are served, so
+        // what a certificate is worth shows without any review.
+        let options = AdminOptions {
+            access: Access::Delegated(super::super::auth::DelegationOptions {
+                client_ca_file: Some(ca_file),
+                ..Default::default()
+            }),
+            ..local(Some(TlsSource::self_signed()))
+        };
+        let server = AdminServer::start(options, state(&[]), None, CancellationToken::new())
+            .await
+            .unwrap();
+        let connect = |client: Option<(CertificateDer<'static>, Vec<u8>)>| {
+            let server = &server;
+            async move {
+                let tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+                connector_with(server.certificate_der().unwrap(), client)
+                    .connect("localhost".try_into().unwrap(), tcp)
+                    .await
+            }
+        };
+        let admin = client(&issuer, "admin", "system:masters");
+        let r = request(connect(Some(admin)).await.unwrap(), "/metrics").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let prometheus = client(&issuer, "prometheus", "monitoring");
+        let r = request(connect(Some(prometheus)).await.unwrap(), "/metrics").await;
+        assert_eq!(r.status, 403);
+        assert!(
+            r.body.contains(r#"User \"prometheus\" cannot"#),
+            "{}",
+            r.body
+        );
+        // No certificate: anonymous.
+        let r = request(connect(None).await.unwrap(), "/metrics").await;
+        assert!(r.body.contains("system:anonymous"), "{}", r.body);
+        // A certificate of another CA is refused by the handshake (TLS 1.3 reports it on
+        // the first read).
+        let forged = client(&stranger, "admin", "system:masters");
+        if let Ok(mut tls) = connect(Some(forged)).await {
+            let _ = tls
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut raw = Vec::new();
+            let read = tls.read_to_end(&mut raw).await;
+            assert!(
+                read.is_err() || raw.is_empty(),
+                "served: {}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A plain-HTTP server with these limits.
+    async fn limited(limits: ConnectionLimits) -> AdminServer {
+        let options = AdminOptions {
+            limits,
+            ..local(None)
+        };
+        AdminServer::start(options, state(&[]), None, CancellationToken::new())
+            .await
+            .unwrap()
+    }
+
+    /// Reads until the server closes the connection (end of stream or a reset), or `limit`
+    /// passes; whether it closed, and what it sent.
+    async fn closed_within(s: &mut TcpStream, limit: Duration) -> (bool, String) {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Err(_) => return (false, String::from_utf8_lossy(&got).into_owned()),
+                Ok(Ok(0) | Err(_)) => return (true, String::from_utf8_lossy(&got).into_owned()),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_trickling_its_headers_is_cut_off_at_the_header_timeout() {
+        // The issue's probe: a header line now and then keeps no connection alive past the
+        // header timeout (the idle timeout is long, so it is the header timeout that acts).
+        let server = limited(ConnectionLimits {
+            header_read_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 8,
+        })
+        .await;
+        let started = tokio::time::Instant::now();
+        let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let trickle = async {
+            for i in 0..40 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if s.write_all(format!("X-Trickle-{i}: y\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        };
+        // Bytes keep coming, so only the header timeout can end this.
+        tokio::time::timeout(Duration::from_secs(5), trickle)
+            .await
+            .unwrap();
+        let (closed, sent) = closed_within(&mut s, Duration::from_secs(1)).await;
+        assert!(
+            closed,
+            "the connection is still open after {:?}",
+            started.elapsed()
+        );
+        assert!(!sent.contains("200 OK"), "the request was served: {sent}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_at_the_idle_timeout() {
+        let server = limited(ConnectionLimits {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_millis(200),
+            max_connections: 8,
+        })
+        .await;
+        // Served, then silent on a kept-alive connection.
+        let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+        s.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let (closed, sent) = closed_within(&mut s, Duration::from_secs(3)).await;
+        assert!(closed, "still open after {:?}", started.elapsed());
+        assert!(sent.starts_with("HTTP/1.1 200"), "{sent}");
+        assert!(started.elapsed() >= Duration::from_millis(150));
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_wait_for_a_free_slot() {
+        let server = limited(ConnectionLimits {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 2,
+        })
+        .await;
+        let addr = server.local_addr();
+        // Two connections hold both slots, each with a request half sent.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+            held.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A third is connected (the backlog takes it) but not served.
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        third
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut first))
+                .await
+                .is_err(),
+            "served beside two connections with a cap of two"
+        );
+        // One closes: the third is served.
+        drop(held.pop());
+        tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut first))
+            .await
+            .expect("served once a slot is free")
+            .unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
     }
 
     #[tokio::test]

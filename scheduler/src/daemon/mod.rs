@@ -15,6 +15,7 @@
 //! the lease.
 
 pub mod admin;
+pub mod auth;
 pub mod cycle;
 pub mod events;
 pub mod leader;
@@ -113,6 +114,7 @@ pub async fn run(
                     metrics: metrics.clone(),
                     readiness: readiness.clone(),
                 },
+                Some(client.clone()),
                 shutdown.child_token(),
             )
             .await?,

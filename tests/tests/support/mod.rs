@@ -316,6 +316,102 @@ pub fn start_daemon_on(
     Daemon { stop, task }
 }
 
+// === the admin server ===
+
+/// The service account Prometheus scrapes as in the tests, and its token.
+pub const PROMETHEUS_TOKEN: &str = "prometheus-token";
+
+/// What an operator sets up for Prometheus (README): a ClusterRole that may
+/// `get` the `/metrics` URL, bound to Prometheus's service account, whose
+/// token the sandbox's TokenReviews know as [`PROMETHEUS_TOKEN`].
+pub fn grant_metrics_to_prometheus(sandbox: &Sandbox) {
+    sandbox.add_token(
+        PROMETHEUS_TOKEN,
+        sandbox::TokenUser::service_account("monitoring", "prometheus"),
+    );
+    sandbox
+        .seed_yaml(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: user-scheduler-metrics-reader}
+rules:
+  - nonResourceURLs: [/metrics]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: prometheus-user-scheduler-metrics}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: user-scheduler-metrics-reader}
+subjects:
+  - {kind: ServiceAccount, name: prometheus, namespace: monitoring}
+"#,
+        )
+        .expect("the RBAC objects are stored");
+}
+
+/// One plain HTTP/1.1 GET to the admin server, with a bearer token when
+/// given: (status, body).
+pub async fn admin_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+            .await
+            .expect("connects in time")
+            .expect("the admin server accepts");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
+        .await
+        .expect("answers in time")
+        .unwrap();
+    let raw = String::from_utf8(raw).expect("a text answer");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Starts the daemon with a plain-HTTP admin server on a free port, with
+/// `access`, adjusted further by `adjust`; returns the daemon and the
+/// server's address.
+pub async fn start_daemon_with_admin(
+    sandbox: &Sandbox,
+    access: user_scheduler::daemon::auth::Access,
+    adjust: impl FnOnce(DaemonOptions) -> DaemonOptions,
+) -> (Daemon, std::net::SocketAddr) {
+    use user_scheduler::daemon::admin::{AdminOptions, ConnectionLimits};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = start_daemon_with(sandbox, |mut o| {
+        o.admin = Some(AdminOptions {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+            limits: ConnectionLimits::default(),
+            access,
+        });
+        o.admin_bound = Some(tx);
+        adjust(o)
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the admin server listens")
+        .expect("the daemon tells its address");
+    (daemon, addr)
+}
+
 /// Daemon options electing on the default lease with short timings (lease
 /// 1 s, renew deadline 0.6 s, retry 0.2 s) as `identity`.
 pub fn electing(mut opts: DaemonOptions, identity: &str) -> DaemonOptions {
