@@ -356,8 +356,13 @@ impl State {
         if self.cluster.pod(uid).is_some_and(|p| p.node_name() == node) {
             return;
         }
-        match convert::pod_spec(pod) {
-            Ok(spec) => self.cluster.add_pod(&spec, node),
+        match convert::assigned_pod_spec(pod) {
+            Ok((spec, warnings)) => {
+                for w in warnings {
+                    warn!("{w}");
+                }
+                self.cluster.add_pod(&spec, node);
+            }
             Err(e) => warn!("not counting a pod on node {node}: {e}"),
         }
     }
