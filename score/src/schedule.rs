@@ -567,10 +567,12 @@ pub fn schedule_with_nominated(
         }
         match held.iter_mut().find(|h| h.node == n.node) {
             Some(h) => {
+                // Saturating, as the node sums are (see `cluster`): room
+                // held beyond u64 holds the whole node.
                 for (a, b) in h.requests.iter_mut().zip(n.requests) {
-                    *a += b;
+                    *a = a.saturating_add(b);
                 }
-                h.pods += 1;
+                h.pods = h.pods.saturating_add(1);
             }
             None => held.push(Held {
                 node: n.node,
@@ -937,14 +939,14 @@ impl<'a> Pass<'a> {
 fn held_node(hot: &NodeHot, cold: &NodeCold, n: &Held) -> (NodeHot, NodeCold) {
     (
         NodeHot {
-            req_cpu: hot.req_cpu + n.requests[0],
-            req_mem: hot.req_mem + n.requests[1],
-            pods: hot.pods + n.pods,
+            req_cpu: hot.req_cpu.saturating_add(n.requests[0]),
+            req_mem: hot.req_mem.saturating_add(n.requests[1]),
+            pods: hot.pods.saturating_add(n.pods),
             ..*hot
         },
         NodeCold {
             alloc_eph: cold.alloc_eph,
-            req_eph: cold.req_eph + n.requests[2],
+            req_eph: cold.req_eph.saturating_add(n.requests[2]),
             extended_alloc: cold.extended_alloc.clone(),
             extended_req: cold.extended_req.clone(),
             ..NodeCold::default()

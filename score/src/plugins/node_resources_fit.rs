@@ -316,12 +316,12 @@ pub(crate) fn most_allocated_cpu_mem(
     // node, scored from two multiplications.
     if hot.magic_cpu != 0 && hot.magic_mem != 0 {
         let cpu = percent_with(
-            (hot.nz_cpu + pod_cpu).min(hot.alloc_cpu),
+            hot.nz_cpu.saturating_add(pod_cpu).min(hot.alloc_cpu),
             hot.alloc_cpu,
             hot.rcp_cpu(),
         );
         let mem = percent_with(
-            (hot.nz_mem + pod_mem).min(hot.alloc_mem),
+            hot.nz_mem.saturating_add(pod_mem).min(hot.alloc_mem),
             hot.alloc_mem,
             hot.rcp_mem(),
         );
@@ -335,11 +335,19 @@ fn most_allocated_cpu_mem_slow(hot: &NodeHot, pod_cpu: u64, pod_mem: u64, w: (i6
     let mut total = 0;
     let mut weights = 0;
     if hot.alloc_cpu > 0 {
-        total += most_allocated_with(hot.nz_cpu + pod_cpu, hot.alloc_cpu, hot.rcp_cpu()) * w.0;
+        total += most_allocated_with(
+            hot.nz_cpu.saturating_add(pod_cpu),
+            hot.alloc_cpu,
+            hot.rcp_cpu(),
+        ) * w.0;
         weights += w.0;
     }
     if hot.alloc_mem > 0 {
-        total += most_allocated_with(hot.nz_mem + pod_mem, hot.alloc_mem, hot.rcp_mem()) * w.1;
+        total += most_allocated_with(
+            hot.nz_mem.saturating_add(pod_mem),
+            hot.alloc_mem,
+            hot.rcp_mem(),
+        ) * w.1;
         weights += w.1;
     }
     weighted_mean(total, weights)
@@ -356,12 +364,14 @@ pub(crate) fn score(
     let mut weights = 0i64;
     for &(resource, weight) in resources {
         let (allocatable, requested) = match resource {
-            ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu + pod),
-            ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem + pod),
-            ScoredResource::Ephemeral { pod } => (cold.alloc_eph, cold.req_eph + pod),
+            // Saturating, as the node's sums are (see `cluster`): a sum
+            // beyond u64 is a full node.
+            ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu.saturating_add(pod)),
+            ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem.saturating_add(pod)),
+            ScoredResource::Ephemeral { pod } => (cold.alloc_eph, cold.req_eph.saturating_add(pod)),
             ScoredResource::Extended { name, pod } => (
                 lookup(&cold.extended_alloc, name),
-                lookup(&cold.extended_req, name) + pod,
+                lookup(&cold.extended_req, name).saturating_add(pod),
             ),
         };
         if allocatable == 0 {
