@@ -383,3 +383,99 @@ fn a_second_preemptor_does_not_count_on_the_first_ones_victims() {
         ("n1".into(), vec!["ph-2".into(), "ph-3".into()])
     );
 }
+
+mod extreme_sums {
+    //! Preemption's arithmetic with requests at the edges: the plan must be
+    //! right by the true (u128) sums, whatever the node's saturated sums say.
+    use super::*;
+    use crate::testing::node;
+    use proptest::prelude::*;
+
+    const GPU: &str = "example.com/gpu";
+
+    /// Amounts at the edges: up to what converters let through (2^63 − 1),
+    /// 2^63 millicores, and beyond, up to u64::MAX.
+    fn amount() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            prop::sample::select(vec![
+                0,
+                1,
+                4000,
+                512 << 20,
+                i64::MAX as u64,
+                1 << 63,
+                u64::MAX - 1,
+                u64::MAX,
+            ]),
+            any::<u64>(),
+        ]
+    }
+
+    fn amounts() -> impl Strategy<Value = [u64; 3]> {
+        [amount(), amount(), amount()]
+    }
+
+    /// cpu, memory and GPUs; placeholders (-10) are victims of a user (0),
+    /// other pods (0) stay.
+    fn heavy(name: &str, priority: i32, [cpu, mem, gpu]: [u64; 3]) -> PodSpec {
+        pod(name)
+            .placeholder()
+            .priority(priority)
+            .req(cpu, mem)
+            .extended(GPU, gpu)
+            .build()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn plans_leave_room_by_the_true_sums(
+            alloc in amounts(),
+            pods in prop::collection::vec((any::<bool>(), amounts()), 0..6),
+            want in amounts(),
+        ) {
+            let mut c = Cluster::default();
+            c.upsert_node(
+                &node("n1")
+                    .capacity(alloc[0], alloc[1])
+                    .extended(GPU, alloc[2])
+                    .build(),
+            );
+            for (k, &(victim, a)) in pods.iter().enumerate() {
+                let mut p = heavy(&format!("p{k}"), if victim { -10 } else { 0 }, a);
+                p.start_time = k as i64;
+                c.add_pod(&p, "n1");
+            }
+            let user = pod("alice").user().req(want[0], want[1]).extended(GPU, want[2]).build();
+            let profile = Profile::jupyterhub();
+            let mut scratch = Scratch::default();
+            if schedule(&c, &profile, &user, &mut scratch, None).selected.is_some() {
+                return Ok(());
+            }
+            // Whether the user fits beside `staying` pods, by the true sums.
+            let fits_beside = |staying: &dyn Fn(usize) -> bool| {
+                (0..3).all(|r| {
+                    let used: u128 = pods
+                        .iter()
+                        .enumerate()
+                        .filter(|&(k, _)| staying(k))
+                        .map(|(_, (_, a))| u128::from(a[r]))
+                        .sum();
+                    want[r] == 0 || used + u128::from(want[r]) <= u128::from(alloc[r])
+                })
+            };
+            match plan(&c, &profile, &user, &pod_requests(&user), &scratch, &[]) {
+                Preemption::Plan(plan) => {
+                    let evicted = |k: usize| plan.victims.iter().any(|v| v.name == format!("p{k}"));
+                    prop_assert!(plan.victims.iter().all(|v| v.priority == -10));
+                    prop_assert!(fits_beside(&|k| !evicted(k)), "victims {:?}", plan.victims);
+                }
+                Preemption::NotHelpful(why) => {
+                    // Not even evicting every placeholder makes room.
+                    prop_assert!(!fits_beside(&|k| !pods[k].0), "{}", why);
+                }
+            }
+        }
+    }
+}
