@@ -485,19 +485,19 @@ fn class_verdict_of(p: &Prepared<'_>, cluster: &Cluster, class: u32) -> ClassVer
 }
 
 fn image_sum(p: &Prepared<'_>, cold: &NodeCold, index: usize, total_nodes: usize) -> i64 {
-    let mut sum = 0;
-    for &(sym, column) in &p.images {
-        if column.bits[index / 64] & (1 << (index % 64)) == 0 {
-            continue;
-        }
-        let size = column.uniform_size.unwrap_or_else(|| {
-            cold.images
-                .binary_search_by_key(&sym, |&(s, _)| s)
-                .map_or(0, |i| cold.images[i].1)
-        });
-        sum += image_locality::scaled(size, column.nodes, total_nodes);
-    }
-    sum
+    image_locality::sum(
+        p.images
+            .iter()
+            .filter(|(_, column)| column.bits[index / 64] & (1 << (index % 64)) != 0)
+            .map(|&(sym, column)| {
+                let size = column.uniform_size.unwrap_or_else(|| {
+                    cold.images
+                        .binary_search_by_key(&sym, |&(s, _)| s)
+                        .map_or(0, |i| cold.images[i].1)
+                });
+                image_locality::scaled(size, column.nodes, total_nodes)
+            }),
+    )
 }
 
 /// Decides where `pod` goes. With `rng`, ties are broken uniformly at random
@@ -1115,10 +1115,11 @@ impl<'a> Fused<'a> {
                     columns: p.images.iter().map(|(_, c)| c.bits.as_slice()).collect(),
                     weighted: (0..1usize << sizes.len())
                         .map(|mask| {
-                            let sum = (0..sizes.len())
-                                .filter(|k| mask & (1 << k) != 0)
-                                .map(|k| sizes[k])
-                                .sum();
+                            let sum = image_locality::sum(
+                                (0..sizes.len())
+                                    .filter(|k| mask & (1 << k) != 0)
+                                    .map(|k| sizes[k]),
+                            );
                             f.image_weight * image_locality::score(sum, p.containers)
                         })
                         .collect(),

@@ -424,6 +424,41 @@ fn image_locality_and_prefer_no_schedule() {
 }
 
 #[test]
+fn huge_images_score_full_image_locality_on_both_paths() {
+    // Issue 12: a node holding a 5e18-byte image scored 0 when the pod's
+    // contributions wrapped an i64. Saturated, the sum is far above
+    // containers × 1000 MiB: 100. "bare" has no image: 0.
+    let c = cluster(vec![
+        node("image")
+            .capacity(4000, 16 * GI)
+            .image("jupyter/huge:1", 5_000_000_000_000_000_000)
+            .build(),
+        node("bare").capacity(4000, 16 * GI).build(),
+    ]);
+    // Four containers of it, on one node of two (spread 1/2):
+    // 4 × 2.5e18 = 1e19 > i64::MAX ≈ 9.22e18.
+    let mut p = pod("u").user().mem(GI).image("jupyter/huge:1").build();
+    for _ in 0..3 {
+        p.containers.push(p.containers[0].clone());
+    }
+    let profile = z2jh_profile();
+    // explain scores plugin by plugin (image_sum) ...
+    let e = explain(&c, &profile, &p);
+    assert!(
+        e.nodes[0].scores.contains(&("ImageLocality", 100)),
+        "{:?}",
+        e.nodes[0].scores
+    );
+    assert!(e.nodes[1].scores.contains(&("ImageLocality", 0)));
+    assert_eq!(e.selected.as_deref(), Some("image"));
+    // ... and a decision fuses the scores (the per-image-set table).
+    let mut scratch = Scratch::default();
+    let d = schedule(&c, &profile, &p, &mut scratch, None);
+    assert_eq!(d.selected, Some(0));
+    assert_eq!(d.best_total, e.nodes[0].total.unwrap_or_default());
+}
+
+#[test]
 fn added_affinity_is_enforced() {
     let c = cluster(vec![
         node("a").capacity(4000, 16 * GI).label("pool", "x").build(),
