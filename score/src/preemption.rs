@@ -42,7 +42,7 @@ use crate::pod::PodRequests;
 use crate::profile::Profile;
 use crate::schedule::{Held, NodeStatus, Scratch, fit_request, pod_ports, rank_nodes};
 use crate::selector::CompiledSelector;
-use crate::symbols::Sym;
+use crate::symbols::{Names, Sym};
 
 /// A PodDisruptionBudget as preemption counts it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -382,7 +382,7 @@ fn plan_among(
             sim.change(q, true);
         }
         if let Err(reason) = sim.fits() {
-            note(reason.render(&cluster.symbols, purpose));
+            note(reason.render(&Names::new(&cluster.symbols, &req.local), purpose));
             continue;
         }
         lower.sort_by(|a, b| importance(a, b));

@@ -40,7 +40,7 @@ use crate::pod::{PodRequests, pod_requests};
 use crate::profile::{FilterPlugin, NodePurposeMode, Profile, ScorePlugin};
 use crate::reason::Reason;
 use crate::rng::SplitMix64;
-use crate::symbols::Sym;
+use crate::symbols::{Names, Sym};
 
 mod cache;
 
@@ -92,6 +92,9 @@ pub struct Scratch {
     /// A reason that rejected the pod before any node was looked at (kube's
     /// PreFilter), such as a missing claim.
     prefilter: Option<String>,
+    /// The decision-local names its reasons may print (see
+    /// [`crate::symbols::Names`]).
+    local_names: Vec<Box<str>>,
     /// Per-node results of recent pod shapes, when enabled.
     cache: Option<Box<DecisionCache>>,
     /// The cache entry that decided the last decision, if one did.
@@ -406,17 +409,26 @@ pub(crate) fn fit_request(
                 fit_args.ignored_resource_groups.iter().any(|g| g == group)
             })
     };
-    FitRequest {
+    let mut fit = FitRequest {
         cpu: requests.cpu_milli,
         mem: requests.memory,
         eph: requests.ephemeral_storage,
-        extended: requests
-            .extended
-            .iter()
-            .filter(|(n, _)| !ignored(n))
-            .map(|(n, v)| (cluster.symbols.lookup(n), *v))
-            .collect(),
+        ..FitRequest::default()
+    };
+    for (name, v) in requests.extended.iter().filter(|(n, _)| !ignored(n)) {
+        // A resource no node offers (a GPU pool scaled to zero) is not
+        // interned: it gets a decision-local symbol, so that "Insufficient
+        // nvidia.com/gpu" keeps its name.
+        let sym = match cluster.symbols.lookup(name) {
+            Sym::UNKNOWN => {
+                fit.local.push(name.as_str().into());
+                Sym::local(fit.local.len() - 1)
+            }
+            sym => sym,
+        };
+        fit.extended.push((sym, *v));
     }
+    fit
 }
 
 /// The host ports a pod asks for, interned.
@@ -602,11 +614,13 @@ pub fn schedule_with_nominated(
             scratch.histogram.clear();
             scratch.held.clear();
             scratch.prefilter = None;
+            scratch.local_names.clear();
             return decision;
         }
     }
     run(cluster, profile, &p, &held, fused.as_ref(), scratch);
     scratch.held = held;
+    scratch.local_names.clone_from(&p.fit.local);
     select(scratch, rng)
 }
 
@@ -1518,9 +1532,10 @@ pub fn failure_message(
         profile.node_purpose.key.as_str(),
         profile.node_purpose.value.as_str(),
     );
+    let names = Names::new(&cluster.symbols, &scratch.local_names);
     let mut histogram: Vec<(String, usize)> = Vec::new();
     for &(reason, count) in &scratch.histogram {
-        let text = reason.render(&cluster.symbols, purpose);
+        let text = reason.render(&names, purpose);
         match histogram.iter_mut().find(|(t, _)| *t == text) {
             Some((_, c)) => *c += count as usize,
             None => histogram.push((text, count as usize)),
@@ -1604,10 +1619,11 @@ pub fn explain_with(
             total: None,
         })
         .collect();
+    let names = Names::new(&cluster.symbols, &scratch.local_names);
     for &(i, reason) in scratch.log.as_deref().unwrap_or_default() {
         nodes[i as usize]
             .reasons
-            .push(reason.render(&cluster.symbols, purpose));
+            .push(reason.render(&names, purpose));
     }
     let best = decision.best_total;
     let mut tied = Vec::new();

@@ -29,6 +29,10 @@ pub(crate) struct FitRequest {
     pub eph: u64,
     /// Extended resources the filter checks (ignored ones removed).
     pub extended: Vec<(Sym, u64)>,
+    /// The names of those extended resources no node or pod of the
+    /// cluster has (so none is interned): `local[k]` is [`Sym::local`]`(k)`
+    /// in `extended`, and "Insufficient" reasons print it.
+    pub local: Vec<Box<str>>,
 }
 
 impl FitRequest {
@@ -518,6 +522,7 @@ mod tests {
             mem,
             eph: 0,
             extended: if gpus > 0 { vec![(gpu, gpus)] } else { vec![] },
+            local: vec![],
         };
         // node: 4000m/16Gi with 3000m/8Gi requested, 1 of 2 GPUs used.
         let hot = node(4000, 16 * GI, 3000, 8 * GI);
@@ -743,6 +748,7 @@ mod overflow {
                 mem: small(&mut rng),
                 eph: small(&mut rng),
                 extended: Vec::new(),
+                local: Vec::new(),
             };
             let mut want = Vec::new();
             let fits_all = reasons(&hot, &cold, &req, |r| want.push(r));
