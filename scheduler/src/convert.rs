@@ -28,7 +28,7 @@ use score::model::{
     Container, HostPort, LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Labels,
     NodeImage, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec,
     PodAffinityRules, PodAffinityTerm, PodSpec, PreferredSchedulingTerm, Protocol, ResourceList,
-    Taint, TaintEffect, Toleration, TolerationOperator, WeightedPodAffinityTerm,
+    Taint, TaintEffect, Terminating, Toleration, TolerationOperator, WeightedPodAffinityTerm,
 };
 use score::quantity::{self, QuantityError};
 
@@ -687,11 +687,35 @@ fn convert_pod(pod: &core::Pod, clamp: bool) -> Result<(PodSpec, Vec<String>), C
         pod_requests,
         start_time,
         claims,
+        terminating: terminating(pod),
     };
     Ok((
         spec,
         ctx.clamped.map(RefCell::into_inner).unwrap_or_default(),
     ))
+}
+
+/// Whether a pod is being deleted, and whether a scheduler's preemption is
+/// why (kube's `podTerminatingByPreemption`: a deletionTimestamp and the
+/// condition DisruptionTarget=True with reason PreemptionByScheduler).
+#[must_use]
+pub fn terminating(pod: &core::Pod) -> Terminating {
+    if pod.metadata.deletion_timestamp.is_none() {
+        return Terminating::No;
+    }
+    let preempted = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "DisruptionTarget"))
+        .is_some_and(|c| {
+            c.status == "True" && c.reason.as_deref() == Some("PreemptionByScheduler")
+        });
+    if preempted {
+        Terminating::ByPreemption
+    } else {
+        Terminating::Yes
+    }
 }
 
 /// Whether a pod has finished (phase `Succeeded` or `Failed`); such pods
@@ -1376,6 +1400,45 @@ spec:
             "metadata: {name: p}\nspec: {nodeName: n1, containers: [{name: c, resources: {requests: {cpu: 12x}}}]}",
         );
         assert!(assigned_pod_spec(&bad).is_err());
+    }
+
+    #[test]
+    fn terminating_table() {
+        // kube's podTerminatingByPreemption: a deletionTimestamp and the
+        // condition DisruptionTarget=True, reason PreemptionByScheduler.
+        let deleting = "deletionTimestamp: '2025-01-01T00:00:00Z'";
+        let condition = |status: &str, reason: &str| {
+            format!(
+                "status: {{conditions: [{{type: DisruptionTarget, status: '{status}', reason: {reason}}}]}}"
+            )
+        };
+        let preempted = condition("True", "PreemptionByScheduler");
+        let cases = [
+            ("", String::new(), Terminating::No),
+            (deleting, String::new(), Terminating::Yes),
+            (deleting, preempted.clone(), Terminating::ByPreemption),
+            // Evicted through the API, or a condition not (yet) true: deleted
+            // for another reason.
+            (
+                deleting,
+                condition("True", "EvictionByEvictionAPI"),
+                Terminating::Yes,
+            ),
+            (
+                deleting,
+                condition("False", "PreemptionByScheduler"),
+                Terminating::Yes,
+            ),
+            // Marked but not deleted (yet): not terminating.
+            ("", preempted, Terminating::No),
+        ];
+        for (meta, status, want) in cases {
+            let p = pod(&format!(
+                "metadata: {{name: p, {meta}}}\nspec: {{containers: []}}\n{status}"
+            ));
+            assert_eq!(terminating(&p), want, "{meta} {status}");
+            assert_eq!(pod_spec(&p).unwrap().terminating, want);
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 
 use crate::model::{
     HostPort, LabelSelector, Labels, NodeSpec, PodAffinityRules, PodSpec, Protocol, TaintEffect,
+    Terminating,
 };
 use crate::plugins::node_resources_fit::Reciprocal;
 use crate::plugins::real_user_colocation;
@@ -220,6 +221,8 @@ pub struct PodRecord {
     /// The claims the pod mounts (few pods have any).
     pub(crate) claims: Box<[Box<str>]>,
     pub(crate) start_time: i64,
+    /// Being deleted: it holds its room until gone, and is no victim.
+    pub(crate) terminating: Terminating,
 }
 
 impl PodRecord {
@@ -257,6 +260,11 @@ impl PodRecord {
     #[must_use]
     pub fn requests(&self) -> [u64; 3] {
         self.req
+    }
+    /// Whether it is being deleted.
+    #[must_use]
+    pub fn terminating(&self) -> Terminating {
+        self.terminating
     }
 }
 
@@ -732,6 +740,23 @@ impl Cluster {
         }
     }
 
+    /// Records whether a known pod is being deleted (the watch saw its
+    /// deletionTimestamp, or a preemption just chose it); returns whether
+    /// the pod is known. Its room stays counted until it is removed; only
+    /// preemption reads this, so no node record changes.
+    pub fn set_terminating(&mut self, uid: &str, terminating: Terminating) -> bool {
+        let Some(&slot) = self.pod_index.get(uid) else {
+            return false;
+        };
+        match self.pods[slot as usize].as_mut() {
+            Some(p) => {
+                p.terminating = terminating;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes a pod; returns whether it was known.
     pub fn remove_pod(&mut self, uid: &str) -> bool {
         let Some(slot) = self.pod_index.remove(uid) else {
@@ -815,6 +840,7 @@ impl Cluster {
             affinity,
             start_time: spec.start_time,
             claims: spec.claims.iter().map(|c| c.as_str().into()).collect(),
+            terminating: spec.terminating,
         }
     }
 

@@ -16,7 +16,20 @@
 //!   fits beside;
 //! - the node is chosen by fewest PDB violations, then the lowest priority of
 //!   the most important victim, then the smallest sum of victim priorities,
-//!   then the fewest victims.
+//!   then the fewest victims;
+//! - a pod nominated to a node where a lower-priority pod is still
+//!   terminating because of a preemption does not preempt again
+//!   ([`waits_for_victims`], kube's `PodEligibleToPreemptOthers`).
+//!
+//! **Pods already terminating are never victims** (kubernetes#134927): a
+//! second preemptor must not evict, or count on evicting, what a first one
+//! already evicted, or each victim is deleted and announced again for every
+//! pod that comes while it terminates. kube may pick such a pod in its dry
+//! run and then skips the API call; here it is never picked. Its room is
+//! counted free in the simulation (it goes whatever happens, and the room of
+//! the preemptor that evicted it is held on the node as that pod's
+//! nomination), and a node where the pod fits once terminating pods are
+//! gone is a candidate without victims: the pod is nominated and waits.
 //!
 //! Where we deliberately differ from kube:
 //! - **Every node is considered**, not a random sample of 10 % / at least 100
@@ -35,7 +48,7 @@
 
 use crate::cluster::{Cluster, HostPortRec, NodeCold, NodeHot, PodRecord};
 use crate::message;
-use crate::model::{LabelSelector, PodSpec};
+use crate::model::{LabelSelector, PodSpec, Terminating};
 use crate::plugins::node_ports;
 use crate::plugins::node_resources_fit::{self, FitRequest};
 use crate::pod::PodRequests;
@@ -312,9 +325,34 @@ pub fn packing_plan(
         more_users,
         placeholders_only,
     ) {
-        Preemption::Plan(plan) if plan.pdb_violations == 0 => Some(plan),
+        // Packing evicts: it does not make a user wait for pods it did not
+        // evict to finish terminating.
+        Preemption::Plan(plan) if plan.pdb_violations == 0 && !plan.victims.is_empty() => {
+            Some(plan)
+        }
         _ => None,
     }
+}
+
+/// Whether `pod`, nominated to node `nominated` by an earlier preemption,
+/// must wait instead of preempting again: a lower-priority pod there is
+/// still terminating because a scheduler preempted it (kube's
+/// `PodEligibleToPreemptOthers`: "not eligible due to a terminating pod on
+/// the nominated node"). Not when the last decision found the node
+/// unusable for a reason no eviction fixes: then preempting elsewhere is
+/// the way on.
+#[must_use]
+pub fn waits_for_victims(
+    cluster: &Cluster,
+    pod: &PodSpec,
+    nominated: usize,
+    scratch: &Scratch,
+) -> bool {
+    nominated < cluster.node_count()
+        && scratch.node_status(nominated) != NodeStatus::Unresolvable
+        && cluster
+            .pods_on(nominated)
+            .any(|q| q.priority < pod.priority && q.terminating == Terminating::ByPreemption)
 }
 
 /// The planning itself: candidates are the nodes `accept` allows among those
@@ -360,17 +398,25 @@ fn plan_among(
             note(NOT_HELPFUL.into());
             continue;
         }
+        // Lower-priority pods: those already terminating go anyway (module
+        // docs), the others are potential victims.
         lower.clear();
-        lower.extend(
-            cluster
-                .pods_on(i)
-                .filter(|q| q.priority < pod.priority && victim(q)),
-        );
-        if lower.is_empty() {
+        let mut going = 0_usize;
+        for q in cluster
+            .pods_on(i)
+            .filter(|q| q.priority < pod.priority && victim(q))
+        {
+            if q.terminating == Terminating::No {
+                lower.push(q);
+            } else {
+                going += 1;
+            }
+        }
+        if lower.is_empty() && going == 0 {
             note(NO_VICTIMS.into());
             continue;
         }
-        // The node without every potential victim. Room held by pods
+        // The node without them. Room held by pods
         // nominated here (priority at least ours) stays held, as kube runs
         // these filters "with nominated pods": two preemptors never count
         // on the same victims.
@@ -431,12 +477,13 @@ fn plan_among(
                 }
             }
         }
-        if victims.is_empty() {
+        if victims.is_empty() && going == 0 {
             // The pod fits beside every lower-priority pod: nothing to evict
             // here (the node was rejected for another reason).
             note(NO_VICTIMS.into());
             continue;
         }
+        // Without victims, the pod fits once the terminating pods are gone.
         victims.sort_by(|a, b| importance(a, b));
         candidates.push(Candidate {
             node: i,
