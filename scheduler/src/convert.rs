@@ -505,7 +505,7 @@ pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
     convert_pod(pod, false).map(|(spec, _)| spec)
 }
 
-/// Converts a pod already on a node (bound, or nominated there): as
+/// Converts a pod already bound to a node: as
 /// [`pod_spec`], except that a request above [`quantity::MAX`] counts as
 /// `MAX` and is reported in the warnings instead of failing. The pod
 /// occupies its node whatever its numbers say; not counting it would make

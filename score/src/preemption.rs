@@ -416,10 +416,9 @@ fn plan_among(
             note(NO_VICTIMS.into());
             continue;
         }
-        // The node without them. Room held by pods
-        // nominated here (priority at least ours) stays held, as kube runs
-        // these filters "with nominated pods": two preemptors never count
-        // on the same victims.
+        // The node without them. Room held by pods nominated here (priority
+        // at least ours) stays held, as kube runs these filters "with
+        // nominated pods": two preemptors never count on the same victims.
         let mut sim = Simulation::empty(cluster, i, scratch.held_on(i), &req, &wanted_ports);
         for q in cluster
             .pods_on(i)

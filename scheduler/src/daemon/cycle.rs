@@ -293,7 +293,11 @@ async fn schedule_one(
                 role,
                 started,
                 scratch,
-                DecisionOutcome::PreemptedPlaceholders,
+                if plan.victims.is_empty() {
+                    DecisionOutcome::Unschedulable
+                } else {
+                    DecisionOutcome::PreemptedPlaceholders
+                },
             );
             if !plan.victims.is_empty() {
                 #[allow(clippy::cast_precision_loss)]
