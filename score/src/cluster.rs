@@ -882,6 +882,7 @@ impl Cluster {
         let hot = &mut self.hot[i];
         let cold = &mut self.cold[i];
         let exact = take_sums(hot, cold, p);
+        let real_user = p.role == PodRole::RealUser;
         hot.pods -= 1;
         if !p.ports.is_empty() {
             hot.port_pods -= 1;
@@ -902,7 +903,10 @@ impl Cluster {
         if !exact {
             self.recount(i);
         }
-        self.hot[i].colocation = colocation(&self.hot[i], &self.cold[i]);
+        // The real-user totals changed (or were counted again).
+        if real_user || !exact {
+            self.hot[i].colocation = colocation(&self.hot[i], &self.cold[i]);
+        }
     }
 
     /// Counts node `i`'s sums again from the pods on it, after taking a pod
