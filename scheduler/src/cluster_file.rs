@@ -452,7 +452,14 @@ pub fn build_cluster(
         if convert::is_terminal(pod) {
             continue;
         }
-        let spec = convert::pod_spec(pod).map_err(convert_err)?;
+        // Counted even with requests too large for kube (as 2^63 − 1, with
+        // a warning), as the daemon counts them: the node is full, not empty.
+        let (spec, pod_warnings) = convert::assigned_pod_spec(pod).map_err(convert_err)?;
+        warnings.extend(
+            pod_warnings
+                .into_iter()
+                .map(|w| format!("{}: {w}", file.source)),
+        );
         if cluster.node_index(node).is_none() {
             warnings.push(format!(
                 "{}: pod {} is bound to node {node}, which is not in the file",
@@ -811,6 +818,52 @@ spec: {nodeName: gone, containers: []}
             ]
         );
         assert_eq!(cluster.pod_count(), 1);
+    }
+
+    #[test]
+    fn bound_pods_too_large_for_kube_fill_their_node() {
+        // Issue 12: two pods on a 4-cpu node each asking for 2^63
+        // millicores and 8Ei; the sums wrapped to 0 and a pod asking for the
+        // whole node was placed there. Now each counts as 2^63 − 1 (8Ei is
+        // capped to that when parsed, as kube does; 2^63m is above it and
+        // clamped with a warning) and the node is full.
+        let big = |name: &str| {
+            format!(
+                "kind: Pod
+metadata: {{name: {name}, namespace: ns}}
+spec:
+  nodeName: n1
+  containers: [{{name: c, resources: {{requests: {{cpu: 9223372036854775808m, memory: 8Ei}}}}}}]
+"
+            )
+        };
+        let yaml = format!(
+            "kind: Node
+metadata: {{name: n1}}
+status: {{allocatable: {{cpu: '4', memory: 16Gi, pods: '110'}}}}
+---
+{}---
+{}",
+            big("a"),
+            big("b")
+        );
+        let f = parse(&yaml, "c.yaml").unwrap();
+        let (cluster, warnings) = build_cluster(&f, &RoleSelectors::default()).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with(
+            "c.yaml: pod ns/a: spec.containers[0].resources.requests[cpu]: quantity \"9223372036854775808m\" is too large"
+        ));
+        // (2^63 − 1) × 2 = 2^64 − 2: no wrap.
+        let summary = cluster.summary(0);
+        assert_eq!(summary.cpu_milli, (u64::MAX - 1, 4000));
+        assert_eq!(summary.memory, (u64::MAX - 1, 16 << 30));
+        let whole = score::testing::pod("whole").req(4000, 16 << 30).build();
+        let e = score::explain(&cluster, &score::Profile::jupyterhub(), &whole);
+        assert_eq!(e.selected, None);
+        assert_eq!(
+            e.nodes[0].reasons,
+            ["Insufficient cpu", "Insufficient memory"]
+        );
     }
 
     #[test]

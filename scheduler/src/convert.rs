@@ -8,7 +8,17 @@
 //! `pod jhub/jupyter-alice: spec.containers[0].resources.requests[cpu]: invalid quantity "12x": unknown suffix "x"`;
 //! a node taint with an unknown effect is skipped with a warning instead, since
 //! the rest of the node is still usable.
+//!
+//! Quantities above 2^63 − 1 in the engine's unit (millicores for cpu, bytes
+//! or units for the rest: [`quantity::MAX`]) are errors, as kube-scheduler's
+//! int64 arithmetic cannot hold them: a pending pod asking for one is
+//! reported, a node offering one is skipped. A pod already *on* a node is
+//! the exception ([`assigned_pod_spec`]): it occupies the node whatever its
+//! numbers say, so such a request counts as 2^63 − 1 (the node looks full)
+//! with a warning, instead of the pod not being counted at all (the node
+//! would look empty).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1 as core;
@@ -18,7 +28,7 @@ use score::model::{
     Container, HostPort, LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Labels,
     NodeImage, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec,
     PodAffinityRules, PodAffinityTerm, PodSpec, PreferredSchedulingTerm, Protocol, ResourceList,
-    Taint, TaintEffect, Toleration, TolerationOperator, WeightedPodAffinityTerm,
+    Taint, TaintEffect, Terminating, Toleration, TolerationOperator, WeightedPodAffinityTerm,
 };
 use score::quantity::{self, QuantityError};
 
@@ -51,9 +61,20 @@ pub enum ConvertError {
 /// The object being converted, for error messages.
 struct Ctx {
     object: String,
+    /// `Some` for a pod already on a node: a quantity above
+    /// [`quantity::MAX`] counts as `MAX`, with a warning here.
+    clamped: Option<RefCell<Vec<String>>>,
 }
 
 impl Ctx {
+    /// The context of `object`: quantities too large for kube are errors.
+    fn new(object: String) -> Ctx {
+        Ctx {
+            object,
+            clamped: None,
+        }
+    }
+
     fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> ConvertError {
         ConvertError::Invalid {
             object: self.object.clone(),
@@ -67,6 +88,28 @@ impl Ctx {
             object: self.object.clone(),
             field,
             source,
+        }
+    }
+
+    /// A conversion's result: a value too large for kube is an error, or,
+    /// for a pod already on a node, [`quantity::MAX`] with a warning.
+    fn amount(
+        &self,
+        field: impl FnOnce() -> String,
+        result: Result<u64, QuantityError>,
+    ) -> Result<u64, ConvertError> {
+        match (result, &self.clamped) {
+            (Ok(v), _) => Ok(v),
+            (Err(e @ QuantityError::TooLarge { .. }), Some(warnings)) => {
+                warnings.borrow_mut().push(format!(
+                    "{}: {}: {e}; counted as {}",
+                    self.object,
+                    field(),
+                    quantity::MAX
+                ));
+                Ok(quantity::MAX)
+            }
+            (Err(e), _) => Err(self.quantity(field(), e)),
         }
     }
 }
@@ -121,14 +164,16 @@ fn resource_list(
 ) -> Result<ResourceList, ConvertError> {
     let mut list = ResourceList::default();
     for (name, value) in map {
-        let err = |e| ctx.quantity(format!("{field}[{name}]"), e);
-        let q = quantity::parse(&value.0).map_err(err)?;
-        if name == "cpu" {
-            list.cpu_milli = Some(q.to_milli_ceil().map_err(err)?);
-            continue;
-        }
-        let v = q.to_int_ceil().map_err(err)?;
+        let converted = quantity::parse(&value.0).and_then(|q| {
+            if name == "cpu" {
+                q.to_milli_ceil()
+            } else {
+                q.to_int_ceil()
+            }
+        });
+        let v = ctx.amount(|| format!("{field}[{name}]"), converted)?;
         match name.as_str() {
+            "cpu" => list.cpu_milli = Some(v),
             "memory" => list.memory = Some(v),
             "ephemeral-storage" => list.ephemeral_storage = Some(v),
             "pods" => list.pods = Some(v),
@@ -164,9 +209,10 @@ fn requests_with_limits(
 /// or is too large.
 pub fn node_spec(node: &core::Node) -> Result<(NodeSpec, Vec<String>), ConvertError> {
     let name = node.metadata.name.clone().unwrap_or_default();
-    let ctx = Ctx {
-        object: format!("node {}", if name.is_empty() { "<unnamed>" } else { &name }),
-    };
+    let ctx = Ctx::new(format!(
+        "node {}",
+        if name.is_empty() { "<unnamed>" } else { &name }
+    ));
     if name.is_empty() {
         return Err(ctx.invalid("metadata.name", "missing"));
     }
@@ -453,8 +499,25 @@ fn time_seconds(t: Option<&meta::Time>) -> Option<i64> {
 /// # Errors
 /// A missing name, an unknown operator (tolerations, affinity selectors), an
 /// unknown taint effect or port protocol in the spec, a host port out of
-/// range, or a quantity that does not parse, is negative or is too large.
+/// range, or a quantity that does not parse, is negative or is too large
+/// (above [`quantity::MAX`]).
 pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
+    convert_pod(pod, false).map(|(spec, _)| spec)
+}
+
+/// Converts a pod already bound to a node: as
+/// [`pod_spec`], except that a request above [`quantity::MAX`] counts as
+/// `MAX` and is reported in the warnings instead of failing. The pod
+/// occupies its node whatever its numbers say; not counting it would make
+/// the node look emptier than it is.
+///
+/// # Errors
+/// As [`pod_spec`], except for quantities that are only too large.
+pub fn assigned_pod_spec(pod: &core::Pod) -> Result<(PodSpec, Vec<String>), ConvertError> {
+    convert_pod(pod, true)
+}
+
+fn convert_pod(pod: &core::Pod, clamp: bool) -> Result<(PodSpec, Vec<String>), ConvertError> {
     let namespace = pod
         .metadata
         .namespace
@@ -467,6 +530,7 @@ pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
             "pod {namespace}/{}",
             if name.is_empty() { "<unnamed>" } else { &name }
         ),
+        clamped: clamp.then(RefCell::default),
     };
     if name.is_empty() {
         return Err(ctx.invalid("metadata.name", "missing"));
@@ -603,7 +667,7 @@ pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
         })
         .collect();
 
-    Ok(PodSpec {
+    let spec = PodSpec {
         namespace,
         name,
         uid,
@@ -623,7 +687,35 @@ pub fn pod_spec(pod: &core::Pod) -> Result<PodSpec, ConvertError> {
         pod_requests,
         start_time,
         claims,
-    })
+        terminating: terminating(pod),
+    };
+    Ok((
+        spec,
+        ctx.clamped.map(RefCell::into_inner).unwrap_or_default(),
+    ))
+}
+
+/// Whether a pod is being deleted, and whether a scheduler's preemption is
+/// why (kube's `podTerminatingByPreemption`: a deletionTimestamp and the
+/// condition DisruptionTarget=True with reason PreemptionByScheduler).
+#[must_use]
+pub fn terminating(pod: &core::Pod) -> Terminating {
+    if pod.metadata.deletion_timestamp.is_none() {
+        return Terminating::No;
+    }
+    let preempted = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "DisruptionTarget"))
+        .is_some_and(|c| {
+            c.status == "True" && c.reason.as_deref() == Some("PreemptionByScheduler")
+        });
+    if preempted {
+        Terminating::ByPreemption
+    } else {
+        Terminating::Yes
+    }
 }
 
 /// Whether a pod has finished (phase `Succeeded` or `Failed`); such pods
@@ -827,6 +919,11 @@ status:
             (
                 "metadata: {name: n1}\nstatus: {allocatable: {memory: '-1'}}",
                 "node n1: status.allocatable[memory]: quantity \"-1\" is negative",
+            ),
+            // 2^63 millicores: above kube's int64 maximum.
+            (
+                "metadata: {name: n1}\nstatus: {allocatable: {cpu: 9223372036854775808m}}",
+                "node n1: status.allocatable[cpu]: quantity \"9223372036854775808m\" is too large (above 2^63-1, kube's int64 maximum)",
             ),
             (
                 "metadata: {}\nstatus: {}",
@@ -1224,6 +1321,11 @@ spec: {containers: [{name: a}, {name: c, resources: {limits: {memory: 1Gx}}}]}",
 spec: {containers: [], initContainers: [{name: i, resources: {requests: {cpu: '-1'}}}]}",
                 "pod default/p: spec.initContainers[0].resources.requests[cpu]: quantity \"-1\" is negative",
             ),
+            // 10^19 bytes > 2^63 − 1 ≈ 9.2 × 10^18.
+            (
+                "metadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {memory: 10E}}}]}",
+                "pod default/p: spec.containers[0].resources.requests[memory]: quantity \"10E\" is too large (above 2^63-1, kube's int64 maximum)",
+            ),
             (
                 "metadata: {name: p}\nspec: {containers: [], overhead: {cpu: abc}}",
                 "pod default/p: spec.overhead[cpu]: invalid quantity \"abc\": expected a number",
@@ -1264,6 +1366,79 @@ spec:
             ),
         ];
         assert_errors(&cases, |yaml| pod_spec(&pod(yaml)));
+    }
+
+    #[test]
+    fn assigned_pods_count_too_large_requests_as_the_maximum() {
+        // Requests kube-scheduler's int64 arithmetic cannot hold: a pending
+        // pod is rejected (above), a pod already on a node counts as
+        // 2^63 − 1 so that its node looks full.
+        let p = pod("
+metadata: {name: big, namespace: ns}
+spec:
+  nodeName: n1
+  containers:
+  - name: c
+    resources: {requests: {cpu: 9223372036854775808m, memory: 8Ei, nvidia.com/gpu: '1e30'}}
+");
+        assert!(pod_spec(&p).is_err());
+        let (spec, warnings) = assigned_pod_spec(&p).unwrap();
+        let requests = &spec.containers[0].requests;
+        assert_eq!(requests.cpu_milli, Some(quantity::MAX));
+        // 8Ei = 2^63 is capped at 2^63 − 1 when parsed, as kube caps it: no warning.
+        assert_eq!(requests.memory, Some(quantity::MAX));
+        assert_eq!(requests.extended("nvidia.com/gpu"), quantity::MAX);
+        assert_eq!(
+            warnings,
+            vec![
+                "pod ns/big: spec.containers[0].resources.requests[cpu]: quantity \"9223372036854775808m\" is too large (above 2^63-1, kube's int64 maximum); counted as 9223372036854775807",
+                "pod ns/big: spec.containers[0].resources.requests[nvidia.com/gpu]: quantity \"1e30\" is too large (above 2^63-1, kube's int64 maximum); counted as 9223372036854775807",
+            ]
+        );
+        // Other errors stay errors.
+        let bad = pod(
+            "metadata: {name: p}\nspec: {nodeName: n1, containers: [{name: c, resources: {requests: {cpu: 12x}}}]}",
+        );
+        assert!(assigned_pod_spec(&bad).is_err());
+    }
+
+    #[test]
+    fn terminating_table() {
+        // kube's podTerminatingByPreemption: a deletionTimestamp and the
+        // condition DisruptionTarget=True, reason PreemptionByScheduler.
+        let deleting = "deletionTimestamp: '2025-01-01T00:00:00Z'";
+        let condition = |status: &str, reason: &str| {
+            format!(
+                "status: {{conditions: [{{type: DisruptionTarget, status: '{status}', reason: {reason}}}]}}"
+            )
+        };
+        let preempted = condition("True", "PreemptionByScheduler");
+        let cases = [
+            ("", String::new(), Terminating::No),
+            (deleting, String::new(), Terminating::Yes),
+            (deleting, preempted.clone(), Terminating::ByPreemption),
+            // Evicted through the API, or a condition not (yet) true: deleted
+            // for another reason.
+            (
+                deleting,
+                condition("True", "EvictionByEvictionAPI"),
+                Terminating::Yes,
+            ),
+            (
+                deleting,
+                condition("False", "PreemptionByScheduler"),
+                Terminating::Yes,
+            ),
+            // Marked but not deleted (yet): not terminating.
+            ("", preempted, Terminating::No),
+        ];
+        for (meta, status, want) in cases {
+            let p = pod(&format!(
+                "metadata: {{name: p, {meta}}}\nspec: {{containers: []}}\n{status}"
+            ));
+            assert_eq!(terminating(&p), want, "{meta} {status}");
+            assert_eq!(pod_spec(&p).unwrap().terminating, want);
+        }
     }
 
     #[test]
@@ -1335,9 +1510,7 @@ pub fn pdb(
         .clone()
         .unwrap_or_else(|| "default".into());
     let name = pdb.metadata.name.clone().unwrap_or_default();
-    let ctx = Ctx {
-        object: format!("poddisruptionbudget {namespace}/{name}"),
-    };
+    let ctx = Ctx::new(format!("poddisruptionbudget {namespace}/{name}"));
     let selector = pdb
         .spec
         .as_ref()
@@ -1440,9 +1613,7 @@ pub fn claim(pvc: &core::PersistentVolumeClaim) -> Result<score::volumes::Claim,
         .clone()
         .unwrap_or_else(|| "default".into());
     let name = pvc.metadata.name.clone().unwrap_or_default();
-    let ctx = Ctx {
-        object: format!("persistentvolumeclaim {namespace}/{name}"),
-    };
+    let ctx = Ctx::new(format!("persistentvolumeclaim {namespace}/{name}"));
     let annotations = pvc.metadata.annotations.as_ref();
     let spec = pvc.spec.as_ref();
     Ok(score::volumes::Claim {
@@ -1473,9 +1644,7 @@ pub fn claim(pvc: &core::PersistentVolumeClaim) -> Result<score::volumes::Claim,
 /// unknown operator.
 pub fn volume(pv: &core::PersistentVolume) -> Result<score::volumes::Volume, ConvertError> {
     let name = pv.metadata.name.clone().unwrap_or_default();
-    let ctx = Ctx {
-        object: format!("persistentvolume {name}"),
-    };
+    let ctx = Ctx::new(format!("persistentvolume {name}"));
     let spec = pv.spec.as_ref();
     let node_affinity = spec
         .and_then(|s| s.node_affinity.as_ref())
@@ -1589,13 +1758,11 @@ pub fn csi_driver(driver: &k8s_openapi::api::storage::v1::CSIDriver) -> (String,
 pub fn storage_capacity(
     c: &k8s_openapi::api::storage::v1::CSIStorageCapacity,
 ) -> Result<score::volumes::StorageCapacity, ConvertError> {
-    let ctx = Ctx {
-        object: format!(
-            "csistoragecapacity {}/{}",
-            c.metadata.namespace.as_deref().unwrap_or_default(),
-            c.metadata.name.as_deref().unwrap_or_default()
-        ),
-    };
+    let ctx = Ctx::new(format!(
+        "csistoragecapacity {}/{}",
+        c.metadata.namespace.as_deref().unwrap_or_default(),
+        c.metadata.name.as_deref().unwrap_or_default()
+    ));
     let bytes = |field: &str, q: Option<&ApiQuantity>| -> Result<Option<u64>, ConvertError> {
         q.map(|q| {
             let err = |e| ctx.quantity(field.to_string(), e);

@@ -9,11 +9,25 @@
 //! verdicts are computed once per class rather than once per node. The
 //! `kubernetes.io/hostname` label is unique per node, so it is kept out of the
 //! class and stored on the node.
+//!
+//! # Sums cannot wrap
+//!
+//! Every per-node sum of pod requests (fit, non-zero, real users,
+//! ephemeral storage, extended resources) is kept as `min(true sum,
+//! u64::MAX)`: adding saturates, so a node whose pods ask for more than a
+//! `u64` holds looks full, never empty. Taking a pod off is exact while the
+//! sum is below `u64::MAX`; once it reached `u64::MAX` the true sum is not
+//! known, so the node's sums are counted again from its remaining pods
+//! ([`Cluster::recount`]) — rare (only absurd requests saturate), and it keeps
+//! the hot record at 88 bytes and its updates at one saturating add each.
+//! Converters keep every amount at most 2^63 − 1 (kube's int64 maximum), but
+//! the engine does not rely on it.
 
 use std::collections::HashMap;
 
 use crate::model::{
     HostPort, LabelSelector, Labels, NodeSpec, PodAffinityRules, PodSpec, Protocol, TaintEffect,
+    Terminating,
 };
 use crate::plugins::node_resources_fit::Reciprocal;
 use crate::plugins::real_user_colocation;
@@ -207,6 +221,8 @@ pub struct PodRecord {
     /// The claims the pod mounts (few pods have any).
     pub(crate) claims: Box<[Box<str>]>,
     pub(crate) start_time: i64,
+    /// Being deleted: it holds its room until gone, and is no victim.
+    pub(crate) terminating: Terminating,
 }
 
 impl PodRecord {
@@ -244,6 +260,11 @@ impl PodRecord {
     #[must_use]
     pub fn requests(&self) -> [u64; 3] {
         self.req
+    }
+    /// Whether it is being deleted.
+    #[must_use]
+    pub fn terminating(&self) -> Terminating {
+        self.terminating
     }
 }
 
@@ -494,7 +515,9 @@ impl Cluster {
     /// cannot beat.
     #[must_use]
     pub fn scan_allocatable_cpu(&self) -> u64 {
-        self.hot.iter().map(|h| h.alloc_cpu).sum()
+        self.hot
+            .iter()
+            .fold(0, |sum, h| sum.saturating_add(h.alloc_cpu))
     }
 
     // === nodes ===
@@ -717,6 +740,23 @@ impl Cluster {
         }
     }
 
+    /// Records whether a known pod is being deleted (the watch saw its
+    /// deletionTimestamp, or a preemption just chose it); returns whether
+    /// the pod is known. Its room stays counted until it is removed; only
+    /// preemption reads this, so no node record changes.
+    pub fn set_terminating(&mut self, uid: &str, terminating: Terminating) -> bool {
+        let Some(&slot) = self.pod_index.get(uid) else {
+            return false;
+        };
+        match self.pods[slot as usize].as_mut() {
+            Some(p) => {
+                p.terminating = terminating;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes a pod; returns whether it was known.
     pub fn remove_pod(&mut self, uid: &str) -> bool {
         let Some(slot) = self.pod_index.remove(uid) else {
@@ -800,8 +840,13 @@ impl Cluster {
             affinity,
             start_time: spec.start_time,
             claims: spec.claims.iter().map(|c| c.as_str().into()).collect(),
+            terminating: spec.terminating,
         }
     }
+
+    // The counts below (pods, port pods, real users, placeholders) count
+    // pod records, of which there are fewer than 2^32 (slab ids are u32):
+    // they cannot overflow, and detach only undoes what attach did.
 
     fn attach(&mut self, slot: u32, i: usize) {
         let Some(p) = self.pods[slot as usize].as_mut() else {
@@ -810,31 +855,19 @@ impl Cluster {
         p.node = u32_of(i);
         self.changes.touch(i);
         let hot = &mut self.hot[i];
-        hot.req_cpu += p.req[0];
-        hot.req_mem += p.req[1];
-        hot.nz_cpu += p.nz[0];
-        hot.nz_mem += p.nz[1];
+        let cold = &mut self.cold[i];
+        add_sums(hot, cold, p);
         hot.pods += 1;
         if !p.ports.is_empty() {
             hot.port_pods += 1;
         }
-        let cold = &mut self.cold[i];
-        cold.req_eph += p.req[2];
         match p.role {
             PodRole::RealUser => {
-                cold.real_cpu += p.nz[0];
-                cold.real_mem += p.nz[1];
                 cold.real_users += 1;
                 hot.colocation = colocation(hot, cold);
             }
             PodRole::Placeholder => cold.placeholders += 1,
             PodRole::Other => {}
-        }
-        for &(name, v) in &p.extended {
-            match cold.extended_req.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, total)) => *total += v,
-                None => cold.extended_req.push((name, v)),
-            }
         }
         cold.ports.extend_from_slice(&p.ports);
         cold.pods.push(slot);
@@ -847,30 +880,17 @@ impl Cluster {
         p.node = NO_NODE;
         self.changes.touch(i);
         let hot = &mut self.hot[i];
-        hot.req_cpu -= p.req[0];
-        hot.req_mem -= p.req[1];
-        hot.nz_cpu -= p.nz[0];
-        hot.nz_mem -= p.nz[1];
+        let cold = &mut self.cold[i];
+        let exact = take_sums(hot, cold, p);
+        let real_user = p.role == PodRole::RealUser;
         hot.pods -= 1;
         if !p.ports.is_empty() {
             hot.port_pods -= 1;
         }
-        let cold = &mut self.cold[i];
-        cold.req_eph -= p.req[2];
         match p.role {
-            PodRole::RealUser => {
-                cold.real_cpu -= p.nz[0];
-                cold.real_mem -= p.nz[1];
-                cold.real_users -= 1;
-                hot.colocation = colocation(hot, cold);
-            }
+            PodRole::RealUser => cold.real_users -= 1,
             PodRole::Placeholder => cold.placeholders -= 1,
             PodRole::Other => {}
-        }
-        for &(name, v) in &p.extended {
-            if let Some((_, total)) = cold.extended_req.iter_mut().find(|(n, _)| *n == name) {
-                *total -= v;
-            }
         }
         for port in &p.ports {
             if let Some(pos) = cold.ports.iter().position(|q| q == port) {
@@ -880,6 +900,31 @@ impl Cluster {
         if let Some(pos) = cold.pods.iter().position(|&s| s == slot) {
             cold.pods.swap_remove(pos);
         }
+        if !exact {
+            self.recount(i);
+        }
+        // The real-user totals changed (or were counted again).
+        if real_user || !exact {
+            self.hot[i].colocation = colocation(&self.hot[i], &self.cold[i]);
+        }
+    }
+
+    /// Counts node `i`'s sums again from the pods on it, after taking a pod
+    /// off a saturated sum (see the module docs): each sum is `min(true
+    /// sum, u64::MAX)` again.
+    fn recount(&mut self, i: usize) {
+        let hot = &mut self.hot[i];
+        let cold = &mut self.cold[i];
+        (hot.req_cpu, hot.req_mem, hot.nz_cpu, hot.nz_mem) = (0, 0, 0, 0);
+        (cold.req_eph, cold.real_cpu, cold.real_mem) = (0, 0, 0);
+        cold.extended_req.clear();
+        let slots = std::mem::take(&mut cold.pods);
+        for &slot in &slots {
+            if let Some(p) = self.pods[slot as usize].as_ref() {
+                add_sums(hot, cold, p);
+            }
+        }
+        cold.pods = slots;
     }
 
     // === lookups used by the plugins ===
@@ -900,6 +945,62 @@ pub(crate) fn class_label(class: &ClassKey, key: Sym) -> Option<Sym> {
         .binary_search_by_key(&key, |&(k, _)| k)
         .ok()
         .map(|pos| class.labels[pos].1)
+}
+
+/// Adds a pod's requests to its node's sums, saturating (module docs).
+fn add_sums(hot: &mut NodeHot, cold: &mut NodeCold, p: &PodRecord) {
+    hot.req_cpu = hot.req_cpu.saturating_add(p.req[0]);
+    hot.req_mem = hot.req_mem.saturating_add(p.req[1]);
+    hot.nz_cpu = hot.nz_cpu.saturating_add(p.nz[0]);
+    hot.nz_mem = hot.nz_mem.saturating_add(p.nz[1]);
+    cold.req_eph = cold.req_eph.saturating_add(p.req[2]);
+    if p.role == PodRole::RealUser {
+        cold.real_cpu = cold.real_cpu.saturating_add(p.nz[0]);
+        cold.real_mem = cold.real_mem.saturating_add(p.nz[1]);
+    }
+    for &(name, v) in &p.extended {
+        match cold.extended_req.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total = total.saturating_add(v),
+            None => cold.extended_req.push((name, v)),
+        }
+    }
+}
+
+/// Takes a pod's requests off its node's sums; `false` when a sum cannot be
+/// brought down exactly (it saturated) and the node must be counted again.
+fn take_sums(hot: &mut NodeHot, cold: &mut NodeCold, p: &PodRecord) -> bool {
+    let mut exact = take(&mut hot.req_cpu, p.req[0])
+        & take(&mut hot.req_mem, p.req[1])
+        & take(&mut hot.nz_cpu, p.nz[0])
+        & take(&mut hot.nz_mem, p.nz[1])
+        & take(&mut cold.req_eph, p.req[2]);
+    if p.role == PodRole::RealUser {
+        exact &= take(&mut cold.real_cpu, p.nz[0]) & take(&mut cold.real_mem, p.nz[1]);
+    }
+    for &(name, v) in &p.extended {
+        exact &= match cold.extended_req.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => take(total, v),
+            None => v == 0,
+        };
+    }
+    exact
+}
+
+/// Takes `v` off a sum kept as `min(true sum, u64::MAX)`: exact while the
+/// sum is below `u64::MAX`. `false`, leaving the sum as it is, when the sum
+/// saturated (the true sum is unknown) or is below `v` (which the sums'
+/// invariant rules out; counting again repairs it either way).
+fn take(sum: &mut u64, v: u64) -> bool {
+    if v == 0 {
+        return true;
+    }
+    match sum.checked_sub(v) {
+        Some(left) if *sum != u64::MAX => {
+            *sum = left;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// RealUserColocation's score of a node, as [`NodeHot::colocation`] keeps it.
@@ -1050,5 +1151,180 @@ mod tests {
         assert_eq!(c.images[&sym].bits[0], 1, "node b moved to slot 0");
         c.remove_node("b");
         assert!(!c.images.contains_key(&sym));
+    }
+
+    /// A pod of `role` requesting cpu, memory, ephemeral storage and GPUs.
+    fn heavy(uid: &str, role: PodRole, [cpu, mem, eph, gpu]: [u64; 4]) -> PodSpec {
+        let component = match role {
+            PodRole::RealUser => "singleuser-server",
+            PodRole::Placeholder => "user-placeholder",
+            PodRole::Other => "hub",
+        };
+        let mut p = pod(uid, component, cpu, mem);
+        let requests = &mut p.containers[0].requests;
+        requests.ephemeral_storage = Some(eph);
+        requests.extended = vec![(GPU.into(), gpu)];
+        p
+    }
+
+    const GPU: &str = "example.com/gpu";
+    /// 2^63 − 1: the most a converter lets through (kube's int64 maximum).
+    const KUBE_MAX: u64 = i64::MAX as u64;
+
+    /// Whether the node may take the pod, per the scheduler.
+    fn placed(c: &Cluster, p: &PodSpec) -> bool {
+        let profile = crate::Profile::jupyterhub();
+        let mut scratch = crate::Scratch::default();
+        crate::schedule(c, &profile, p, &mut scratch, None).selected == Some(0)
+    }
+
+    #[test]
+    fn sums_beyond_u64_keep_a_full_node_full() {
+        // Issue 12: two pods each asking for 2^63 millicores and 8Ei (2^63)
+        // bytes on a 4-cpu node; 2^63 + 2^63 = 2^64 wrapped to 0, the node
+        // looked empty and a pod asking for all of it was placed there.
+        let mut c = Cluster::default();
+        c.upsert_node(&node("n1", 4000, 16 << 30));
+        let huge = [1 << 63, 1 << 63, 0, 0];
+        c.add_pod(&heavy("a", PodRole::Other, huge), "n1");
+        c.add_pod(&heavy("b", PodRole::RealUser, huge), "n1");
+        let whole = pod("whole", "singleuser-server", 4000, 16 << 30);
+        // 2^64 saturates at u64::MAX: full.
+        assert_eq!(c.summary(0).cpu_milli, (u64::MAX, 4000));
+        assert_eq!(c.summary(0).memory.0, u64::MAX);
+        assert!(!placed(&c, &whole));
+        // One leaves: 2^63 is left (counted again, as the sum had saturated).
+        assert!(c.remove_pod("a"));
+        assert_eq!(c.summary(0).cpu_milli, (1 << 63, 4000));
+        assert_eq!(c.cold[0].real_cpu, 1 << 63);
+        assert!(!placed(&c, &whole));
+        // Both gone: empty.
+        assert!(c.remove_pod("b"));
+        assert_eq!(c.summary(0).cpu_milli, (0, 4000));
+        assert_eq!(c.cold[0].real_cpu, 0);
+        assert!(placed(&c, &whole));
+    }
+
+    mod sums {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Amounts at the edges: what converters let through at most
+        /// (2^63 − 1, also 8Ei as kube caps it), 2^63 (2^63 millicores),
+        /// and up to u64::MAX, which the engine must take as well.
+        fn amount() -> impl Strategy<Value = u64> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    0,
+                    1,
+                    4000,
+                    512 << 20,
+                    KUBE_MAX,
+                    1 << 63,
+                    u64::MAX - 1,
+                    u64::MAX,
+                ]),
+                any::<u64>(),
+            ]
+        }
+
+        fn amounts() -> impl Strategy<Value = [u64; 4]> {
+            [amount(), amount(), amount(), amount()]
+        }
+
+        fn role() -> impl Strategy<Value = PodRole> {
+            prop::sample::select(vec![
+                PodRole::RealUser,
+                PodRole::Placeholder,
+                PodRole::Other,
+            ])
+        }
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// Add (or replace) pod `k`.
+            Add(u8, PodRole, [u64; 4]),
+            /// Remove pod `k`.
+            Remove(u8),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..6_u8, role(), amounts()).prop_map(|(k, r, a)| Op::Add(k, r, a)),
+                (0..6_u8).prop_map(Op::Remove),
+            ]
+        }
+
+        /// `min(v, u64::MAX)`.
+        fn sat(v: u128) -> u64 {
+            u64::try_from(v).unwrap_or(u64::MAX)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn sums_never_wrap_and_never_look_freer_than_they_are(
+                alloc in amounts(),
+                ops in prop::collection::vec(op(), 1..40),
+                probe in amounts(),
+            ) {
+                let [cpu, mem, eph, gpu] = alloc;
+                let mut spec = node("n1", cpu, mem);
+                spec.allocatable.ephemeral_storage = Some(eph);
+                spec.allocatable.extended = vec![(GPU.into(), gpu)];
+                let mut c = Cluster::default();
+                c.upsert_node(&spec);
+                let mut model: HashMap<u8, (PodRole, [u64; 4])> = HashMap::new();
+                for op in ops {
+                    match op {
+                        Op::Add(k, role, a) => {
+                            c.add_pod(&heavy(&format!("p{k}"), role, a), "n1");
+                            model.insert(k, (role, a));
+                        }
+                        Op::Remove(k) => {
+                            prop_assert_eq!(c.remove_pod(&format!("p{k}")), model.remove(&k).is_some());
+                        }
+                    }
+                    // The true sums, which cannot wrap a u128.
+                    let total = |r: usize, only: Option<PodRole>| -> u128 {
+                        model
+                            .values()
+                            .filter(|(role, _)| only.is_none_or(|o| o == *role))
+                            .map(|(_, a)| u128::from(a[r]))
+                            .sum()
+                    };
+                    let (hot, cold) = (&c.hot[0], &c.cold[0]);
+                    // Every sum is exactly min(true sum, u64::MAX): never
+                    // below the truth (a freer node), never wrapped.
+                    prop_assert_eq!(hot.req_cpu, sat(total(0, None)));
+                    prop_assert_eq!(hot.nz_cpu, sat(total(0, None)));
+                    prop_assert_eq!(hot.req_mem, sat(total(1, None)));
+                    prop_assert_eq!(hot.nz_mem, sat(total(1, None)));
+                    prop_assert_eq!(cold.req_eph, sat(total(2, None)));
+                    prop_assert_eq!(lookup_gpu(&c), sat(total(3, None)));
+                    prop_assert_eq!(cold.real_cpu, sat(total(0, Some(PodRole::RealUser))));
+                    prop_assert_eq!(cold.real_mem, sat(total(1, Some(PodRole::RealUser))));
+                    prop_assert_eq!(hot.pods as usize, model.len());
+                    // The scheduler places a pod only where the true sums
+                    // leave room for every non-zero request.
+                    let fits = |r: usize, want: u64| {
+                        want == 0 || total(r, None) + u128::from(want) <= u128::from(alloc[r])
+                    };
+                    let truly_fits = (0..4).all(|r| fits(r, probe[r]));
+                    let p = heavy("probe", PodRole::RealUser, probe);
+                    prop_assert_eq!(placed(&c, &p), truly_fits, "model {:?}", model);
+                }
+            }
+        }
+
+        fn lookup_gpu(c: &Cluster) -> u64 {
+            let gpu = c.symbols.lookup(GPU);
+            c.cold[0]
+                .extended_req
+                .iter()
+                .find(|(n, _)| *n == gpu)
+                .map_or(0, |(_, v)| *v)
+        }
     }
 }

@@ -309,6 +309,21 @@ pub struct NodeImage {
     pub size_bytes: u64,
 }
 
+/// Whether a pod is being deleted. A terminating pod still holds its room
+/// on its node until it is gone; preemption never evicts it again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Terminating {
+    /// No `metadata.deletionTimestamp`.
+    #[default]
+    No,
+    /// `metadata.deletionTimestamp` is set (graceful termination).
+    Yes,
+    /// Being deleted because a scheduler preempted it: the deletionTimestamp
+    /// and the condition DisruptionTarget=True with reason
+    /// PreemptionByScheduler (what kube's `podTerminatingByPreemption` reads).
+    ByPreemption,
+}
+
 /// A pod as the engine sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodSpec {
@@ -353,6 +368,8 @@ pub struct PodSpec {
     /// The PersistentVolumeClaims the pod mounts (`persistentVolumeClaim`
     /// volumes, and `<pod>-<volume>` for generic ephemeral volumes).
     pub claims: Vec<String>,
+    /// Whether it is being deleted.
+    pub terminating: Terminating,
 }
 
 impl PodSpec {

@@ -16,7 +16,20 @@
 //!   fits beside;
 //! - the node is chosen by fewest PDB violations, then the lowest priority of
 //!   the most important victim, then the smallest sum of victim priorities,
-//!   then the fewest victims.
+//!   then the fewest victims;
+//! - a pod nominated to a node where a lower-priority pod is still
+//!   terminating because of a preemption does not preempt again
+//!   ([`waits_for_victims`], kube's `PodEligibleToPreemptOthers`).
+//!
+//! **Pods already terminating are never victims** (kubernetes#134927): a
+//! second preemptor must not evict, or count on evicting, what a first one
+//! already evicted, or each victim is deleted and announced again for every
+//! pod that comes while it terminates. kube may pick such a pod in its dry
+//! run and then skips the API call; here it is never picked. Its room is
+//! counted free in the simulation (it goes whatever happens, and the room of
+//! the preemptor that evicted it is held on the node as that pod's
+//! nomination), and a node where the pod fits once terminating pods are
+//! gone is a candidate without victims: the pod is nominated and waits.
 //!
 //! Where we deliberately differ from kube:
 //! - **Every node is considered**, not a random sample of 10 % / at least 100
@@ -35,13 +48,14 @@
 
 use crate::cluster::{Cluster, HostPortRec, NodeCold, NodeHot, PodRecord};
 use crate::message;
-use crate::model::{LabelSelector, PodSpec};
+use crate::model::{LabelSelector, PodSpec, Terminating};
 use crate::plugins::node_ports;
 use crate::plugins::node_resources_fit::{self, FitRequest};
 use crate::pod::PodRequests;
 use crate::profile::Profile;
-use crate::schedule::{NodeStatus, Scratch, fit_request, pod_ports, rank_nodes};
+use crate::schedule::{Held, NodeStatus, Scratch, fit_request, pod_ports, rank_nodes};
 use crate::selector::CompiledSelector;
+use crate::symbols::{Names, Sym};
 
 /// A PodDisruptionBudget as preemption counts it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,45 +111,105 @@ pub enum Preemption {
 const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 
-/// A node's state with some pods taken away.
+/// A node's state with some pods taken away: built from the pods that stay
+/// (and the room nominated pods hold), then victims are added back one by
+/// one and taken off again when the pod no longer fits beside them.
+///
+/// The sums are exact (`u128`: the requests of fewer than 2^32 pods of at
+/// most `u64::MAX` each cannot wrap it) and reach the resource filter as
+/// `min(sum, u64::MAX)`, as the cluster keeps its own. Nothing is ever taken
+/// off the cluster's sums, which may have saturated (see
+/// [`crate::cluster`]): a node whose pods ask for more than a `u64` holds
+/// never looks as if evicting one of them freed room.
 struct Simulation<'a> {
+    /// cpu millicores, memory and ephemeral storage bytes.
+    used: [u128; 3],
+    /// Per extended resource the node offers: the amount used.
+    extended: Vec<(Sym, u128)>,
+    /// The filter's view of the node: allocatable as the cluster has it,
+    /// the sums above saturated into it.
     hot: NodeHot,
     cold: NodeCold,
     ports: Vec<HostPortRec>,
     req: &'a FitRequest,
     wanted_ports: &'a [HostPortRec],
-    any_ip: crate::symbols::Sym,
+    any_ip: Sym,
 }
 
-impl Simulation<'_> {
+impl<'a> Simulation<'a> {
+    /// Node `i` with only the room `held` by nominated pods (cpu, memory,
+    /// ephemeral storage; pods) used: the caller adds the pods that stay.
+    fn empty(
+        cluster: &Cluster,
+        i: usize,
+        held: Option<&Held>,
+        req: &'a FitRequest,
+        wanted_ports: &'a [HostPortRec],
+    ) -> Simulation<'a> {
+        let cold = &cluster.cold[i];
+        let mut sim = Simulation {
+            used: held.map_or([0; 3], |h| h.requests.map(u128::from)),
+            extended: cold.extended_alloc.iter().map(|&(n, _)| (n, 0)).collect(),
+            hot: NodeHot {
+                pods: held.map_or(0, |h| h.pods),
+                ..cluster.hot[i]
+            },
+            cold: NodeCold {
+                alloc_eph: cold.alloc_eph,
+                extended_alloc: cold.extended_alloc.clone(),
+                ..NodeCold::default()
+            },
+            ports: Vec::new(),
+            req,
+            wanted_ports,
+            any_ip: cluster.any_ip,
+        };
+        sim.project();
+        sim
+    }
+
+    /// Adds (`add`) a pod to the node, or takes it off again.
     fn change(&mut self, pod: &PodRecord, add: bool) {
-        let h = &mut self.hot;
+        // Taking off only ever undoes an add: nothing goes below zero.
+        let apply = |total: &mut u128, v: u64| {
+            *total = if add {
+                total.saturating_add(u128::from(v))
+            } else {
+                total.saturating_sub(u128::from(v))
+            };
+        };
+        for (total, &v) in self.used.iter_mut().zip(&pod.req) {
+            apply(total, v);
+        }
+        for &(name, v) in &pod.extended {
+            if let Some((_, total)) = self.extended.iter_mut().find(|(n, _)| *n == name) {
+                apply(total, v);
+            }
+        }
         if add {
-            h.req_cpu += pod.req[0];
-            h.req_mem += pod.req[1];
-            self.cold.req_eph += pod.req[2];
-            h.pods += 1;
+            self.hot.pods = self.hot.pods.saturating_add(1);
             self.ports.extend_from_slice(&pod.ports);
         } else {
-            h.req_cpu -= pod.req[0];
-            h.req_mem -= pod.req[1];
-            self.cold.req_eph -= pod.req[2];
-            h.pods -= 1;
+            self.hot.pods = self.hot.pods.saturating_sub(1);
             for port in &pod.ports {
                 if let Some(i) = self.ports.iter().position(|p| p == port) {
                     self.ports.swap_remove(i);
                 }
             }
         }
-        for &(name, v) in &pod.extended {
-            if let Some((_, total)) = self.cold.extended_req.iter_mut().find(|(n, _)| *n == name) {
-                *total = if add {
-                    *total + v
-                } else {
-                    total.saturating_sub(v)
-                };
-            }
-        }
+        self.project();
+    }
+
+    /// Writes the exact sums into the filter's view, saturated.
+    fn project(&mut self) {
+        let sat = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        self.hot.req_cpu = sat(self.used[0]);
+        self.hot.req_mem = sat(self.used[1]);
+        self.cold.req_eph = sat(self.used[2]);
+        self.cold.extended_req.clear();
+        self.cold
+            .extended_req
+            .extend(self.extended.iter().map(|&(n, v)| (n, sat(v))));
     }
 
     /// Whether the pod fits; the first reason when it does not.
@@ -251,9 +325,34 @@ pub fn packing_plan(
         more_users,
         placeholders_only,
     ) {
-        Preemption::Plan(plan) if plan.pdb_violations == 0 => Some(plan),
+        // Packing evicts: it does not make a user wait for pods it did not
+        // evict to finish terminating.
+        Preemption::Plan(plan) if plan.pdb_violations == 0 && !plan.victims.is_empty() => {
+            Some(plan)
+        }
         _ => None,
     }
+}
+
+/// Whether `pod`, nominated to node `nominated` by an earlier preemption,
+/// must wait instead of preempting again: a lower-priority pod there is
+/// still terminating because a scheduler preempted it (kube's
+/// `PodEligibleToPreemptOthers`: "not eligible due to a terminating pod on
+/// the nominated node"). Not when the last decision found the node
+/// unusable for a reason no eviction fixes: then preempting elsewhere is
+/// the way on.
+#[must_use]
+pub fn waits_for_victims(
+    cluster: &Cluster,
+    pod: &PodSpec,
+    nominated: usize,
+    scratch: &Scratch,
+) -> bool {
+    nominated < cluster.node_count()
+        && scratch.node_status(nominated) != NodeStatus::Unresolvable
+        && cluster
+            .pods_on(nominated)
+            .any(|q| q.priority < pod.priority && q.terminating == Terminating::ByPreemption)
 }
 
 /// The planning itself: candidates are the nodes `accept` allows among those
@@ -299,47 +398,36 @@ fn plan_among(
             note(NOT_HELPFUL.into());
             continue;
         }
+        // Lower-priority pods: those already terminating go anyway (module
+        // docs), the others are potential victims.
         lower.clear();
-        lower.extend(
-            cluster
-                .pods_on(i)
-                .filter(|q| q.priority < pod.priority && victim(q)),
-        );
-        if lower.is_empty() {
+        let mut going = 0_usize;
+        for q in cluster
+            .pods_on(i)
+            .filter(|q| q.priority < pod.priority && victim(q))
+        {
+            if q.terminating == Terminating::No {
+                lower.push(q);
+            } else {
+                going += 1;
+            }
+        }
+        if lower.is_empty() && going == 0 {
             note(NO_VICTIMS.into());
             continue;
         }
-        let cold = &cluster.cold[i];
-        // Room held by pods nominated here (priority at least ours) stays
-        // held in the simulation, as kube runs these filters "with nominated
-        // pods": two preemptors never count on the same victims.
-        let mut hot = cluster.hot[i];
-        let mut req_eph = cold.req_eph;
-        if let Some(h) = scratch.held_on(i) {
-            hot.req_cpu += h.requests[0];
-            hot.req_mem += h.requests[1];
-            req_eph += h.requests[2];
-            hot.pods += h.pods;
-        }
-        let mut sim = Simulation {
-            hot,
-            cold: NodeCold {
-                alloc_eph: cold.alloc_eph,
-                req_eph,
-                extended_alloc: cold.extended_alloc.clone(),
-                extended_req: cold.extended_req.clone(),
-                ..NodeCold::default()
-            },
-            ports: cold.ports.clone(),
-            req: &req,
-            wanted_ports: &wanted_ports,
-            any_ip: cluster.any_ip,
-        };
-        for q in &lower {
-            sim.change(q, false);
+        // The node without them. Room held by pods nominated here (priority
+        // at least ours) stays held, as kube runs these filters "with
+        // nominated pods": two preemptors never count on the same victims.
+        let mut sim = Simulation::empty(cluster, i, scratch.held_on(i), &req, &wanted_ports);
+        for q in cluster
+            .pods_on(i)
+            .filter(|q| !(q.priority < pod.priority && victim(q)))
+        {
+            sim.change(q, true);
         }
         if let Err(reason) = sim.fits() {
-            note(reason.render(&cluster.symbols, purpose));
+            note(reason.render(&Names::new(&cluster.symbols, &req.local), purpose));
             continue;
         }
         lower.sort_by(|a, b| importance(a, b));
@@ -388,12 +476,13 @@ fn plan_among(
                 }
             }
         }
-        if victims.is_empty() {
+        if victims.is_empty() && going == 0 {
             // The pod fits beside every lower-priority pod: nothing to evict
             // here (the node was rejected for another reason).
             note(NO_VICTIMS.into());
             continue;
         }
+        // Without victims, the pod fits once the terminating pods are gone.
         victims.sort_by(|a, b| importance(a, b));
         candidates.push(Candidate {
             node: i,

@@ -1,9 +1,10 @@
 //! kube's preemption cases, and where we differ.
 
 use crate::Cluster;
+use crate::model::Terminating;
 use crate::model::{LabelSelector, PodSpec};
 use crate::pod::pod_requests;
-use crate::preemption::{Pdb, Preemption, plan};
+use crate::preemption::{Pdb, Preemption, plan, waits_for_victims};
 use crate::profile::Profile;
 use crate::schedule::{Nominated, Scratch, explain_with, schedule, schedule_with_nominated};
 use crate::testing::{GI, PodBuilder, node, pod};
@@ -354,10 +355,13 @@ fn a_second_preemptor_does_not_count_on_the_first_ones_victims() {
     }
     let alice = pod("alice").user().mem(2 * GI).build();
     assert_eq!(victims(&preempt(&c, &alice, &[])).1, ["ph-3"]);
-    // alice is nominated to n1 and her victim is still terminating. bob
-    // (2Gi) plans with alice's 2Gi held: removing all four leaves 6Gi,
-    // adding back ph-0 (4Gi left) and ph-1 (2Gi left) keeps them, ph-2 and
-    // ph-3 must go — two victims, not alice's one.
+    // alice is nominated to n1 and her victim is still terminating (the
+    // daemon marks it when it plans). bob (2Gi) plans with alice's 2Gi held
+    // and ph-3's room free (it goes anyway): without ph-0..ph-2, 2 + 2 = 4Gi
+    // used; adding back ph-0 (6Gi) and ph-1 (8Gi) keeps them, ph-2 (10Gi)
+    // must go. One victim, and not ph-3 again (issue 12: each victim was
+    // deleted and announced once per preemptor that came meanwhile).
+    assert!(c.set_terminating("ph-3", Terminating::ByPreemption));
     let nominated = Nominated {
         uid: "alice".into(),
         priority: 0,
@@ -378,8 +382,163 @@ fn a_second_preemptor_does_not_count_on_the_first_ones_victims() {
     );
     assert_eq!(d.selected, None);
     let p = plan(&c, &profile, &bob, &pod_requests(&bob), &scratch, &[]);
-    assert_eq!(
-        victims(&p),
-        ("n1".into(), vec!["ph-2".into(), "ph-3".into()])
-    );
+    assert_eq!(victims(&p), ("n1".into(), vec!["ph-2".into()]));
+}
+
+#[test]
+fn terminating_pods_are_never_victims() {
+    // n1: 4Gi with two 2Gi placeholders; the younger is being deleted
+    // (whoever deleted it). alice (2Gi): with ph-young's room free, 0 + 2 =
+    // 2Gi; ph-old added back makes 4Gi ≤ 4Gi: kept. No victim: alice is
+    // nominated to n1 and waits for ph-young to go (before: ph-young, the
+    // youngest, was evicted again).
+    for terminating in [Terminating::Yes, Terminating::ByPreemption] {
+        let mut c = cluster(&[("n1", 4)]);
+        put(&mut c, placeholder("ph-old", 2), "n1", 1);
+        put(&mut c, placeholder("ph-young", 2), "n1", 2);
+        assert!(c.set_terminating("ph-young", terminating));
+        let alice = pod("alice").user().mem(2 * GI).build();
+        assert_eq!(
+            victims(&preempt(&c, &alice, &[])),
+            ("n1".into(), vec![]),
+            "{terminating:?}"
+        );
+        // 3Gi does not fit beside ph-old (5Gi): ph-old is the victim, never
+        // ph-young.
+        let big = pod("big").user().mem(3 * GI).build();
+        assert_eq!(
+            victims(&preempt(&c, &big, &[])),
+            ("n1".into(), vec!["ph-old".into()]),
+            "{terminating:?}"
+        );
+    }
+}
+
+#[test]
+fn a_nominated_pod_waits_while_its_nodes_preemption_victims_terminate() {
+    // kube's PodEligibleToPreemptOthers. alice (priority 0) is nominated to
+    // n1, which holds one 4Gi pod; alice asks for 4Gi, so n1 is full.
+    // (the pod's priority, how it terminates, n1 cordoned, alice waits)
+    let cases = [
+        (-10, Terminating::ByPreemption, false, true),
+        // Deleted by someone else: preempting again is allowed.
+        (-10, Terminating::Yes, false, false),
+        (-10, Terminating::No, false, false),
+        // Not lower priority than alice: not her victim.
+        (0, Terminating::ByPreemption, false, false),
+        // n1 cannot take her any more whatever is evicted: look elsewhere.
+        (-10, Terminating::ByPreemption, true, false),
+    ];
+    for (priority, terminating, cordoned, waits) in cases {
+        let mut c = Cluster::default();
+        let n1 = node("n1").capacity(4000, 4 * GI);
+        c.upsert_node(&if cordoned { n1.cordoned() } else { n1 }.build());
+        put(&mut c, placeholder("ph", 4).priority(priority), "n1", 0);
+        c.set_terminating("ph", terminating);
+        let alice = pod("alice").user().mem(4 * GI).build();
+        let mut scratch = Scratch::default();
+        let d = schedule(&c, &Profile::jupyterhub(), &alice, &mut scratch, None);
+        assert_eq!(d.selected, None);
+        assert_eq!(
+            waits_for_victims(&c, &alice, 0, &scratch),
+            waits,
+            "{priority} {terminating:?} cordoned {cordoned}"
+        );
+    }
+}
+
+mod extreme_sums {
+    //! Preemption's arithmetic with requests at the edges: the plan must be
+    //! right by the true (u128) sums, whatever the node's saturated sums say.
+    use super::*;
+    use crate::testing::node;
+    use proptest::prelude::*;
+
+    const GPU: &str = "example.com/gpu";
+
+    /// Amounts at the edges: up to what converters let through (2^63 − 1),
+    /// 2^63 millicores, and beyond, up to u64::MAX.
+    fn amount() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            prop::sample::select(vec![
+                0,
+                1,
+                4000,
+                512 << 20,
+                i64::MAX as u64,
+                1 << 63,
+                u64::MAX - 1,
+                u64::MAX,
+            ]),
+            any::<u64>(),
+        ]
+    }
+
+    fn amounts() -> impl Strategy<Value = [u64; 3]> {
+        [amount(), amount(), amount()]
+    }
+
+    /// cpu, memory and GPUs; placeholders (-10) are victims of a user (0),
+    /// other pods (0) stay.
+    fn heavy(name: &str, priority: i32, [cpu, mem, gpu]: [u64; 3]) -> PodSpec {
+        pod(name)
+            .placeholder()
+            .priority(priority)
+            .req(cpu, mem)
+            .extended(GPU, gpu)
+            .build()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn plans_leave_room_by_the_true_sums(
+            alloc in amounts(),
+            pods in prop::collection::vec((any::<bool>(), amounts()), 0..6),
+            want in amounts(),
+        ) {
+            let mut c = Cluster::default();
+            c.upsert_node(
+                &node("n1")
+                    .capacity(alloc[0], alloc[1])
+                    .extended(GPU, alloc[2])
+                    .build(),
+            );
+            for (k, &(victim, a)) in pods.iter().enumerate() {
+                let mut p = heavy(&format!("p{k}"), if victim { -10 } else { 0 }, a);
+                p.start_time = k as i64;
+                c.add_pod(&p, "n1");
+            }
+            let user = pod("alice").user().req(want[0], want[1]).extended(GPU, want[2]).build();
+            let profile = Profile::jupyterhub();
+            let mut scratch = Scratch::default();
+            if schedule(&c, &profile, &user, &mut scratch, None).selected.is_some() {
+                return Ok(());
+            }
+            // Whether the user fits beside `staying` pods, by the true sums.
+            let fits_beside = |staying: &dyn Fn(usize) -> bool| {
+                (0..3).all(|r| {
+                    let used: u128 = pods
+                        .iter()
+                        .enumerate()
+                        .filter(|&(k, _)| staying(k))
+                        .map(|(_, (_, a))| u128::from(a[r]))
+                        .sum();
+                    want[r] == 0 || used + u128::from(want[r]) <= u128::from(alloc[r])
+                })
+            };
+            match plan(&c, &profile, &user, &pod_requests(&user), &scratch, &[]) {
+                Preemption::Plan(plan) => {
+                    let evicted = |k: usize| plan.victims.iter().any(|v| v.name == format!("p{k}"));
+                    prop_assert!(plan.victims.iter().all(|v| v.priority == -10));
+                    prop_assert!(fits_beside(&|k| !evicted(k)), "victims {:?}", plan.victims);
+                }
+                Preemption::NotHelpful(why) => {
+                    // Not even evicting every placeholder makes room.
+                    prop_assert!(!fits_beside(&|k| !pods[k].0), "{}", why);
+                }
+            }
+        }
+    }
 }

@@ -31,9 +31,31 @@
 //! [`Quantity::to_int_ceil`] give the exact kube results for every input a
 //! real cluster carries. Huge negative exponents do not round at all: the scale
 //! is kept as an integer and `1e-400` ceils to exactly 1.
+//!
+//! # The largest quantity
+//!
+//! kube-scheduler does its resource arithmetic on `int64` values (`MilliValue`
+//! for cpu, `Value` for the rest). Two rules follow kube's `resource.Quantity`:
+//!
+//! - **A binary-suffix quantity is capped at 2^63 − 1 when parsed**, silently,
+//!   as kube's `ParseQuantity` does: `8Ei` (2^63) is 9223372036854775807, and
+//!   so is `99999Ei`. Decimal quantities are not capped when parsed.
+//! - **A conversion whose result exceeds [`MAX`] (2^63 − 1) is an error**
+//!   ([`QuantityError::TooLarge`]). kube's `MilliValue` and `Value` of such a
+//!   quantity overflow `int64` and their result is undefined (Go keeps the
+//!   low 64 bits, so `9223372036854775808m` of cpu reads as a negative
+//!   request there); rejecting it is the one defensible reading. Every
+//!   converted amount therefore fits an `i64`, and sums of a few of them
+//!   cannot wrap a `u64` (the engine's sums saturate anyway, see
+//!   [`crate::cluster`]).
 
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+
+/// The largest result of [`Quantity::to_milli_ceil`] and
+/// [`Quantity::to_int_ceil`]: 2^63 − 1, the largest value kube's `int64`
+/// arithmetic holds (see the module docs).
+pub const MAX: u64 = i64::MAX as u64;
 
 /// How many significant decimal digits a [`Quantity`] keeps: 10^38 - 1 is the
 /// largest all-nines number below `i128::MAX` (about 1.7 × 10^38).
@@ -85,8 +107,9 @@ pub enum QuantityError {
         /// The whole input string.
         input: String,
     },
-    /// The value does not fit: an `i128` when parsing, a `u64` when converting.
-    #[error("quantity {input:?} is too large")]
+    /// The value does not fit: an `i128` when parsing, [`MAX`] (2^63 − 1) when
+    /// converting.
+    #[error("quantity {input:?} is too large (above 2^63-1, kube's int64 maximum)")]
     TooLarge {
         /// The whole input string.
         input: String,
@@ -160,7 +183,7 @@ impl Quantity {
     ///
     /// # Errors
     /// [`QuantityError::Negative`] for a negative value,
-    /// [`QuantityError::TooLarge`] when the result exceeds `u64::MAX`.
+    /// [`QuantityError::TooLarge`] when the result exceeds [`MAX`].
     pub fn to_milli_ceil(&self) -> Result<u64, QuantityError> {
         self.ceil_times_pow10(3)
     }
@@ -170,12 +193,12 @@ impl Quantity {
     ///
     /// # Errors
     /// [`QuantityError::Negative`] for a negative value,
-    /// [`QuantityError::TooLarge`] when the result exceeds `u64::MAX`.
+    /// [`QuantityError::TooLarge`] when the result exceeds [`MAX`].
     pub fn to_int_ceil(&self) -> Result<u64, QuantityError> {
         self.ceil_times_pow10(0)
     }
 
-    /// `ceil(value × 10^k)` for small `k`, as a `u64`.
+    /// `ceil(value × 10^k)` for small `k`, at most [`MAX`].
     fn ceil_times_pow10(&self, k: u64) -> Result<u64, QuantityError> {
         if self.numerator < 0 {
             return Err(QuantityError::Negative {
@@ -202,7 +225,10 @@ impl Quantity {
                 n / d + i128::from(n % d != 0)
             }
         };
-        u64::try_from(scaled).map_err(|_| too_large())
+        u64::try_from(scaled)
+            .ok()
+            .filter(|&v| v <= MAX)
+            .ok_or_else(too_large)
     }
 }
 
@@ -256,15 +282,40 @@ pub fn parse(s: &str) -> Result<Quantity, QuantityError> {
     // `pos` only ever advanced over ASCII bytes, so it is a char boundary.
     let suffix = parse_suffix(s, &s[pos..])?;
 
-    let (numerator, scale) =
-        exact_value(int_digits, frac_digits, &suffix).ok_or_else(|| QuantityError::TooLarge {
+    let exact = exact_value(int_digits, frac_digits, &suffix);
+    let (numerator, scale) = if suffix.pow2 > 0 {
+        // kube caps binary-suffix quantities at 2^63 − 1 (module docs).
+        binary_cap(exact)
+    } else {
+        exact.ok_or_else(|| QuantityError::TooLarge {
             input: s.to_string(),
-        })?;
+        })?
+    };
     Ok(Quantity {
         numerator: if negative { -numerator } else { numerator },
         scale,
         text: s.into(),
     })
+}
+
+/// A binary-suffix magnitude capped at 2^63 − 1 as kube's `ParseQuantity`
+/// caps it (`None`: beyond every `i128`, so beyond the cap too).
+fn binary_cap(exact: Option<(i128, u64)>) -> (i128, u64) {
+    const CAP: i128 = i64::MAX as i128;
+    match exact {
+        // numerator / 10^scale > CAP ⟺ numerator > CAP × 10^scale; when
+        // 10^scale × CAP overflows, numerator (< 2^127) is below it.
+        Some((numerator, scale))
+            if u32::try_from(scale)
+                .ok()
+                .and_then(|s| 10_i128.checked_pow(s))
+                .and_then(|p| p.checked_mul(CAP))
+                .is_none_or(|limit| numerator <= limit) =>
+        {
+            (numerator, scale)
+        }
+        _ => (CAP, 0),
+    }
 }
 
 /// Interprets the text after the number.
@@ -435,7 +486,7 @@ mod tests {
     /// A conversion result with the error reduced to "did not fit or failed".
     type Conv = Result<u64, ()>;
 
-    /// Too large for a u64, as a result.
+    /// Above [`MAX`] (2^63 − 1), as a result.
     const BIG: Conv = Err(());
 
     fn ok_or_unit(r: Result<u64, QuantityError>) -> Result<u64, ()> {
@@ -480,19 +531,24 @@ mod tests {
             ("2Gi", Ok(2_147_483_648_000), Ok(2_147_483_648)),
             // 1.5 × 2^30 = 1610612736
             ("1.5Gi", Ok(1_610_612_736_000), Ok(1_610_612_736)),
-            // 12 × 2^60 = 13835058055282163712 ≤ u64::MAX; × 1000 is not
-            ("12Ei", BIG, Ok(13_835_058_055_282_163_712)),
-            // 99999 × 2^60 ≈ 1.15 × 10^23: parses (fits i128) but not a u64
-            ("99999Ei", BIG, BIG),
+            // Binary suffixes are capped at 2^63 − 1 = 9223372036854775807
+            // when parsed, as kube caps them: 8 × 2^60 = 2^63, 12 × 2^60 and
+            // 99999 × 2^60 all read as the cap; × 1000 is above MAX.
+            ("8Ei", BIG, Ok(MAX)),
+            ("12Ei", BIG, Ok(MAX)),
+            ("99999Ei", BIG, Ok(MAX)),
+            // 7 × 2^60 = 8070450532247928832 < 2^63: not capped
+            ("7Ei", BIG, Ok(8_070_450_532_247_928_832)),
             ("1E", BIG, Ok(1_000_000_000_000_000_000)), // exa, 10^18
-            ("18446744073709551615", BIG, Ok(u64::MAX)),
-            ("18446744073709551616", BIG, BIG), // u64::MAX + 1
-            (
-                "18446744073709551.615",
-                Ok(u64::MAX),
-                Ok(18_446_744_073_709_552),
-            ),
-            ("18446744073709551.6151", BIG, Ok(18_446_744_073_709_552)),
+            // Decimal quantities are not capped; conversions stop at MAX.
+            ("9223372036854775807", BIG, Ok(MAX)),
+            ("9223372036854775808", BIG, BIG), // MAX + 1
+            // MAX millicores exactly; as an integer ⌈9223372036854775.807⌉
+            ("9223372036854775807m", Ok(MAX), Ok(9_223_372_036_854_776)),
+            // 2^63 millicores: kube's MilliValue overflows int64 here
+            ("9223372036854775808m", BIG, Ok(9_223_372_036_854_776)),
+            ("18446744073709551615", BIG, BIG), // u64::MAX
+            ("18446744073709551.615", BIG, Ok(18_446_744_073_709_552)),
             // scale 400 is kept exactly: 10^-397 milli → 1
             ("1e-400", Ok(1), Ok(1)),
             ("0e999999", Ok(0), Ok(0)),
@@ -539,7 +595,12 @@ mod tests {
             ("1500m", 15, 1),
             ("0.3Ki", 3072, 1), // 0.3 × 1024 = 307.2
             ("1e-3", 1, 3),
-            ("12Ei", 13_835_058_055_282_163_712, 0), // 12 × 2^60
+            ("7Ei", 7 << 60, 0),
+            // capped at 2^63 − 1, keeping the sign, as kube does
+            ("12Ei", i64::MAX as i128, 0),
+            ("-8Ei", -(i64::MAX as i128), 0),
+            ("147573952589676412928Ei", i64::MAX as i128, 0), // 2^127 before the cap
+            ("9223372036854775808", 1 << 63, 0),              // decimal: not capped
             ("1E", 1_000_000_000_000_000_000, 0),
             ("7Pi", 7 << 50, 0),
             ("3Ti", 3 << 40, 0),
@@ -639,11 +700,9 @@ mod tests {
                 r#"invalid quantity "1e99999999999999999999": exponent out of range"#,
             ),
             // 10^39 > i128::MAX ≈ 1.7 × 10^38
-            ("1e39", r#"quantity "1e39" is too large"#),
-            // 2^127 > i128::MAX
             (
-                "147573952589676412928Ei",
-                r#"quantity "147573952589676412928Ei" is too large"#,
+                "1e39",
+                r#"quantity "1e39" is too large (above 2^63-1, kube's int64 maximum)"#,
             ),
         ];
         for (input, message) in table {
@@ -667,8 +726,8 @@ mod tests {
             }
         );
         assert_eq!(
-            q("99999Ei").to_int_ceil().unwrap_err().to_string(),
-            r#"quantity "99999Ei" is too large"#
+            q("1e19").to_int_ceil().unwrap_err().to_string(),
+            r#"quantity "1e19" is too large (above 2^63-1, kube's int64 maximum)"#
         );
     }
 
@@ -698,15 +757,21 @@ mod tests {
         ("E-30", 1, 30),
     ];
 
-    /// ceil(n × mult × 10^extra / 10^scale) for n ≥ 0, computed directly.
-    fn expected_ceil(n: i128, mult: i128, scale: u32, extra: u32) -> Result<u64, ()> {
-        let top = n
-            .checked_mul(mult)
-            .and_then(|v| v.checked_mul(10_i128.pow(extra)))
-            .ok_or(())?;
+    /// The value of `n` with a suffix of multiplier `mult`: binary suffixes
+    /// (`binary`) cap the magnitude at 2^63 − 1, as kube does.
+    fn expected_value(n: i128, mult: i128, binary: bool) -> i128 {
+        let cap = i128::from(i64::MAX);
+        let v = n * mult;
+        if binary { v.clamp(-cap, cap) } else { v }
+    }
+
+    /// ceil(v × 10^extra / 10^scale) for v ≥ 0, computed directly; above
+    /// MAX is an error.
+    fn expected_ceil(v: i128, scale: u32, extra: u32) -> Result<u64, ()> {
+        let top = v.checked_mul(10_i128.pow(extra)).ok_or(())?;
         let d = 10_i128.pow(scale);
         let c = top / d + i128::from(top % d != 0);
-        u64::try_from(c).map_err(|_| ())
+        u64::try_from(c).ok().filter(|&c| c <= MAX).ok_or(())
     }
 
     proptest! {
@@ -715,12 +780,12 @@ mod tests {
             let (suffix, mult, scale) = SUFFIXES[which];
             let input = format!("{n}{suffix}");
             let parsed = parse(&input).unwrap();
-            prop_assert!(value_is(&parsed, i128::from(n) * mult, scale), "{input}");
+            let value = expected_value(i128::from(n), mult, suffix.ends_with('i'));
+            prop_assert!(value_is(&parsed, value, scale), "{input}");
             prop_assert_eq!(parsed.is_negative(), n < 0);
             if n >= 0 {
-                let n = i128::from(n);
-                prop_assert_eq!(ok_or_unit(parsed.to_milli_ceil()), expected_ceil(n, mult, scale, 3));
-                prop_assert_eq!(ok_or_unit(parsed.to_int_ceil()), expected_ceil(n, mult, scale, 0));
+                prop_assert_eq!(ok_or_unit(parsed.to_milli_ceil()), expected_ceil(value, scale, 3));
+                prop_assert_eq!(ok_or_unit(parsed.to_int_ceil()), expected_ceil(value, scale, 0));
             } else {
                 prop_assert!(
                     matches!(parsed.to_milli_ceil(), Err(QuantityError::Negative { .. })),

@@ -4,7 +4,7 @@
 //! pods from the node could ever help (kube's `Unschedulable`) or not
 //! (`UnschedulableAndUnresolvable`), which decides where preemption may look.
 
-use crate::symbols::{Sym, Symbols};
+use crate::symbols::{Names, Sym};
 
 /// A resource named in an "Insufficient ..." reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -97,9 +97,9 @@ impl Reason {
         }
     }
 
-    /// The reason as kube-scheduler words it.
+    /// The reason as kube-scheduler words it, with names from `names`.
     #[must_use]
-    pub fn render(self, symbols: &Symbols, purpose: (&str, &str)) -> String {
+    pub fn render(self, names: &Names<'_>, purpose: (&str, &str)) -> String {
         match self {
             Reason::NodePurpose => format!(
                 "node(s) didn't have the node-purpose label {{{}: {}}}",
@@ -109,8 +109,8 @@ impl Reason {
             Reason::NodeName => "node(s) didn't match the requested node name".into(),
             Reason::UntoleratedTaint { key, value } => format!(
                 "node(s) had untolerated taint {{{}: {}}}",
-                symbols.resolve(key),
-                symbols.resolve(value)
+                names.resolve(key),
+                names.resolve(value)
             ),
             Reason::NodeAffinity => "node(s) didn't match Pod's node affinity/selector".into(),
             Reason::EnforcedNodeAffinity => {
@@ -124,7 +124,7 @@ impl Reason {
                 ResourceName::Cpu => "Insufficient cpu".into(),
                 ResourceName::Memory => "Insufficient memory".into(),
                 ResourceName::EphemeralStorage => "Insufficient ephemeral-storage".into(),
-                ResourceName::Extended(name) => format!("Insufficient {}", symbols.resolve(name)),
+                ResourceName::Extended(name) => format!("Insufficient {}", names.resolve(name)),
             },
             Reason::PodAffinity => "node(s) didn't match pod affinity rules".into(),
             Reason::PodAntiAffinity => "node(s) didn't match pod anti-affinity rules".into(),

@@ -40,7 +40,7 @@ use crate::pod::{PodRequests, pod_requests};
 use crate::profile::{FilterPlugin, NodePurposeMode, Profile, ScorePlugin};
 use crate::reason::Reason;
 use crate::rng::SplitMix64;
-use crate::symbols::Sym;
+use crate::symbols::{Names, Sym};
 
 mod cache;
 
@@ -92,6 +92,9 @@ pub struct Scratch {
     /// A reason that rejected the pod before any node was looked at (kube's
     /// PreFilter), such as a missing claim.
     prefilter: Option<String>,
+    /// The decision-local names its reasons may print (see
+    /// [`crate::symbols::Names`]).
+    local_names: Vec<Box<str>>,
     /// Per-node results of recent pod shapes, when enabled.
     cache: Option<Box<DecisionCache>>,
     /// The cache entry that decided the last decision, if one did.
@@ -406,17 +409,26 @@ pub(crate) fn fit_request(
                 fit_args.ignored_resource_groups.iter().any(|g| g == group)
             })
     };
-    FitRequest {
+    let mut fit = FitRequest {
         cpu: requests.cpu_milli,
         mem: requests.memory,
         eph: requests.ephemeral_storage,
-        extended: requests
-            .extended
-            .iter()
-            .filter(|(n, _)| !ignored(n))
-            .map(|(n, v)| (cluster.symbols.lookup(n), *v))
-            .collect(),
+        ..FitRequest::default()
+    };
+    for (name, v) in requests.extended.iter().filter(|(n, _)| !ignored(n)) {
+        // A resource no node offers (a GPU pool scaled to zero) is not
+        // interned: it gets a decision-local symbol, so that "Insufficient
+        // nvidia.com/gpu" keeps its name.
+        let sym = match cluster.symbols.lookup(name) {
+            Sym::UNKNOWN => {
+                fit.local.push(name.as_str().into());
+                Sym::local(fit.local.len() - 1)
+            }
+            sym => sym,
+        };
+        fit.extended.push((sym, *v));
     }
+    fit
 }
 
 /// The host ports a pod asks for, interned.
@@ -485,19 +497,19 @@ fn class_verdict_of(p: &Prepared<'_>, cluster: &Cluster, class: u32) -> ClassVer
 }
 
 fn image_sum(p: &Prepared<'_>, cold: &NodeCold, index: usize, total_nodes: usize) -> i64 {
-    let mut sum = 0;
-    for &(sym, column) in &p.images {
-        if column.bits[index / 64] & (1 << (index % 64)) == 0 {
-            continue;
-        }
-        let size = column.uniform_size.unwrap_or_else(|| {
-            cold.images
-                .binary_search_by_key(&sym, |&(s, _)| s)
-                .map_or(0, |i| cold.images[i].1)
-        });
-        sum += image_locality::scaled(size, column.nodes, total_nodes);
-    }
-    sum
+    image_locality::sum(
+        p.images
+            .iter()
+            .filter(|(_, column)| column.bits[index / 64] & (1 << (index % 64)) != 0)
+            .map(|&(sym, column)| {
+                let size = column.uniform_size.unwrap_or_else(|| {
+                    cold.images
+                        .binary_search_by_key(&sym, |&(s, _)| s)
+                        .map_or(0, |i| cold.images[i].1)
+                });
+                image_locality::scaled(size, column.nodes, total_nodes)
+            }),
+    )
 }
 
 /// Decides where `pod` goes. With `rng`, ties are broken uniformly at random
@@ -567,10 +579,12 @@ pub fn schedule_with_nominated(
         }
         match held.iter_mut().find(|h| h.node == n.node) {
             Some(h) => {
+                // Saturating, as the node sums are (see `cluster`): room
+                // held beyond u64 holds the whole node.
                 for (a, b) in h.requests.iter_mut().zip(n.requests) {
-                    *a += b;
+                    *a = a.saturating_add(b);
                 }
-                h.pods += 1;
+                h.pods = h.pods.saturating_add(1);
             }
             None => held.push(Held {
                 node: n.node,
@@ -600,11 +614,13 @@ pub fn schedule_with_nominated(
             scratch.histogram.clear();
             scratch.held.clear();
             scratch.prefilter = None;
+            scratch.local_names.clear();
             return decision;
         }
     }
     run(cluster, profile, &p, &held, fused.as_ref(), scratch);
     scratch.held = held;
+    scratch.local_names.clone_from(&p.fit.local);
     select(scratch, rng)
 }
 
@@ -937,14 +953,14 @@ impl<'a> Pass<'a> {
 fn held_node(hot: &NodeHot, cold: &NodeCold, n: &Held) -> (NodeHot, NodeCold) {
     (
         NodeHot {
-            req_cpu: hot.req_cpu + n.requests[0],
-            req_mem: hot.req_mem + n.requests[1],
-            pods: hot.pods + n.pods,
+            req_cpu: hot.req_cpu.saturating_add(n.requests[0]),
+            req_mem: hot.req_mem.saturating_add(n.requests[1]),
+            pods: hot.pods.saturating_add(n.pods),
             ..*hot
         },
         NodeCold {
             alloc_eph: cold.alloc_eph,
-            req_eph: cold.req_eph + n.requests[2],
+            req_eph: cold.req_eph.saturating_add(n.requests[2]),
             extended_alloc: cold.extended_alloc.clone(),
             extended_req: cold.extended_req.clone(),
             ..NodeCold::default()
@@ -1113,10 +1129,11 @@ impl<'a> Fused<'a> {
                     columns: p.images.iter().map(|(_, c)| c.bits.as_slice()).collect(),
                     weighted: (0..1usize << sizes.len())
                         .map(|mask| {
-                            let sum = (0..sizes.len())
-                                .filter(|k| mask & (1 << k) != 0)
-                                .map(|k| sizes[k])
-                                .sum();
+                            let sum = image_locality::sum(
+                                (0..sizes.len())
+                                    .filter(|k| mask & (1 << k) != 0)
+                                    .map(|k| sizes[k]),
+                            );
                             f.image_weight * image_locality::score(sum, p.containers)
                         })
                         .collect(),
@@ -1515,9 +1532,10 @@ pub fn failure_message(
         profile.node_purpose.key.as_str(),
         profile.node_purpose.value.as_str(),
     );
+    let names = Names::new(&cluster.symbols, &scratch.local_names);
     let mut histogram: Vec<(String, usize)> = Vec::new();
     for &(reason, count) in &scratch.histogram {
-        let text = reason.render(&cluster.symbols, purpose);
+        let text = reason.render(&names, purpose);
         match histogram.iter_mut().find(|(t, _)| *t == text) {
             Some((_, c)) => *c += count as usize,
             None => histogram.push((text, count as usize)),
@@ -1601,10 +1619,11 @@ pub fn explain_with(
             total: None,
         })
         .collect();
+    let names = Names::new(&cluster.symbols, &scratch.local_names);
     for &(i, reason) in scratch.log.as_deref().unwrap_or_default() {
         nodes[i as usize]
             .reasons
-            .push(reason.render(&cluster.symbols, purpose));
+            .push(reason.render(&names, purpose));
     }
     let best = decision.best_total;
     let mut tied = Vec::new();

@@ -155,6 +155,89 @@ fn tainted_core_nodes_are_never_used_and_the_message_says_why() {
 }
 
 #[test]
+fn extended_resources_no_node_has_are_named_in_the_message() {
+    // A GPU pool scaled to zero: no node (and no pod) has nvidia.com/gpu, so
+    // the cluster never interned the name. kube: "Insufficient nvidia.com/gpu"
+    // (issue 12 printed "Insufficient ").
+    let core = || {
+        node("core").capacity(4000, 16 * GI).taint(
+            "hub.jupyter.org/dedicated",
+            "core",
+            TaintEffect::NoSchedule,
+        )
+    };
+    let user = |name: &str| {
+        node(name).capacity(4000, 16 * GI).taint(
+            "hub.jupyter.org/dedicated",
+            "user",
+            TaintEffect::NoSchedule,
+        )
+    };
+    let gpu_user = |gpus: &[(&str, u64)]| {
+        let mut p = pod("gpu-user").user().z2jh_user_tolerations().mem(GI);
+        for &(name, n) in gpus {
+            p = p.extended(name, n);
+        }
+        p.build()
+    };
+    // Every "Insufficient" here exceeds the node's allocatable (0), so no
+    // eviction helps: preemption is not helpful on any node.
+    let cases = [
+        (
+            "no node has the resource",
+            vec![user("u1").build(), user("u2").build()],
+            gpu_user(&[("nvidia.com/gpu", 1)]),
+            "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: 0/2 nodes \
+             are available: 2 Preemption is not helpful for scheduling.",
+        ),
+        (
+            "beside a taint",
+            vec![core().build(), user("u1").build()],
+            gpu_user(&[("nvidia.com/gpu", 1)]),
+            "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 node(s) had \
+             untolerated taint {hub.jupyter.org/dedicated: core}. preemption: 0/2 nodes are \
+             available: 2 Preemption is not helpful for scheduling.",
+        ),
+        (
+            // Two unknown names, each kept apart (sorted as kube sorts).
+            "two resources no node has",
+            vec![user("u1").build()],
+            gpu_user(&[("nvidia.com/gpu", 1), ("example.com/fpga", 2)]),
+            "0/1 nodes are available: 1 Insufficient example.com/fpga, 1 Insufficient \
+             nvidia.com/gpu. preemption: 0/1 nodes are available: 1 Preemption is not \
+             helpful for scheduling.",
+        ),
+        (
+            // One known (a node offers 1, the pod wants 2), one unknown.
+            "one known, one unknown",
+            vec![user("u1").extended("nvidia.com/gpu", 1).build()],
+            gpu_user(&[("nvidia.com/gpu", 2), ("example.com/fpga", 1)]),
+            "0/1 nodes are available: 1 Insufficient example.com/fpga, 1 Insufficient \
+             nvidia.com/gpu. preemption: 0/1 nodes are available: 1 Preemption is not \
+             helpful for scheduling.",
+        ),
+    ];
+    for (name, nodes, p, want) in cases {
+        let c = cluster(nodes);
+        let e = explain(&c, &Profile::jupyterhub(), &p);
+        assert_eq!(e.selected, None, "{name}");
+        assert_eq!(e.message.as_deref(), Some(want), "{name}");
+        // A decision's own message (what the daemon writes) says the same.
+        let mut scratch = Scratch::default();
+        assert_eq!(
+            schedule(&c, &Profile::jupyterhub(), &p, &mut scratch, None).selected,
+            None
+        );
+        let fit = failure_message(&c, &Profile::jupyterhub(), &scratch, None);
+        assert_eq!(
+            Some(fit.as_str()),
+            want.split(" preemption: ").next(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn z2jh_weights_give_kube_totals() {
     // kube's worked example node, labelled as a user node, with the user image.
     let mut c = cluster(vec![
@@ -421,6 +504,41 @@ fn image_locality_and_prefer_no_schedule() {
     // The soft-tainted node: 1 intolerable PreferNoSchedule taint, max 1 → reversed 0.
     assert!(e.nodes[2].scores.contains(&("TaintToleration", 0)));
     assert!(e.nodes[1].scores.contains(&("TaintToleration", 100)));
+}
+
+#[test]
+fn huge_images_score_full_image_locality_on_both_paths() {
+    // Issue 12: a node holding a 5e18-byte image scored 0 when the pod's
+    // contributions wrapped an i64. Saturated, the sum is far above
+    // containers × 1000 MiB: 100. "bare" has no image: 0.
+    let c = cluster(vec![
+        node("image")
+            .capacity(4000, 16 * GI)
+            .image("jupyter/huge:1", 5_000_000_000_000_000_000)
+            .build(),
+        node("bare").capacity(4000, 16 * GI).build(),
+    ]);
+    // Four containers of it, on one node of two (spread 1/2):
+    // 4 × 2.5e18 = 1e19 > i64::MAX ≈ 9.22e18.
+    let mut p = pod("u").user().mem(GI).image("jupyter/huge:1").build();
+    for _ in 0..3 {
+        p.containers.push(p.containers[0].clone());
+    }
+    let profile = z2jh_profile();
+    // explain scores plugin by plugin (image_sum) ...
+    let e = explain(&c, &profile, &p);
+    assert!(
+        e.nodes[0].scores.contains(&("ImageLocality", 100)),
+        "{:?}",
+        e.nodes[0].scores
+    );
+    assert!(e.nodes[1].scores.contains(&("ImageLocality", 0)));
+    assert_eq!(e.selected.as_deref(), Some("image"));
+    // ... and a decision fuses the scores (the per-image-set table).
+    let mut scratch = Scratch::default();
+    let d = schedule(&c, &profile, &p, &mut scratch, None);
+    assert_eq!(d.selected, Some(0));
+    assert_eq!(d.best_total, e.nodes[0].total.unwrap_or_default());
 }
 
 #[test]

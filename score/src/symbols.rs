@@ -1,5 +1,11 @@
 //! String interning: label keys and values, taint keys, image names and
 //! resource names become small integers so that the hot path compares `u32`s.
+//!
+//! A decision may meet a name the cluster has never seen, such as an extended
+//! resource only the pending pod asks for (a GPU pool scaled to zero). Such a
+//! name gets a *decision-local* symbol ([`Sym::local`]), kept with the
+//! decision's other names, and is printed through [`Names`]: a reason never
+//! loses the name it is about.
 
 use std::collections::HashMap;
 
@@ -10,7 +16,35 @@ pub struct Sym(pub u32);
 impl Sym {
     /// Stands for a string the cluster has never seen: it equals no interned symbol.
     pub const UNKNOWN: Sym = Sym(u32::MAX);
+
+    /// The first decision-local symbol; interned symbols stay below it.
+    const LOCAL: u32 = u32::MAX - (1 << 16);
+
+    /// The `k`-th name of a decision that the cluster has not interned
+    /// (see [`Names`]); equals no interned symbol. [`Sym::UNKNOWN`] when
+    /// `k ≥ 2^16`.
+    #[must_use]
+    pub fn local(k: usize) -> Sym {
+        u32::try_from(k)
+            .ok()
+            .and_then(|k| Sym::LOCAL.checked_add(k))
+            .filter(|&s| s < Sym::UNKNOWN.0)
+            .map_or(Sym::UNKNOWN, Sym)
+    }
+
+    /// Which decision-local name this is, if it is one.
+    fn local_index(self) -> Option<usize> {
+        self.0
+            .checked_sub(Sym::LOCAL)
+            .filter(|_| self != Sym::UNKNOWN)
+            .map(|k| k as usize)
+    }
 }
+
+/// What a symbol prints as when nothing knows it. Never reached by the
+/// engine's own reasons (their names are interned or decision-local); it
+/// keeps a bug visible instead of printing an empty name.
+pub const UNKNOWN_NAME: &str = "<unknown>";
 
 /// The interner. Strings are never removed: the set of distinct label keys,
 /// values and image names in a cluster is small and stable.
@@ -26,7 +60,10 @@ impl Symbols {
         if let Some(&sym) = self.index.get(s) {
             return sym;
         }
-        let sym = Sym(u32::try_from(self.strings.len()).expect("fewer than 2^32 distinct strings"));
+        let sym = Sym(u32::try_from(self.strings.len())
+            .ok()
+            .filter(|&n| n < Sym::LOCAL)
+            .expect("fewer than 2^32 - 2^16 distinct strings"));
         self.strings.push(s.into());
         self.index.insert(s.into(), sym);
         sym
@@ -38,10 +75,11 @@ impl Symbols {
         self.index.get(s).copied().unwrap_or(Sym::UNKNOWN)
     }
 
-    /// The string of a symbol (empty for [`Sym::UNKNOWN`]).
+    /// The string of an interned symbol ([`UNKNOWN_NAME`] for any other:
+    /// never empty; decision-local names resolve through [`Names`]).
     #[must_use]
     pub fn resolve(&self, sym: Sym) -> &str {
-        self.strings.get(sym.0 as usize).map_or("", |s| s)
+        self.strings.get(sym.0 as usize).map_or(UNKNOWN_NAME, |s| s)
     }
 
     /// Number of interned strings.
@@ -54,6 +92,37 @@ impl Symbols {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.strings.is_empty()
+    }
+}
+
+/// The names a decision's reasons print: the cluster's interned symbols and
+/// the decision-local ones ([`Sym::local`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Names<'a> {
+    symbols: &'a Symbols,
+    local: &'a [Box<str>],
+}
+
+impl<'a> Names<'a> {
+    /// Interned symbols, and `local[k]` for [`Sym::local`]`(k)`.
+    #[must_use]
+    pub fn new(symbols: &'a Symbols, local: &'a [Box<str>]) -> Names<'a> {
+        Names { symbols, local }
+    }
+
+    /// The cluster's symbols only.
+    #[must_use]
+    pub fn interned(symbols: &'a Symbols) -> Names<'a> {
+        Names::new(symbols, &[])
+    }
+
+    /// The string of a symbol; [`UNKNOWN_NAME`] when neither side knows it.
+    #[must_use]
+    pub fn resolve(&self, sym: Sym) -> &'a str {
+        match sym.local_index() {
+            Some(k) => self.local.get(k).map_or(UNKNOWN_NAME, |s| s),
+            None => self.symbols.resolve(sym),
+        }
     }
 }
 
@@ -70,6 +139,29 @@ mod tests {
         assert_eq!(s.lookup("c"), Sym::UNKNOWN);
         assert_eq!(s.len(), 2);
         assert_eq!(s.resolve(a), "a");
-        assert_eq!(s.resolve(Sym::UNKNOWN), "");
+        assert_eq!(s.resolve(Sym::UNKNOWN), "<unknown>");
+    }
+
+    #[test]
+    fn decision_local_names_resolve_beside_interned_ones() {
+        let mut s = Symbols::default();
+        let a = s.intern("a");
+        let local: Vec<Box<str>> = vec!["nvidia.com/gpu".into()];
+        let names = Names::new(&s, &local);
+        // (symbol, what it prints as)
+        let cases = [
+            (a, "a"),
+            (Sym::local(0), "nvidia.com/gpu"),
+            (Sym::local(1), "<unknown>"), // no second local name
+            (Sym::UNKNOWN, "<unknown>"),
+            (Sym(7), "<unknown>"), // never interned
+        ];
+        for (sym, want) in cases {
+            assert_eq!(names.resolve(sym), want, "{sym:?}");
+        }
+        assert_ne!(Sym::local(0), a);
+        assert_eq!(Sym::local(usize::MAX), Sym::UNKNOWN);
+        assert_eq!(Sym::local((1 << 16) - 1), Sym(u32::MAX - 1));
+        assert_eq!(Sym::local(1 << 16), Sym::UNKNOWN);
     }
 }

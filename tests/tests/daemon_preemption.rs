@@ -1,13 +1,15 @@
 //! Preemption end to end: a real user that fits nowhere evicts placeholders,
 //! is nominated, and binds once they are gone; the room it holds is not taken
 //! by a lower-priority pod meanwhile, nor the room another scheduler's
-//! preemption freed (no z2jh#1592 loop, with one scheduler or two).
+//! preemption freed (no z2jh#1592 loop, with one scheduler or two); users
+//! arriving while victims terminate never evict those victims again.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sandbox::Sandbox;
+use sandbox::{Sandbox, SandboxOptions};
 use serde_json::json;
 use support::*;
 
@@ -214,4 +216,120 @@ async fn packing_preemption_puts_the_user_next_to_users_when_enabled() {
     let placeholders_left = placeholders(&sandbox).len();
     assert_eq!(placeholders_left, 1, "one placeholder made room");
     daemon.stop().await.unwrap();
+}
+
+/// A sandbox whose clock runs five times faster than real time: a 30 s
+/// grace period ends after 6 s.
+async fn fast_sandbox() -> Sandbox {
+    let mut opts = SandboxOptions::default();
+    opts.namespaces.push(NS.into());
+    opts.time_scale = 5.0;
+    Sandbox::start(opts).await.expect("the sandbox starts")
+}
+
+/// How many times each pod was deleted or evicted, from a client's calls.
+fn deletions(log: &CallLog) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for call in log.calls() {
+        let path = call.path.as_str();
+        let name = match call.method.as_str() {
+            "DELETE" => path.strip_prefix(&format!("/api/v1/namespaces/{NS}/pods/")),
+            "POST" => path
+                .strip_prefix(&format!("/api/v1/namespaces/{NS}/pods/"))
+                .and_then(|p| p.strip_suffix("/eviction")),
+            _ => None,
+        };
+        if let Some(name) = name.filter(|n| !n.contains('/')) {
+            *counts.entry(name.to_string()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// How many times each pod was told it was preempted (an event series
+/// counts each of its occurrences).
+fn preempted_events(sandbox: &Sandbox) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for e in sandbox.list("events") {
+        if e["reason"] != "Preempted" {
+            continue;
+        }
+        let name = e["regarding"]["name"]
+            .as_str()
+            .or(e["involvedObject"]["name"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let times = e["series"]["count"].as_u64().unwrap_or(1);
+        *counts.entry(name).or_default() += usize::try_from(times).unwrap();
+    }
+    counts
+}
+
+/// Issue 12: one 2Gi node full of four 512Mi placeholders that take 30 s
+/// (sandbox time) to terminate, and three 512Mi users arriving `gap` apart
+/// while they do. Each user needs one victim: three victims, each deleted
+/// once and announced once, by one preemptor. Before, every user that came
+/// while earlier victims terminated evicted them again (6 Preempted events
+/// and 6 deletions for 3 victims).
+async fn users_arriving_while_victims_terminate_evict_each_once(gap: Duration) {
+    let sandbox = fast_sandbox().await;
+    let mut objects = vec![user_node("n1", "4", "2Gi")];
+    for k in 0..4 {
+        let mut p = bound_pod(&format!("ph-{k}"), "user-placeholder", "512Mi", "n1");
+        p["spec"]["terminationGracePeriodSeconds"] = json!(30);
+        objects.push(p);
+    }
+    sandbox.seed_objects(objects).unwrap();
+    let (client, log) = recording_client(&sandbox);
+    let daemon = start_daemon_on(client, |o| o);
+    for k in 0..3 {
+        let user = pending_pod(&format!("user-{k}"), "singleuser-server", "512Mi");
+        create_pod(&sandbox, &user).await;
+        tokio::time::sleep(gap).await;
+    }
+    // The terminating window: three victims are being deleted, none is gone
+    // yet, and no user is bound.
+    let terminating = |sandbox: &Sandbox| {
+        sandbox
+            .list("pods")
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_string())
+            .count()
+    };
+    eventually(
+        Duration::from_secs(5),
+        "three victims terminating",
+        || async { (terminating(&sandbox) == 3).then_some(()) },
+    )
+    .await;
+    assert_eq!(placeholders(&sandbox).len(), 4, "no victim gone yet");
+    assert_eq!(node_of(&sandbox, "user-0"), None);
+    for k in 0..3 {
+        let node = eventually(Duration::from_secs(30), "user bound", || async {
+            node_of(&sandbox, &format!("user-{k}"))
+        })
+        .await;
+        assert_eq!(node, "n1");
+    }
+    let deleted = deletions(&log);
+    assert_eq!(deleted.len(), 3, "three victims: {deleted:?}");
+    assert!(
+        deleted.values().all(|&n| n == 1),
+        "each deleted once: {deleted:?}"
+    );
+    assert_eq!(preempted_events(&sandbox), deleted, "each announced once");
+    let left = placeholders(&sandbox);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(!deleted.contains_key(&left[0]));
+    daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_arriving_back_to_back_evict_each_victim_once() {
+    users_arriving_while_victims_terminate_evict_each_once(Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_arriving_a_second_apart_evict_each_victim_once() {
+    users_arriving_while_victims_terminate_evict_each_once(Duration::from_secs(1)).await;
 }

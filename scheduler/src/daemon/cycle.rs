@@ -179,7 +179,7 @@ async fn schedule_one(
                         requests: [r.cpu_milli, r.memory, r.ephemeral_storage],
                     },
                 );
-                st.add_victims(&plan.node_name, plan.victims.iter().map(|v| v.uid.as_str()));
+                st.add_victims(plan.victims.iter().map(|v| v.uid.as_str()));
                 ctx.metrics.preemption_attempts.inc();
                 let message = format!(
                     "packing: evicting {} placeholder(s) on node {} to place this user next to real users",
@@ -285,12 +285,17 @@ async fn schedule_one(
             });
         }
         Outcome::Preempt(plan, message) => {
-            info!(
-                pod = %popped.key,
-                node = %plan.node_name,
-                victims = plan.victims.len(),
-                "preempting lower-priority pods"
-            );
+            if plan.victims.is_empty() {
+                // Pods already terminating there make the room.
+                info!(pod = %popped.key, node = %plan.node_name, "nominated: waiting for terminating pods");
+            } else {
+                info!(
+                    pod = %popped.key,
+                    node = %plan.node_name,
+                    victims = plan.victims.len(),
+                    "preempting lower-priority pods"
+                );
+            }
             requeue_unschedulable(
                 ctx,
                 &popped,
@@ -298,12 +303,18 @@ async fn schedule_one(
                 role,
                 started,
                 scratch,
-                DecisionOutcome::PreemptedPlaceholders,
+                if plan.victims.is_empty() {
+                    DecisionOutcome::Unschedulable
+                } else {
+                    DecisionOutcome::PreemptedPlaceholders
+                },
             );
-            #[allow(clippy::cast_precision_loss)]
-            ctx.metrics
-                .preemption_victims
-                .observe(plan.victims.len() as f64);
+            if !plan.victims.is_empty() {
+                #[allow(clippy::cast_precision_loss)]
+                ctx.metrics
+                    .preemption_victims
+                    .observe(plan.victims.len() as f64);
+            }
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 execute_preemption(&ctx, &popped, &plan, &profile_name, message).await;
@@ -458,8 +469,8 @@ fn preempt_or_report(
     // kube: no second round of evictions while the first victims are still
     // terminating on the nominated node.
     if let Some(n) = st.nomination(uid)
-        && st.cluster.node_index(&n.node).is_some()
-        && st.victims_pending_on(&n.node)
+        && let Some(i) = st.cluster.node_index(&n.node)
+        && score::preemption::waits_for_victims(&st.cluster, &pending.spec, i, scratch)
     {
         let post = "preemption: not eligible due to a terminating pod on the nominated node.";
         return Outcome::Unschedulable(
@@ -489,7 +500,7 @@ fn preempt_or_report(
                     requests: [r.cpu_milli, r.memory, r.ephemeral_storage],
                 },
             );
-            st.add_victims(&plan.node_name, plan.victims.iter().map(|v| v.uid.as_str()));
+            st.add_victims(plan.victims.iter().map(|v| v.uid.as_str()));
             Outcome::Preempt(plan, fit)
         }
         Preemption::NotHelpful(post) => {
@@ -510,7 +521,10 @@ fn preempt_or_report(
 /// Evicts the victims as kube-scheduler does — condition DisruptionTarget,
 /// delete with a uid precondition, a Preempted event naming the preemptor —
 /// then nominates the preemptor. A victim already gone, or replaced by a pod
-/// of the same name (uid changed), is skipped.
+/// of the same name (uid changed), is skipped. No victim is already being
+/// deleted: the plan never picks a terminating pod, and the cycle marked
+/// these as terminating when it chose them (`State::add_victims`), so each
+/// is deleted and announced once, by one preemptor.
 async fn execute_preemption(
     ctx: &Context,
     preemptor: &Popped<Payload>,

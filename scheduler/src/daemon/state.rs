@@ -10,7 +10,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use score::model::{NodeSpec, PodSpec};
+use score::model::{NodeSpec, PodSpec, Terminating};
 use score::pod::{PodRequests, pod_requests};
 use score::volumes::ClaimBinding;
 use score::{Cluster, Profile};
@@ -120,8 +120,10 @@ pub struct State {
     pdbs: HashMap<(String, String), score::Pdb>,
     /// Pods nominated to nodes by preemption.
     nominations: HashMap<Box<str>, Nomination>,
-    /// Victims we deleted that have not disappeared yet, with their node.
-    victims: HashMap<Box<str>, String>,
+    /// Victims we chose (and are deleting) that have not disappeared yet:
+    /// they count as terminating by preemption before the watch shows it,
+    /// so no later preemptor picks them again.
+    victims: HashSet<Box<str>>,
     /// UIDs seen since a relist started (pods), names (nodes).
     relist_pods: Option<HashSet<Box<str>>>,
     relist_nodes: Option<HashSet<String>>,
@@ -235,7 +237,7 @@ impl State {
             nodes: HashMap::new(),
             pdbs: HashMap::new(),
             nominations: HashMap::new(),
-            victims: HashMap::new(),
+            victims: HashSet::new(),
             relist_pods: None,
             relist_nodes: None,
             assumed_storage: AssumedStorage::default(),
@@ -352,13 +354,32 @@ impl State {
         self.conditions.remove(uid);
         // Checked before converting: the usual case is the watch confirming
         // our own binding of a pod the cache already holds there (assumed),
-        // and that needs no conversion.
+        // and that needs no conversion; only its deletion may have changed.
         if self.cluster.pod(uid).is_some_and(|p| p.node_name() == node) {
+            let terminating = self.terminating(pod, uid);
+            self.cluster.set_terminating(uid, terminating);
             return;
         }
-        match convert::pod_spec(pod) {
-            Ok(spec) => self.cluster.add_pod(&spec, node),
+        match convert::assigned_pod_spec(pod) {
+            Ok((mut spec, warnings)) => {
+                for w in warnings {
+                    warn!("{w}");
+                }
+                spec.terminating = self.terminating(pod, uid);
+                self.cluster.add_pod(&spec, node);
+            }
             Err(e) => warn!("not counting a pod on node {node}: {e}"),
+        }
+    }
+
+    /// Whether an assigned pod is being deleted: as the API says, or by
+    /// our preemption when it is one of our victims (the watch may not show
+    /// its deletion yet).
+    fn terminating(&self, pod: &Pod, uid: &str) -> Terminating {
+        if self.victims.contains(uid) {
+            Terminating::ByPreemption
+        } else {
+            convert::terminating(pod)
         }
     }
 
@@ -807,22 +828,23 @@ impl State {
             .collect()
     }
 
-    /// Records victims being deleted on `node`.
-    pub fn add_victims<'a>(&mut self, node: &str, uids: impl IntoIterator<Item = &'a str>) {
+    /// Records the victims of a preemption, before they are deleted: from
+    /// now on they are terminating by preemption in the cache, so no other
+    /// preemptor picks them (each is deleted and announced once), and their
+    /// preemptor waits for them instead of preempting again.
+    pub fn add_victims<'a>(&mut self, uids: impl IntoIterator<Item = &'a str>) {
         for uid in uids {
-            self.victims.insert(uid.into(), node.to_string());
+            self.victims.insert(uid.into());
+            self.cluster.set_terminating(uid, Terminating::ByPreemption);
         }
     }
 
-    /// A victim that will not go away (already gone, or its deletion failed).
+    /// A victim whose deletion failed: it is not terminating after all (or
+    /// is already gone, which the watch will show).
     pub fn drop_victim(&mut self, uid: &str) {
-        self.victims.remove(uid);
-    }
-
-    /// Whether victims deleted on `node` are still terminating.
-    #[must_use]
-    pub fn victims_pending_on(&self, node: &str) -> bool {
-        self.victims.values().any(|n| n == node)
+        if self.victims.remove(uid) {
+            self.cluster.set_terminating(uid, Terminating::No);
+        }
     }
 }
 

@@ -29,6 +29,10 @@ pub(crate) struct FitRequest {
     pub eph: u64,
     /// Extended resources the filter checks (ignored ones removed).
     pub extended: Vec<(Sym, u64)>,
+    /// The names of those extended resources no node or pod of the
+    /// cluster has (so none is interned): `local[k]` is [`Sym::local`]`(k)`
+    /// in `extended`, and "Insufficient" reasons print it.
+    pub local: Vec<Box<str>>,
 }
 
 impl FitRequest {
@@ -316,12 +320,12 @@ pub(crate) fn most_allocated_cpu_mem(
     // node, scored from two multiplications.
     if hot.magic_cpu != 0 && hot.magic_mem != 0 {
         let cpu = percent_with(
-            (hot.nz_cpu + pod_cpu).min(hot.alloc_cpu),
+            hot.nz_cpu.saturating_add(pod_cpu).min(hot.alloc_cpu),
             hot.alloc_cpu,
             hot.rcp_cpu(),
         );
         let mem = percent_with(
-            (hot.nz_mem + pod_mem).min(hot.alloc_mem),
+            hot.nz_mem.saturating_add(pod_mem).min(hot.alloc_mem),
             hot.alloc_mem,
             hot.rcp_mem(),
         );
@@ -335,11 +339,19 @@ fn most_allocated_cpu_mem_slow(hot: &NodeHot, pod_cpu: u64, pod_mem: u64, w: (i6
     let mut total = 0;
     let mut weights = 0;
     if hot.alloc_cpu > 0 {
-        total += most_allocated_with(hot.nz_cpu + pod_cpu, hot.alloc_cpu, hot.rcp_cpu()) * w.0;
+        total += most_allocated_with(
+            hot.nz_cpu.saturating_add(pod_cpu),
+            hot.alloc_cpu,
+            hot.rcp_cpu(),
+        ) * w.0;
         weights += w.0;
     }
     if hot.alloc_mem > 0 {
-        total += most_allocated_with(hot.nz_mem + pod_mem, hot.alloc_mem, hot.rcp_mem()) * w.1;
+        total += most_allocated_with(
+            hot.nz_mem.saturating_add(pod_mem),
+            hot.alloc_mem,
+            hot.rcp_mem(),
+        ) * w.1;
         weights += w.1;
     }
     weighted_mean(total, weights)
@@ -356,12 +368,14 @@ pub(crate) fn score(
     let mut weights = 0i64;
     for &(resource, weight) in resources {
         let (allocatable, requested) = match resource {
-            ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu + pod),
-            ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem + pod),
-            ScoredResource::Ephemeral { pod } => (cold.alloc_eph, cold.req_eph + pod),
+            // Saturating, as the node's sums are (see `cluster`): a sum
+            // beyond u64 is a full node.
+            ScoredResource::Cpu { pod } => (hot.alloc_cpu, hot.nz_cpu.saturating_add(pod)),
+            ScoredResource::Memory { pod } => (hot.alloc_mem, hot.nz_mem.saturating_add(pod)),
+            ScoredResource::Ephemeral { pod } => (cold.alloc_eph, cold.req_eph.saturating_add(pod)),
             ScoredResource::Extended { name, pod } => (
                 lookup(&cold.extended_alloc, name),
-                lookup(&cold.extended_req, name) + pod,
+                lookup(&cold.extended_req, name).saturating_add(pod),
             ),
         };
         if allocatable == 0 {
@@ -508,6 +522,7 @@ mod tests {
             mem,
             eph: 0,
             extended: if gpus > 0 { vec![(gpu, gpus)] } else { vec![] },
+            local: vec![],
         };
         // node: 4000m/16Gi with 3000m/8Gi requested, 1 of 2 GPUs used.
         let hot = node(4000, 16 * GI, 3000, 8 * GI);
@@ -733,6 +748,7 @@ mod overflow {
                 mem: small(&mut rng),
                 eph: small(&mut rng),
                 extended: Vec::new(),
+                local: Vec::new(),
             };
             let mut want = Vec::new();
             let fits_all = reasons(&hot, &cold, &req, |r| want.push(r));

@@ -10,6 +10,7 @@ use crate::cluster::Cluster;
 use crate::model::PodSpec;
 use crate::reason::Reason;
 use crate::selector::CompiledSelector;
+use crate::symbols::Names;
 use crate::volumes::{AccessMode, BindingMode, Claim, ClaimBinding, StorageClass, Volume};
 
 /// The labels VolumeZone compares.
@@ -403,7 +404,7 @@ pub fn claim_bindings(
     }
     volumes
         .decide(cluster, i, &ClusterNode { cluster, index: i }, pod)
-        .map_err(|r| r.render(&cluster.symbols, ("", "")))
+        .map_err(|r| r.render(&Names::interned(&cluster.symbols), ("", "")))
 }
 
 /// Whether a volume's node affinity admits node `i` (true when it has none):
