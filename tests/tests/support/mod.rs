@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 use user_scheduler::config::SchedulerConfig;
 use user_scheduler::daemon::{self, DaemonError, DaemonOptions};
 
+pub mod real;
+
 /// The scheduler name of the default profile.
 pub const SCHEDULER: &str = "user-scheduler";
 /// Namespace of the test pods.
