@@ -658,3 +658,29 @@ fn the_rbac_table_of_the_docs_lists_exactly_what_rbac_yaml_grants() {
          in the table but not granted: {extra:#?}"
     );
 }
+
+#[test]
+fn the_base_and_the_docs_name_this_versions_image_tag() {
+    // A release raises the workspace version; the tag operators are told to
+    // build, push and deploy must follow, or they run an older binary.
+    let version = env!("CARGO_PKG_VERSION");
+    let k = kustomization();
+    let image = k["images"]
+        .as_array()
+        .and_then(|images| images.iter().find(|i| i["name"] == "user-scheduler"))
+        .expect("kustomization.yaml sets the user-scheduler image");
+    assert_eq!(image["newTag"], version);
+    for file in ["../docs/deploy.md", "../README.md"] {
+        let text = std::fs::read_to_string(deploy().join(file)).unwrap();
+        for (i, _) in text.match_indices("user-scheduler:") {
+            let tag: String = text[i + "user-scheduler:".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            // Only image references (REGISTRY/user-scheduler:X.Y.Z).
+            if tag.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                assert_eq!(tag, version, "{file}: user-scheduler:{tag}");
+            }
+        }
+    }
+}
