@@ -714,7 +714,8 @@ pub fn render(r: &StepReport) -> String {
         STEPS.len(),
         r.step.action.kubectl()
     );
-    let _ = writeln!(s, "   seed: {}", r.step.seed);
+    // The step's name and outcome in the original demonstration's words.
+    let _ = writeln!(s, "   {}", r.step.seed);
     if r.step.scale_down_before {
         let _ = writeln!(
             s,
@@ -781,7 +782,7 @@ pub async fn run(
     let mut demo = Demo::start(options).await?;
     let _ = writeln!(
         out,
-        "The seed's autoscaling demonstration on the sandbox, clock at {speed}x.\n\
+        "z2jh's autoscaling demonstration on the sandbox, clock at {speed}x.\n\
          Cluster: core node {CORE_NODE} (hub, proxy; tainted for core pods) and the autoscaled\n\
          pool {USER_POOL} (0..10 nodes, 8 user-sized pods each, 60 s to provision). Objects from\n\
          deploy/: PriorityClasses, the user-placeholder StatefulSet, the user-dummy Deployment,\n\

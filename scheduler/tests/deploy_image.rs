@@ -144,3 +144,21 @@ fn ci_builds_the_same_static_target_as_the_image() {
     let ignore = read("deploy/Dockerfile.dockerignore");
     assert!(ignore.lines().any(|l| l.trim() == "target/"));
 }
+
+#[test]
+fn ci_finds_its_builds_where_cargo_puts_them() {
+    // With CARGO_TARGET_DIR set cargo builds elsewhere; a hard-coded
+    // `target/` path would check a stale binary or none.
+    let ci = read(".ci/run");
+    assert!(ci.contains(r#"target="${CARGO_TARGET_DIR:-target}""#));
+    for line in ci.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        for (i, _) in line.match_indices("target/") {
+            // `$target/` is the variable; `$musl_target/` another one.
+            let before = line[..i].chars().next_back();
+            assert!(
+                before.is_some_and(|c| c == '$' || c == '_' || c.is_ascii_alphanumeric()),
+                "a hard-coded target/ path in .ci/run: {line}"
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! Schema validation against the API server's OpenAPI is `.ci/run`'s
 //! kubernetes-validate step; this test needs no network and no kubectl.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -536,5 +536,151 @@ fn placeholders_and_dummies_are_scheduled_by_us_with_the_right_roles_and_priorit
         let expr = &pref.preference.match_expressions.as_ref().unwrap()[0];
         assert_eq!(expr.key, profile.node_purpose.key);
         assert_eq!(expr.values, Some(vec![profile.node_purpose.value.clone()]));
+    }
+}
+
+/// One permission: (role, API group, resource, resource name or "", verb).
+type Grant = (String, String, String, String, String);
+
+/// The backticked words of a table cell.
+fn backticked(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every permission the RBAC table of docs/deploy.md lists, one per row,
+/// resource, name and verb.
+fn rbac_table_grants() -> BTreeSet<Grant> {
+    let docs_path = deploy().join("../docs/deploy.md");
+    let docs = std::fs::read_to_string(&docs_path).expect("docs/deploy.md");
+    let begin = docs
+        .find("<!-- rbac-table:begin")
+        .expect("rbac-table:begin marker");
+    let end = docs
+        .find("<!-- rbac-table:end -->")
+        .expect("rbac-table:end marker");
+    let mut grants = BTreeSet::new();
+    // The header and the separator are the first two table lines.
+    for row in docs[begin..end]
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(2)
+    {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 5, "a row of five cells: {row}");
+        let (kind, _) = cells[0].split_once(' ').expect("kind then `name`");
+        let role = format!("{kind} {}", backticked(cells[0])[0]);
+        let group = match cells[1] {
+            "core" => String::new(),
+            other => backticked(other)
+                .pop()
+                .unwrap_or_else(|| panic!("group in {row}")),
+        };
+        let (resources, names) = match cells[2].split_once(" named ") {
+            Some((r, n)) => (backticked(r), backticked(n)),
+            None => (backticked(cells[2]), vec![String::new()]),
+        };
+        assert!(!resources.is_empty(), "resources in {row}");
+        for resource in &resources {
+            for name in &names {
+                for verb in cells[3].split(", ") {
+                    assert!(
+                        grants.insert((
+                            role.clone(),
+                            group.clone(),
+                            resource.clone(),
+                            name.clone(),
+                            verb.to_string(),
+                        )),
+                        "listed twice: {resource} {verb} in {row}"
+                    );
+                }
+            }
+        }
+    }
+    grants
+}
+
+/// Every permission the roles of deploy/rbac.yaml grant.
+fn rbac_file_grants() -> BTreeSet<Grant> {
+    let m = load_manifests();
+    let rules = m
+        .cluster_roles
+        .iter()
+        .map(|r| (format!("ClusterRole {}", name(r)), r.rules.clone()))
+        .chain(
+            m.roles
+                .iter()
+                .map(|r| (format!("Role {}", name(r)), r.rules.clone())),
+        );
+    let mut grants = BTreeSet::new();
+    for (role, rules) in rules {
+        for rule in rules.unwrap_or_default() {
+            assert!(
+                rule.non_resource_urls.is_none(),
+                "{role}: the table has no column for nonResourceURLs"
+            );
+            let names = rule.resource_names.unwrap_or_else(|| vec![String::new()]);
+            for group in rule.api_groups.unwrap_or_default() {
+                for resource in rule.resources.iter().flatten() {
+                    for name in &names {
+                        for verb in &rule.verbs {
+                            grants.insert((
+                                role.clone(),
+                                group.clone(),
+                                resource.clone(),
+                                name.clone(),
+                                verb.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    grants
+}
+
+#[test]
+fn the_rbac_table_of_the_docs_lists_exactly_what_rbac_yaml_grants() {
+    let table = rbac_table_grants();
+    let file = rbac_file_grants();
+    assert!(!file.is_empty());
+    let missing: Vec<_> = file.difference(&table).collect();
+    let extra: Vec<_> = table.difference(&file).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "docs/deploy.md's RBAC table differs from deploy/rbac.yaml\n\
+         granted but not in the table: {missing:#?}\n\
+         in the table but not granted: {extra:#?}"
+    );
+}
+
+#[test]
+fn the_base_and_the_docs_name_this_versions_image_tag() {
+    // A release raises the workspace version; the tag operators are told to
+    // build, push and deploy must follow, or they run an older binary.
+    let version = env!("CARGO_PKG_VERSION");
+    let k = kustomization();
+    let image = k["images"]
+        .as_array()
+        .and_then(|images| images.iter().find(|i| i["name"] == "user-scheduler"))
+        .expect("kustomization.yaml sets the user-scheduler image");
+    assert_eq!(image["newTag"], version);
+    for file in ["../docs/deploy.md", "../README.md"] {
+        let text = std::fs::read_to_string(deploy().join(file)).unwrap();
+        for (i, _) in text.match_indices("user-scheduler:") {
+            let tag: String = text[i + "user-scheduler:".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            // Only image references (REGISTRY/user-scheduler:X.Y.Z).
+            if tag.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                assert_eq!(tag, version, "{file}: user-scheduler:{tag}");
+            }
+        }
     }
 }

@@ -286,3 +286,25 @@ fn deeply_nested_yaml_is_refused_at_once() {
         .unwrap();
     assert_eq!(cluster.status.code(), Some(2));
 }
+
+#[test]
+fn the_example_pods_name_the_default_profiles_scheduler() {
+    // Created in a cluster (or the sandbox) next to the daemon without
+    // --config, they are scheduled by it; another name would leave them
+    // Pending with no event.
+    let wanted = score::Profile::jupyterhub().scheduler_name;
+    let dir = root().join("examples/pods");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("schedulerName:"))
+            .map(str::trim)
+            .collect();
+        assert_eq!(names, vec![wanted.as_str()], "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 5, "{seen} example pods");
+}

@@ -236,14 +236,10 @@ fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
             .spawn()
             .unwrap(),
     );
+    // The example pods name the default profile's scheduler, which the
+    // daemon runs without --config: they are created as they are.
     let pod = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/pods/user.yaml");
-    let text = std::fs::read_to_string(&pod).unwrap().replace(
-        "schedulerName: jhub-user-scheduler",
-        "schedulerName: user-scheduler",
-    );
-    let pod_file = dir.join("pod.yaml");
-    std::fs::write(&pod_file, text).unwrap();
-    let created = kubectl(&kubeconfig, &["create", "-f", pod_file.to_str().unwrap()]).unwrap();
+    let created = kubectl(&kubeconfig, &["create", "-f", pod.to_str().unwrap()]).unwrap();
     assert!(
         created.status.success(),
         "{}",
@@ -266,14 +262,7 @@ fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
     });
     // A pod that fits nowhere is logged too, with kube's reason.
     let big = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/pods/too-big.yaml");
-    let text = std::fs::read_to_string(&big).unwrap().replacen(
-        "spec:\n",
-        "spec:\n  schedulerName: user-scheduler\n",
-        1,
-    );
-    let big_file = dir.join("big.yaml");
-    std::fs::write(&big_file, text).unwrap();
-    let created = kubectl(&kubeconfig, &["create", "-f", big_file.to_str().unwrap()]).unwrap();
+    let created = kubectl(&kubeconfig, &["create", "-f", big.to_str().unwrap()]).unwrap();
     assert!(created.status.success());
     let logged = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for(

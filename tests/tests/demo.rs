@@ -46,6 +46,8 @@ fn scale_downs(r: &StepReport) -> usize {
 fn check(r: &StepReport) {
     let shown = render(r);
     let n = r.step.number;
+    // What operators read: no word of the project's own history.
+    assert!(!shown.contains("seed"), "step {n}: project jargon\n{shown}");
     assert!(r.settled, "step {n} settles\n{shown}");
     assert!(
         r.snapshot.pending.is_empty(),
@@ -134,13 +136,59 @@ async fn the_seed_demonstration_has_the_seed_outcome_at_every_step() {
         })
         .await
         .expect("the demo starts");
+        let mut shown = Vec::new();
         for step in STEPS {
             let report = demo.run_step(step).await.expect("the step runs");
             check(&report);
+            shown.push(render(&report));
         }
         demo.stop().await.expect("the demo stops cleanly");
+        readme_excerpt_is_what_the_demo_prints(&shown);
     };
     tokio::time::timeout(Duration::from_secs(180), run)
         .await
         .expect("the demonstration finishes within three minutes");
+}
+
+/// README's demo excerpt is abridged, but what it shows is printed: every
+/// step header it gives in full and every user-node row, under the step it
+/// is shown in. (Autoscaler timestamps and counts vary with the machine's
+/// load and are not compared; nor are headers abridged with "...".)
+fn readme_excerpt_is_what_the_demo_prints(shown: &[String]) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = &readme[readme
+        .find("## The demonstration")
+        .expect("the demo section")..];
+    let block = section
+        .split("```")
+        .nth(1)
+        .expect("the excerpt is the section's first code block");
+    let mut step: Option<usize> = None;
+    let mut compared = 0;
+    for line in block.lines() {
+        if let Some(rest) = line.strip_prefix("── Step ") {
+            let n: usize = rest
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .expect("a step number");
+            step = Some(n);
+            let printed = shown[n - 1].lines().next().unwrap();
+            if !line.contains("...") {
+                assert_eq!(line, printed, "README's header of step {n}");
+                compared += 1;
+            }
+        } else if line.trim_start().starts_with("user-pool-") {
+            let n = step.expect("a node row under a step header");
+            assert!(
+                shown[n - 1].lines().any(|l| l == line),
+                "README shows under step {n}\n{line}\nbut the demo printed\n{}",
+                shown[n - 1]
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "only {compared} lines compared");
 }
