@@ -323,7 +323,10 @@ impl ControlPlane {
             what: "generating the service-account key".into(),
             source: std::io::Error::other(e),
         })?;
+        // kube-apiserver verifies with the public key (a PKCS#8 private key
+        // is not read as one) and signs with the private key.
         write(&d.join("sa.key"), &key.serialize_pem())?;
+        write(&d.join("sa.pub"), &key.public_key_pem())?;
         write(
             &d.join("tokens.csv"),
             &format!(
@@ -340,11 +343,14 @@ impl ControlPlane {
                 format!("--etcd-servers={etcd_url}"),
                 "--bind-address=127.0.0.1".into(),
                 "--advertise-address=127.0.0.1".into(),
+                // The `kubernetes` Service's endpoints may not be loopback;
+                // nothing here needs that Service (envtest does the same).
+                "--endpoint-reconciler-type=none".into(),
                 format!("--secure-port={port}"),
                 format!("--cert-dir={}", pki.display()),
                 "--service-cluster-ip-range=10.0.0.0/24".into(),
                 format!("--service-account-issuer={url}"),
-                format!("--service-account-key-file={}", d.join("sa.key").display()),
+                format!("--service-account-key-file={}", d.join("sa.pub").display()),
                 format!(
                     "--service-account-signing-key-file={}",
                     d.join("sa.key").display()
@@ -520,8 +526,10 @@ impl ControlPlane {
     }
 
     /// Starts kube-scheduler with `config` (a `KubeSchedulerConfiguration`
-    /// whose `clientConnection.kubeconfig` the harness sets to the
-    /// `system:kube-scheduler` user's) and `args`; it runs until the
+    /// whose `clientConnection` the harness sets: the kubeconfig of `user`,
+    /// written before with [`write_kubeconfig`](Self::write_kubeconfig), or
+    /// the `system:kube-scheduler` user's when `user` is `None`; QPS and
+    /// burst high enough not to be the limit) and `args`; it runs until the
     /// returned handle or the control plane is dropped. Its log is
     /// `kube-scheduler-{name}.log` in [`dir`](Self::dir).
     ///
@@ -530,10 +538,14 @@ impl ControlPlane {
     pub fn start_kube_scheduler(
         &self,
         name: &str,
+        user: Option<&str>,
         config: &str,
         args: &[&str],
     ) -> Result<KubeScheduler, ControlPlaneError> {
-        let kubeconfig = self.write_kubeconfig("kube-scheduler", KUBE_SCHEDULER_TOKEN)?;
+        let kubeconfig = match user {
+            Some(user) => self.kubeconfig(user),
+            None => self.write_kubeconfig("system-kube-scheduler", KUBE_SCHEDULER_TOKEN)?,
+        };
         let path = self.dir.0.join(format!("kube-scheduler-{name}.yaml"));
         write(
             &path,

@@ -228,6 +228,28 @@ async fn kube_scheduler_and_user_scheduler_hand_the_lease_over_both_ways() {
     // (main branch: kube-scheduler v1.37 reads more kinds than the 4.x
     // rules grant).
     apply_z2jh_rbac(&plane, "z2jh-rbac-main.yaml").await;
+    // kube-scheduler v1.37 also lists DeviceTaintRules and waits for that
+    // list before it even runs for the lease; the chart's rules (copied from
+    // v1.35's system:kube-scheduler) do not grant it yet. Ours never reads it.
+    create_all(
+        &plane,
+        &[
+            serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "kube-scheduler-1.37-device-taint-rules"},
+                "rules": [{"apiGroups": ["resource.k8s.io"], "resources": ["devicetaintrules"],
+                           "verbs": ["list", "watch"]}]
+            }),
+            serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": "kube-scheduler-1.37-device-taint-rules"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "kube-scheduler-1.37-device-taint-rules"},
+                "subjects": [{"kind": "ServiceAccount", "name": "user-scheduler", "namespace": NS}]
+            }),
+        ],
+    )
+    .await;
     let admin = plane.admin().await.unwrap();
     let _kubelet = Kubelet::start(admin.clone());
     create_all(
@@ -243,11 +265,11 @@ async fn kube_scheduler_and_user_scheduler_hand_the_lease_over_both_ways() {
         .service_account_token(NS, "user-scheduler")
         .await
         .unwrap();
-    plane.write_kubeconfig("kube-scheduler", &token).unwrap();
+    plane.write_kubeconfig("chart-sa", &token).unwrap();
 
     // 1. kube-scheduler leads; ours waits and binds nothing.
     let mut kube_scheduler = plane
-        .start_kube_scheduler("first", &config_text, &["--v=2"])
+        .start_kube_scheduler("first", Some("chart-sa"), &config_text, &["--v=2"])
         .unwrap();
     let kube_identity = eventually(
         Duration::from_secs(60),
@@ -297,7 +319,7 @@ async fn kube_scheduler_and_user_scheduler_hand_the_lease_over_both_ways() {
     // 3. The other way: kube-scheduler waits while we lead, then takes over
     // once we stop (we release the lease on a clean stop).
     let _second = plane
-        .start_kube_scheduler("second", &config_text, &["--v=2"])
+        .start_kube_scheduler("second", Some("chart-sa"), &config_text, &["--v=2"])
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
