@@ -26,9 +26,10 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use score::model::{
     Container, HostPort, LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Labels,
-    NodeImage, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec,
-    PodAffinityRules, PodAffinityTerm, PodSpec, PreferredSchedulingTerm, Protocol, ResourceList,
-    Taint, TaintEffect, Terminating, Toleration, TolerationOperator, WeightedPodAffinityTerm,
+    NodeImage, NodeInclusionPolicy, NodeSelectorOperator, NodeSelectorRequirement,
+    NodeSelectorTerm, NodeSpec, PodAffinityRules, PodAffinityTerm, PodSpec,
+    PreferredSchedulingTerm, Protocol, ResourceList, Taint, TaintEffect, Terminating, Toleration,
+    TolerationOperator, TopologySpreadConstraint, WeightedPodAffinityTerm, WhenUnsatisfiable,
 };
 use score::quantity::{self, QuantityError};
 
@@ -344,6 +345,64 @@ fn label_selector(
         match_labels,
         match_expressions,
     })
+}
+
+/// `spec.topologySpreadConstraints`. The API server validates these
+/// (maxSkew ≥ 1, whenUnsatisfiable, policies); a value it would not accept
+/// is reported here rather than guessed.
+fn topology_spread(
+    ctx: &Ctx,
+    list: Option<&Vec<core::TopologySpreadConstraint>>,
+) -> Result<Vec<TopologySpreadConstraint>, ConvertError> {
+    list.into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| {
+            let field = format!("spec.topologySpreadConstraints[{i}]");
+            if c.max_skew < 1 {
+                return Err(ctx.invalid(
+                    format!("{field}.maxSkew"),
+                    format!("must be at least 1, not {}", c.max_skew),
+                ));
+            }
+            let when_unsatisfiable = match c.when_unsatisfiable.as_str() {
+                "DoNotSchedule" => WhenUnsatisfiable::DoNotSchedule,
+                "ScheduleAnyway" => WhenUnsatisfiable::ScheduleAnyway,
+                other => {
+                    return Err(ctx.invalid(
+                        format!("{field}.whenUnsatisfiable"),
+                        format!("unknown value {other:?}"),
+                    ));
+                }
+            };
+            let policy = |name: &str, v: Option<&String>| match v.map(String::as_str) {
+                None => Ok(None),
+                Some("Honor") => Ok(Some(NodeInclusionPolicy::Honor)),
+                Some("Ignore") => Ok(Some(NodeInclusionPolicy::Ignore)),
+                Some(other) => Err(ctx.invalid(
+                    format!("{field}.{name}"),
+                    format!("unknown policy {other:?}"),
+                )),
+            };
+            Ok(TopologySpreadConstraint {
+                max_skew: c.max_skew,
+                topology_key: c.topology_key.clone(),
+                when_unsatisfiable,
+                label_selector: c
+                    .label_selector
+                    .as_ref()
+                    .map(|s| label_selector(ctx, &format!("{field}.labelSelector"), s))
+                    .transpose()?,
+                min_domains: c.min_domains,
+                node_affinity_policy: policy(
+                    "nodeAffinityPolicy",
+                    c.node_affinity_policy.as_ref(),
+                )?,
+                node_taints_policy: policy("nodeTaintsPolicy", c.node_taints_policy.as_ref())?,
+                match_label_keys: c.match_label_keys.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 fn pod_affinity_term(
@@ -688,6 +747,10 @@ fn convert_pod(pod: &core::Pod, clamp: bool) -> Result<(PodSpec, Vec<String>), C
         start_time,
         claims,
         terminating: terminating(pod),
+        topology_spread: topology_spread(&ctx, spec.topology_spread_constraints.as_ref())?,
+        // Built from Services and owners, which the daemon does not watch
+        // (see `explain` for the cluster-file case).
+        default_spread_selector: None,
     };
     Ok((
         spec,
@@ -1304,6 +1367,45 @@ spec:
     }
 
     #[test]
+    fn topology_spread_constraints() {
+        let p = pod_spec(&pod("metadata: {name: p, namespace: ns, labels: {app: x}}
+spec:
+  containers: [{name: c}]
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: x}}, minDomains: 2, nodeAffinityPolicy: Ignore, nodeTaintsPolicy: Honor, matchLabelKeys: [pod-template-hash]}
+  - {maxSkew: 3, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}
+"))
+        .unwrap();
+        assert_eq!(
+            p.topology_spread,
+            vec![
+                TopologySpreadConstraint {
+                    max_skew: 1,
+                    topology_key: "topology.kubernetes.io/zone".into(),
+                    when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                    label_selector: Some(LabelSelector::equals("app", "x")),
+                    min_domains: Some(2),
+                    node_affinity_policy: Some(NodeInclusionPolicy::Ignore),
+                    node_taints_policy: Some(NodeInclusionPolicy::Honor),
+                    match_label_keys: vec!["pod-template-hash".into()],
+                },
+                TopologySpreadConstraint {
+                    max_skew: 3,
+                    topology_key: "kubernetes.io/hostname".into(),
+                    when_unsatisfiable: WhenUnsatisfiable::ScheduleAnyway,
+                    label_selector: None,
+                    min_domains: None,
+                    node_affinity_policy: None,
+                    node_taints_policy: None,
+                    match_label_keys: vec![],
+                },
+            ]
+        );
+        // The daemon does not know the pod's Services and owners.
+        assert_eq!(p.default_spread_selector, None);
+    }
+
+    #[test]
     fn pod_errors_name_the_field() {
         let cases = [
             (
@@ -1333,6 +1435,18 @@ spec: {containers: [], initContainers: [{name: i, resources: {requests: {cpu: '-
             (
                 "metadata: {name: p}\nspec: {containers: [], tolerations: [{key: k}, {key: k, operator: Like}]}",
                 "pod default/p: spec.tolerations[1].operator: unknown operator \"Like\"",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], topologySpreadConstraints: [{maxSkew: 1, topologyKey: z, whenUnsatisfiable: Maybe}]}",
+                "pod default/p: spec.topologySpreadConstraints[0].whenUnsatisfiable: unknown value \"Maybe\"",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], topologySpreadConstraints: [{maxSkew: 0, topologyKey: z, whenUnsatisfiable: DoNotSchedule}]}",
+                "pod default/p: spec.topologySpreadConstraints[0].maxSkew: must be at least 1, not 0",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], topologySpreadConstraints: [{maxSkew: 1, topologyKey: z, whenUnsatisfiable: DoNotSchedule, nodeTaintsPolicy: Maybe}]}",
+                "pod default/p: spec.topologySpreadConstraints[0].nodeTaintsPolicy: unknown policy \"Maybe\"",
             ),
             (
                 "metadata: {name: p}\nspec: {containers: [], tolerations: [{key: k, effect: Sometimes}]}",
