@@ -5,8 +5,8 @@
 //! looks its label and taint verdicts up per node *class* (computed at most once
 //! per class per pod), so a pod's node affinity, tolerations and node-purpose
 //! rule cost one table lookup per node. Only pods that name a node, use host
-//! ports, have affinity on the hostname label, or have inter-pod affinity take
-//! slower per-node paths. Every buffer lives in [`Scratch`], reused across
+//! ports, have affinity on the hostname label, have inter-pod affinity or
+//! topology spread constraints take slower per-node paths. Every buffer lives in [`Scratch`], reused across
 //! decisions: the loop allocates nothing per node (but for a node holding room
 //! for pods nominated to it).
 //!
@@ -887,8 +887,9 @@ impl<'a> Pass<'a> {
     }
 
     /// Whether this is the common decision (no node name, host ports,
-    /// nominated pods, extended resources, claims, inter-pod affinity or
-    /// per-node affinity; fused scores), which takes a copy of the loop with
+    /// nominated pods, extended resources, claims, inter-pod affinity,
+    /// spread constraints or per-node affinity; fused scores), which takes a
+    /// copy of the loop with
     /// those branches compiled out, and which the [`DecisionCache`] serves.
     fn simple(&self) -> bool {
         !self.per_node
@@ -1156,7 +1157,9 @@ enum ImageScore<'a> {
 
 /// The score plugins of a profile summed node by node during the filter
 /// pass, for pods and profiles where every plugin is either per node and
-/// cheap (RealUserColocation, NodeResourcesFit, ImageLocality) or per node
+/// cheap (RealUserColocation, NodeResourcesFit,
+/// NodeResourcesBalancedAllocation, ImageLocality; PodTopologySpread when
+/// the pod has no constraint it scores) or per node
 /// class (NodePurpose; NodeAffinity and TaintToleration, which are
 /// normalized after the pass, per class). Integer sums do not depend on the
 /// order of their terms, so the totals equal [`score_columns`]'s.

@@ -148,9 +148,10 @@ fn constraints_of(
             let empty = selector
                 .as_ref()
                 .is_none_or(|s| s.match_labels.is_empty() && s.match_expressions.is_empty());
-            let compiled = (!empty).then(|| {
-                CompiledSelector::compile(selector.as_ref().expect("some"), &cluster.symbols)
-            });
+            let compiled = selector
+                .as_ref()
+                .filter(|_| !empty)
+                .map(|s| CompiledSelector::compile(s, &cluster.symbols));
             let self_match = match &selector {
                 None => false,
                 // An empty selector is kube's `Everything`: it matches the
