@@ -136,6 +136,33 @@ mod tests {
     }
 
     #[test]
+    fn kube_default_profile_scores_it() {
+        use crate::Cluster;
+        use crate::profile::Profile;
+        use crate::schedule::explain;
+        use crate::testing::{node, pod};
+        let mut c = Cluster::default();
+        c.upsert_node(&node("node1").capacity(4000, 10000).build());
+        c.upsert_node(&node("node2").capacity(6000, 10000).build());
+        let column = |p: &crate::model::PodSpec| -> Vec<i64> {
+            explain(&c, &Profile::kube_default("x"), p)
+                .nodes
+                .iter()
+                .map(|n| {
+                    n.scores
+                        .iter()
+                        .find(|(name, _)| *name == "NodeResourcesBalancedAllocation")
+                        .map_or(-1, |(_, s)| *s)
+                })
+                .collect()
+        };
+        // kube's "differently sized nodes": 87 and 100.
+        assert_eq!(column(&pod("p").req(3000, 5000).build()), [87, 100]);
+        // Best effort: skipped, 0 everywhere.
+        assert_eq!(column(&pod("p").build()), [0, 0]);
+    }
+
+    #[test]
     fn node_records() {
         let mut hot = NodeHot {
             req_cpu: 3000,
