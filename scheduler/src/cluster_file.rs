@@ -7,13 +7,19 @@
 //! prints. Nodes, Pods, PersistentVolumeClaims, PersistentVolumes,
 //! StorageClasses, PodDisruptionBudgets, CSINodes, CSIDrivers,
 //! CSIStorageCapacities and Namespaces are kept as
-//! typed objects in input order; other kinds are skipped with one warning per
+//! typed objects in input order, and so are Services, ReplicationControllers,
+//! ReplicaSets and StatefulSets (they give a pod the selector of
+//! PodTopologySpread's default constraints, see
+//! [`convert::default_spread_selector`]); other kinds are skipped with one warning per
 //! kind. Quantities written as bare YAML numbers (`cpu: 4`) are read as the
 //! strings the API would print (`cpu: "4"`), so hand-written files work too.
 
 use std::path::Path;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, CSIStorageCapacity, StorageClass};
 use score::{Cluster, RoleSelectors};
@@ -103,8 +109,25 @@ pub struct ClusterFile {
     pub storage_capacities: Vec<CSIStorageCapacity>,
     /// Namespaces (their labels feed affinity namespace selectors).
     pub namespaces: Vec<Namespace>,
+    /// Services, ReplicationControllers, ReplicaSets and StatefulSets: the
+    /// selectors of PodTopologySpread's default constraints.
+    pub owners: SpreadOwners,
     /// One line per skipped kind.
     pub warnings: Vec<String>,
+}
+
+/// The objects kube's PodTopologySpread reads to select the pods its default
+/// constraints count (`helper.DefaultSelector`).
+#[derive(Clone, Debug, Default)]
+pub struct SpreadOwners {
+    /// Services.
+    pub services: Vec<Service>,
+    /// ReplicationControllers.
+    pub replication_controllers: Vec<ReplicationController>,
+    /// ReplicaSets.
+    pub replica_sets: Vec<ReplicaSet>,
+    /// StatefulSets.
+    pub stateful_sets: Vec<StatefulSet>,
 }
 
 /// Reads and parses a cluster file.
@@ -354,6 +377,26 @@ fn add_object(
             index,
             typed(value, kind, s, location)?,
         ),
+        "Service" => put(
+            &mut file.owners.services,
+            index,
+            typed(value, kind, s, location)?,
+        ),
+        "ReplicationController" => put(
+            &mut file.owners.replication_controllers,
+            index,
+            typed(value, kind, s, location)?,
+        ),
+        "ReplicaSet" => put(
+            &mut file.owners.replica_sets,
+            index,
+            typed(value, kind, s, location)?,
+        ),
+        "StatefulSet" => put(
+            &mut file.owners.stateful_sets,
+            index,
+            typed(value, kind, s, location)?,
+        ),
         other => {
             match skipped.iter_mut().find(|(k, _)| k == other) {
                 Some((_, n)) => *n += 1,
@@ -583,13 +626,12 @@ items:
             names(f.pods.iter().map(|p| p.metadata.name.clone()).collect()),
             ["alice", "done", "pending"]
         );
+        // Services are kept (PodTopologySpread's default selectors).
         assert_eq!(
             f.warnings,
-            [
-                "cluster.yaml: skipped 2 Service objects: not used by the scheduler",
-                "cluster.yaml: skipped 1 Deployment object: not used by the scheduler",
-            ]
+            ["cluster.yaml: skipped 1 Deployment object: not used by the scheduler"]
         );
+        assert_eq!(f.owners.services.len(), 2);
         // Bare numbers became quantities.
         let alloc = f.nodes[0]
             .status

@@ -21,9 +21,11 @@ use std::time::Duration;
 use score::Profile;
 use score::RoleSelectors;
 use score::model::{
-    LabelSelector, LabelSelectorRequirement, NodeSelectorOperator, NodeSelectorRequirement,
-    NodeSelectorTerm, PreferredSchedulingTerm,
+    LabelSelector, LabelSelectorRequirement, NodeInclusionPolicy, NodeSelectorOperator,
+    NodeSelectorRequirement, NodeSelectorTerm, PreferredSchedulingTerm, TopologySpreadConstraint,
+    WhenUnsatisfiable,
 };
+use score::plugins::pod_topology_spread::SpreadArgs;
 use score::profile::{
     AddedAffinity, FilterPlugin, FitArgs, NodePurposeMode, ResourceWeight, ScorePlugin,
     ScoringStrategy,
@@ -684,7 +686,7 @@ const PLUGINS: &[PluginInfo] = &[
     PluginInfo {
         name: "PodTopologySpread",
         points: points(&[P::PreFilter, P::Filter, P::PreScore, P::Score]),
-        support: Support::Ignored,
+        support: Support::Implemented,
     },
     PluginInfo {
         name: "InterPodAffinity",
@@ -699,7 +701,7 @@ const PLUGINS: &[PluginInfo] = &[
     PluginInfo {
         name: "NodeResourcesBalancedAllocation",
         points: points(&[P::PreScore, P::Score]),
-        support: Support::Ignored,
+        support: Support::Implemented,
     },
     PluginInfo {
         name: "ImageLocality",
@@ -1032,21 +1034,14 @@ fn apply_plugins(
         })
         .collect();
     // Plugins that end up enabled somewhere that matters (preScore alone does
-    // nothing). PodTopologySpread's filter only reads a pod's own
-    // DoNotSchedule constraints (kube's system defaults are ScheduleAnyway,
-    // for scoring): it is on in every default profile, this project's
-    // included, so `explain` warns about such a pod instead of every
-    // profile warning on every start.
+    // nothing).
     let mut ignored = Ordered::default();
     for (point, names) in &resolved.points {
         if *point == Point::PreScore {
             continue;
         }
         for n in names {
-            let filter_only_spread =
-                n == TOPOLOGY_SPREAD && matches!(point, Point::PreFilter | Point::Filter);
-            if !filter_only_spread && plugin_info(n).is_some_and(|i| i.support == Support::Ignored)
-            {
+            if plugin_info(n).is_some_and(|i| i.support == Support::Ignored) {
                 ignored.insert(n);
             }
         }
@@ -1191,28 +1186,158 @@ fn fit_args(args: &Obj<'_>) -> R<FitArgs> {
                 "RequestedToCapacityRatio is not supported",
             ));
         }
-        let resources = s.list("resources")?;
-        if !resources.is_empty() {
-            fit.resources.clear();
-        }
-        for (path, v) in resources {
-            let r = Obj::new(path.clone(), v)?;
-            r.only(&["name", "weight"])?;
-            let name = r
-                .str("name")?
-                .ok_or_else(|| at(&path, "missing field \"name\""))?;
-            if fit.resources.iter().any(|w| w.name == name) {
-                return Err(at(&path, format!("duplicate resource {name:?}")));
-            }
-            // kube defaults an unset or 0 weight to 1, then requires 1..=100.
-            let weight = match r.int_in("weight", 0, 100)? {
-                None | Some(0) => 1,
-                Some(w) => w,
-            };
-            fit.resources.push(ResourceWeight { name, weight });
+        if let Some(resources) = resource_weights(&s)? {
+            fit.resources = resources;
         }
     }
     Ok(fit)
+}
+
+/// PodTopologySpreadArgs, validated as kube's `ValidatePodTopologySpreadArgs`:
+/// `defaultingType` System (the default without constraints) or List (the
+/// default with), System only without `defaultConstraints`, and each
+/// default constraint without a `labelSelector` (the selector is each pod's
+/// own, from its Services and owners) and with a unique (topologyKey,
+/// whenUnsatisfiable).
+fn spread_args(args: &Obj<'_>) -> R<SpreadArgs> {
+    args.only(&["apiVersion", "kind", "defaultConstraints", "defaultingType"])?;
+    let mut constraints: Vec<TopologySpreadConstraint> = Vec::new();
+    for (path, v) in args.list("defaultConstraints")? {
+        let c = Obj::new(path.clone(), v)?;
+        let constraint = spread_constraint(&c)?;
+        if c.has("labelSelector") {
+            return Err(at(
+                &c.field("labelSelector"),
+                "constraint must not define a selector, as they deduced for each pod",
+            ));
+        }
+        if constraints.iter().any(|o| {
+            o.topology_key == constraint.topology_key
+                && o.when_unsatisfiable == constraint.when_unsatisfiable
+        }) {
+            return Err(at(
+                &path,
+                format!(
+                    "duplicate constraint for topologyKey {:?} and whenUnsatisfiable {:?}",
+                    constraint.topology_key,
+                    when_name(constraint.when_unsatisfiable)
+                ),
+            ));
+        }
+        constraints.push(constraint);
+    }
+    let system = match args.str("defaultingType")?.as_deref() {
+        None => constraints.is_empty(),
+        Some("System") => true,
+        Some("List") => false,
+        Some(other) => {
+            return Err(at(
+                &args.field("defaultingType"),
+                format!("unknown defaultingType {other:?} (expected System or List)"),
+            ));
+        }
+    };
+    if system && !constraints.is_empty() {
+        return Err(at(
+            &args.field("defaultConstraints"),
+            "when .defaultingType is \"System\", .defaultConstraints must be empty",
+        ));
+    }
+    Ok(SpreadArgs {
+        system_defaulting: system,
+        default_constraints: constraints,
+    })
+}
+
+fn when_name(w: WhenUnsatisfiable) -> &'static str {
+    match w {
+        WhenUnsatisfiable::DoNotSchedule => "DoNotSchedule",
+        WhenUnsatisfiable::ScheduleAnyway => "ScheduleAnyway",
+    }
+}
+
+/// One topology spread constraint (`v1.TopologySpreadConstraint`).
+fn spread_constraint(c: &Obj<'_>) -> R<TopologySpreadConstraint> {
+    c.only(&[
+        "maxSkew",
+        "topologyKey",
+        "whenUnsatisfiable",
+        "labelSelector",
+        "minDomains",
+        "nodeAffinityPolicy",
+        "nodeTaintsPolicy",
+        "matchLabelKeys",
+    ])?;
+    let max_skew = c
+        .int_in("maxSkew", 1, i64::from(i32::MAX))?
+        .ok_or_else(|| at(&c.path, "missing field \"maxSkew\""))?;
+    let topology_key = c
+        .str("topologyKey")?
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| at(&c.path, "missing field \"topologyKey\""))?;
+    let when_unsatisfiable = match c.str("whenUnsatisfiable")?.as_deref() {
+        Some("DoNotSchedule") => WhenUnsatisfiable::DoNotSchedule,
+        Some("ScheduleAnyway") => WhenUnsatisfiable::ScheduleAnyway,
+        Some(other) => {
+            return Err(at(
+                &c.field("whenUnsatisfiable"),
+                format!(
+                    "unknown whenUnsatisfiable {other:?} (expected DoNotSchedule or ScheduleAnyway)"
+                ),
+            ));
+        }
+        None => return Err(at(&c.path, "missing field \"whenUnsatisfiable\"")),
+    };
+    let policy = |key: &str| -> R<Option<NodeInclusionPolicy>> {
+        match c.str(key)?.as_deref() {
+            None => Ok(None),
+            Some("Honor") => Ok(Some(NodeInclusionPolicy::Honor)),
+            Some("Ignore") => Ok(Some(NodeInclusionPolicy::Ignore)),
+            Some(other) => Err(at(
+                &c.field(key),
+                format!("unknown policy {other:?} (expected Honor or Ignore)"),
+            )),
+        }
+    };
+    Ok(TopologySpreadConstraint {
+        max_skew: i32::try_from(max_skew).unwrap_or(i32::MAX),
+        topology_key,
+        when_unsatisfiable,
+        label_selector: c
+            .obj("labelSelector")?
+            .map(|s| label_selector(&s))
+            .transpose()?,
+        min_domains: c
+            .int_in("minDomains", 1, i64::from(i32::MAX))?
+            .map(|d| i32::try_from(d).unwrap_or(i32::MAX)),
+        node_affinity_policy: policy("nodeAffinityPolicy")?,
+        node_taints_policy: policy("nodeTaintsPolicy")?,
+        match_label_keys: c.strings("matchLabelKeys")?,
+    })
+}
+
+/// A `resources` list of `{name, weight}` (NodeResourcesFit's scoring
+/// strategy, NodeResourcesBalancedAllocationArgs); `None` when absent or
+/// empty (the plugin's default then applies, as in kube).
+fn resource_weights(obj: &Obj<'_>) -> R<Option<Vec<ResourceWeight>>> {
+    let mut out: Vec<ResourceWeight> = Vec::new();
+    for (path, v) in obj.list("resources")? {
+        let r = Obj::new(path.clone(), v)?;
+        r.only(&["name", "weight"])?;
+        let name = r
+            .str("name")?
+            .ok_or_else(|| at(&path, "missing field \"name\""))?;
+        if out.iter().any(|w| w.name == name) {
+            return Err(at(&path, format!("duplicate resource {name:?}")));
+        }
+        // kube defaults an unset or 0 weight to 1, then requires 1..=100.
+        let weight = match r.int_in("weight", 0, 100)? {
+            None | Some(0) => 1,
+            Some(w) => w,
+        };
+        out.push(ResourceWeight { name, weight });
+    }
+    Ok((!out.is_empty()).then_some(out))
 }
 
 fn added_affinity(obj: &Obj<'_>) -> R<AddedAffinity> {
@@ -1300,6 +1425,13 @@ fn apply_plugin_config(
     check_args_type(&args, &name)?;
     match name.as_str() {
         "NodeResourcesFit" => profile.fit = fit_args(&args)?,
+        "PodTopologySpread" => profile.spread = spread_args(&args)?,
+        "NodeResourcesBalancedAllocation" => {
+            args.only(&["apiVersion", "kind", "resources"])?;
+            if let Some(resources) = resource_weights(&args)? {
+                profile.balanced.resources = resources;
+            }
+        }
         "InterPodAffinity" => {
             args.only(&[
                 "apiVersion",
@@ -1464,6 +1596,36 @@ fn parse_profile(obj: &Obj<'_>, warnings: &mut Vec<String>) -> R<Profile> {
             return Err(at(&path, format!("duplicate pluginConfig for {name:?}")));
         }
     }
+    // kube gives a pod without constraints of its own the default
+    // constraints, selecting like the Services, ReplicationControllers,
+    // ReplicaSets and StatefulSets that select or own it. The daemon
+    // watches none of those, so it cannot build that selector: say so
+    // rather than spread differently in silence.
+    // (Defaults act at the point of their whenUnsatisfiable: the system
+    // defaults, ScheduleAnyway, only where PodTopologySpread scores.)
+    let spread_filter = profile.filter_enabled(FilterPlugin::PodTopologySpread);
+    let spread_score = profile
+        .score_weight(ScorePlugin::PodTopologySpread)
+        .is_some();
+    let defaults_act = profile
+        .spread
+        .defaults()
+        .iter()
+        .any(|c| match c.when_unsatisfiable {
+            WhenUnsatisfiable::DoNotSchedule => spread_filter,
+            WhenUnsatisfiable::ScheduleAnyway => spread_score,
+        });
+    if defaults_act {
+        warnings.push(format!(
+            "{} ({}): PodTopologySpread's default constraints are not applied by the daemon: \
+             kube-scheduler selects their pods with the selectors of the Services, \
+             ReplicationControllers, ReplicaSets and StatefulSets that select or own a pod \
+             (the placeholders' StatefulSet among them), which user-scheduler does not watch; \
+             pods' own topologySpreadConstraints are honoured, and `explain` applies the \
+             defaults when its cluster file holds those objects",
+            obj.path, profile.scheduler_name
+        ));
+    }
     if profile.node_purpose.mode == NodePurposeMode::Require && !purpose_filter {
         warnings.push(format!(
             "{} ({}): NodePurpose match \"require\" has no effect: the NodePurpose filter is not enabled",
@@ -1478,9 +1640,6 @@ fn parse_profile(obj: &Obj<'_>, warnings: &mut Vec<String>) -> R<Profile> {
     }
     Ok(profile)
 }
-
-/// The plugin whose filter is not implemented yet (see [`apply_plugins`]).
-const TOPOLOGY_SPREAD: &str = "PodTopologySpread";
 
 /// Top-level fields kube-scheduler has that user-scheduler accepts and ignores, and why.
 const IGNORED_FIELDS: &[(&str, &str)] = &[
@@ -1851,6 +2010,85 @@ mod tests {
     }
 
     #[test]
+    fn balanced_allocation_args_are_parsed() {
+        let c = cfg("profiles:\n- pluginConfig:\n  - name: NodeResourcesBalancedAllocation\n    args:\n      kind: NodeResourcesBalancedAllocationArgs\n      resources: [{name: cpu, weight: 1}, {name: memory}, {name: nvidia.com/gpu, weight: 3}]").unwrap();
+        let p = &c.profiles[0];
+        let names: Vec<(&str, i64)> = p
+            .balanced
+            .resources
+            .iter()
+            .map(|r| (r.name.as_str(), r.weight))
+            .collect();
+        assert_eq!(
+            names,
+            [("cpu", 1), ("memory", 1), ("nvidia.com/gpu", 3)],
+            "an unset weight is 1"
+        );
+        // In kube's default profile at weight 1, and implemented: no warning.
+        assert_eq!(
+            p.score_weight(score::profile::ScorePlugin::NodeResourcesBalancedAllocation),
+            Some(1)
+        );
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("BalancedAllocation")),
+            "{:?}",
+            c.warnings
+        );
+        // Without args: cpu and memory.
+        let c = cfg("profiles:\n- schedulerName: x").unwrap();
+        assert_eq!(
+            c.profiles[0].balanced,
+            score::profile::BalancedArgs::default()
+        );
+    }
+
+    #[test]
+    fn pod_topology_spread_args_are_parsed() {
+        use score::model::{NodeInclusionPolicy, WhenUnsatisfiable};
+        // Defaults: System, which kube's default profile and z2jh's use.
+        let c = cfg("profiles:\n- schedulerName: x").unwrap();
+        assert_eq!(c.profiles[0].spread, SpreadArgs::default());
+        assert_eq!(c.profiles[0].spread.defaults().len(), 2);
+        // A list without defaultingType is List (kube's v1 defaulting).
+        let c = cfg("profiles:
+- pluginConfig:
+  - name: PodTopologySpread
+    args:
+      kind: PodTopologySpreadArgs
+      defaultConstraints:
+      - {maxSkew: 2, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, minDomains: 3, nodeTaintsPolicy: Honor, matchLabelKeys: [app]}
+")
+        .unwrap();
+        let s = &c.profiles[0].spread;
+        assert!(!s.system_defaulting);
+        assert_eq!(
+            s.default_constraints,
+            vec![TopologySpreadConstraint {
+                max_skew: 2,
+                topology_key: "topology.kubernetes.io/zone".into(),
+                when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                label_selector: None,
+                min_domains: Some(3),
+                node_affinity_policy: None,
+                node_taints_policy: Some(NodeInclusionPolicy::Honor),
+                match_label_keys: vec!["app".into()],
+            }]
+        );
+        assert_eq!(s.defaults(), s.default_constraints);
+        // List without constraints: no defaults, and nothing to warn about.
+        let c = cfg(
+            "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultingType: List}}]",
+        )
+        .unwrap();
+        assert!(c.profiles[0].spread.defaults().is_empty());
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("PodTopologySpread")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
     fn z2jh_fixture_loads_with_kube_weights() {
         let c = parse(Z2JH, "z2jh-config.yaml").unwrap();
         assert_eq!(c.profiles.len(), 1);
@@ -1864,6 +2102,7 @@ mod tests {
                 (ScorePlugin::NodeResourcesFit, 121),
                 (ScorePlugin::ImageLocality, 11),
                 (ScorePlugin::TaintToleration, 3),
+                (ScorePlugin::PodTopologySpread, 2),
             ])
         );
         assert_eq!(p.filters, kube_filters());
@@ -1893,19 +2132,17 @@ mod tests {
         assert_eq!(c.pod_initial_backoff, Duration::from_secs(1));
         assert_eq!(c.pod_max_backoff, Duration::from_secs(10));
         assert_eq!(c.client_connection, ClientConnection::default());
-        // The default plugin we do not implement stays enabled, and says so.
+        // PodTopologySpread and BalancedAllocation are implemented: no
+        // "not implemented" warning; the spread's default constraints
+        // say what the daemon cannot know.
         assert!(
-            c.warnings
-                .iter()
-                .any(|w| w.contains("\"PodTopologySpread\"")),
+            !c.warnings.iter().any(|w| w.contains("not implemented")),
             "{:?}",
             c.warnings
         );
-        // Disabled for scoring (and only pre-scoring otherwise): no warning.
         assert!(
-            !c.warnings
-                .iter()
-                .any(|w| w.contains("NodeResourcesBalancedAllocation")),
+            c.warnings.iter().any(|w| w
+                .contains("PodTopologySpread's default constraints are not applied by the daemon")),
             "{:?}",
             c.warnings
         );
@@ -1918,10 +2155,7 @@ mod tests {
         ] {
             assert!(!c.warnings.iter().any(|w| w.contains(name)), "{name}");
         }
-        assert!(
-            c.warnings[0]
-                .starts_with("z2jh-config.yaml: profiles[0] (jhub-user-scheduler): plugin ")
-        );
+        assert!(c.warnings[0].starts_with("z2jh-config.yaml: profiles[0] (jhub-user-scheduler): "));
     }
 
     #[test]
@@ -1960,6 +2194,8 @@ mod tests {
                     (S::InterPodAffinity, 2),
                     (S::NodeResourcesFit, 1),
                     (S::ImageLocality, 1),
+                    (S::NodeResourcesBalancedAllocation, 1),
+                    (S::PodTopologySpread, 2),
                 ],
             ),
             // Enable without disable: the score entry overrides the multiPoint weight.
@@ -1971,6 +2207,8 @@ mod tests {
                     (S::InterPodAffinity, 2),
                     (S::NodeResourcesFit, 1),
                     (S::ImageLocality, 1),
+                    (S::NodeResourcesBalancedAllocation, 1),
+                    (S::PodTopologySpread, 2),
                 ],
             ),
             // Disabled and not re-enabled.
@@ -1980,6 +2218,8 @@ mod tests {
                     (S::NodeAffinity, 2),
                     (S::InterPodAffinity, 2),
                     (S::NodeResourcesFit, 1),
+                    (S::NodeResourcesBalancedAllocation, 1),
+                    (S::PodTopologySpread, 2),
                 ],
             ),
             // `*` removes every default score plugin; weight 0 and unset mean 1.
@@ -1996,6 +2236,8 @@ mod tests {
                     (S::InterPodAffinity, 2),
                     (S::NodeResourcesFit, 1),
                     (S::ImageLocality, 1),
+                    (S::NodeResourcesBalancedAllocation, 1),
+                    (S::PodTopologySpread, 2),
                     (S::NodePurpose, 9),
                 ],
             ),
@@ -2008,6 +2250,8 @@ mod tests {
                     (S::InterPodAffinity, 2),
                     (S::NodeResourcesFit, 1),
                     (S::ImageLocality, 1),
+                    (S::NodeResourcesBalancedAllocation, 1),
+                    (S::PodTopologySpread, 2),
                     (S::NodePurpose, 4),
                 ],
             ),
@@ -2038,6 +2282,7 @@ mod tests {
                     F::TaintToleration,
                     F::NodeAffinity,
                     F::NodeResourcesFit,
+                    F::PodTopologySpread,
                 ],
             ),
             (
@@ -2173,6 +2418,50 @@ mod tests {
             (
                 "profiles:\n- pluginConfig: [{name: NodeResourcesFit, args: {scoringStratgy: {}}}]",
                 "config.yaml: profiles[0].pluginConfig[0].args: unknown field \"scoringStratgy\"",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultConstraint: []}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args: unknown field \"defaultConstraint\"",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultingType: Zonal}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.defaultingType: unknown defaultingType \"Zonal\" (expected System or List)",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultingType: System, defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.defaultConstraints: when .defaultingType is \"System\", .defaultConstraints must be empty",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {}}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.defaultConstraints[0].labelSelector: constraint must not define a selector, as they deduced for each pod",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultConstraints: [{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.defaultConstraints[0].maxSkew: 0 is out of range 1..=2147483647",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Never}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.defaultConstraints[0].whenUnsatisfiable: unknown whenUnsatisfiable \"Never\" (expected DoNotSchedule or ScheduleAnyway)",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule, nodeTaintPolicy: Honor}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.defaultConstraints[0]: unknown field \"nodeTaintPolicy\"",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: PodTopologySpread, args: {defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}, {maxSkew: 2, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.defaultConstraints[1]: duplicate constraint for topologyKey \"zone\" and whenUnsatisfiable \"DoNotSchedule\"",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: NodeResourcesBalancedAllocation, args: {resourcez: []}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args: unknown field \"resourcez\"",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: NodeResourcesBalancedAllocation, args: {resources: [{name: cpu, wieght: 1}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.resources[0]: unknown field \"wieght\"",
+            ),
+            (
+                "profiles:\n- pluginConfig: [{name: NodeResourcesBalancedAllocation, args: {resources: [{name: cpu}, {name: cpu}]}}]",
+                "config.yaml: profiles[0].pluginConfig[0].args.resources[1]: duplicate resource \"cpu\"",
             ),
             (
                 "profiles:\n- pluginConfig: [{name: InterPodAffinity, args: {hardPodAffinityWeight: 101}}]",
@@ -2469,13 +2758,11 @@ clientConnection: {qps: 20.5, burst: 40, kubeconfig: /etc/kube.conf, contentType
 - pluginConfig:
   - {name: InterPodAffinity, args: {ignorePreferredTermsOfExistingPods: true}}
   - {name: DefaultPreemption, args: {minCandidateNodesAbsolute: 50}}
-  - {name: PodTopologySpread, args: {defaultingType: List}}
 ")
         .unwrap();
         let want = [
             "config.yaml: profiles[0].pluginConfig[0].args.ignorePreferredTermsOfExistingPods: not supported",
             "config.yaml: profiles[0].pluginConfig[1].args: minCandidateNodes* accepted but ignored: preemption considers every node",
-            "config.yaml: profiles[0].pluginConfig[2]: args of PodTopologySpread (defaultingType) ignored: the plugin is not implemented by user-scheduler",
         ];
         for w in want {
             assert!(

@@ -26,9 +26,10 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use score::model::{
     Container, HostPort, LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Labels,
-    NodeImage, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec,
-    PodAffinityRules, PodAffinityTerm, PodSpec, PreferredSchedulingTerm, Protocol, ResourceList,
-    Taint, TaintEffect, Terminating, Toleration, TolerationOperator, WeightedPodAffinityTerm,
+    NodeImage, NodeInclusionPolicy, NodeSelectorOperator, NodeSelectorRequirement,
+    NodeSelectorTerm, NodeSpec, PodAffinityRules, PodAffinityTerm, PodSpec,
+    PreferredSchedulingTerm, Protocol, ResourceList, Taint, TaintEffect, Terminating, Toleration,
+    TolerationOperator, TopologySpreadConstraint, WeightedPodAffinityTerm, WhenUnsatisfiable,
 };
 use score::quantity::{self, QuantityError};
 
@@ -344,6 +345,64 @@ fn label_selector(
         match_labels,
         match_expressions,
     })
+}
+
+/// `spec.topologySpreadConstraints`. The API server validates these
+/// (maxSkew ≥ 1, whenUnsatisfiable, policies); a value it would not accept
+/// is reported here rather than guessed.
+fn topology_spread(
+    ctx: &Ctx,
+    list: Option<&Vec<core::TopologySpreadConstraint>>,
+) -> Result<Vec<TopologySpreadConstraint>, ConvertError> {
+    list.into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| {
+            let field = format!("spec.topologySpreadConstraints[{i}]");
+            if c.max_skew < 1 {
+                return Err(ctx.invalid(
+                    format!("{field}.maxSkew"),
+                    format!("must be at least 1, not {}", c.max_skew),
+                ));
+            }
+            let when_unsatisfiable = match c.when_unsatisfiable.as_str() {
+                "DoNotSchedule" => WhenUnsatisfiable::DoNotSchedule,
+                "ScheduleAnyway" => WhenUnsatisfiable::ScheduleAnyway,
+                other => {
+                    return Err(ctx.invalid(
+                        format!("{field}.whenUnsatisfiable"),
+                        format!("unknown value {other:?}"),
+                    ));
+                }
+            };
+            let policy = |name: &str, v: Option<&String>| match v.map(String::as_str) {
+                None => Ok(None),
+                Some("Honor") => Ok(Some(NodeInclusionPolicy::Honor)),
+                Some("Ignore") => Ok(Some(NodeInclusionPolicy::Ignore)),
+                Some(other) => Err(ctx.invalid(
+                    format!("{field}.{name}"),
+                    format!("unknown policy {other:?}"),
+                )),
+            };
+            Ok(TopologySpreadConstraint {
+                max_skew: c.max_skew,
+                topology_key: c.topology_key.clone(),
+                when_unsatisfiable,
+                label_selector: c
+                    .label_selector
+                    .as_ref()
+                    .map(|s| label_selector(ctx, &format!("{field}.labelSelector"), s))
+                    .transpose()?,
+                min_domains: c.min_domains,
+                node_affinity_policy: policy(
+                    "nodeAffinityPolicy",
+                    c.node_affinity_policy.as_ref(),
+                )?,
+                node_taints_policy: policy("nodeTaintsPolicy", c.node_taints_policy.as_ref())?,
+                match_label_keys: c.match_label_keys.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 fn pod_affinity_term(
@@ -688,11 +747,119 @@ fn convert_pod(pod: &core::Pod, clamp: bool) -> Result<(PodSpec, Vec<String>), C
         start_time,
         claims,
         terminating: terminating(pod),
+        topology_spread: topology_spread(&ctx, spec.topology_spread_constraints.as_ref())?,
+        // Built from Services and owners, which the daemon does not watch
+        // (see `explain` for the cluster-file case).
+        default_spread_selector: None,
     };
     Ok((
         spec,
         ctx.clamped.map(RefCell::into_inner).unwrap_or_default(),
     ))
+}
+
+/// The selector kube's PodTopologySpread gives a pod's default constraints
+/// (`helper.DefaultSelector`): the `spec.selector` labels of every Service in
+/// the pod's namespace that selects it, merged, plus the selector of the
+/// pod's controller when that is a ReplicationController, ReplicaSet or
+/// StatefulSet found in `owners`. `None` when that leaves nothing to select
+/// (kube then applies no default constraint). The second value names a
+/// controller of those kinds that `owners` lacks.
+///
+/// # Errors
+/// An owner's selector with an unknown operator.
+pub fn default_spread_selector(
+    pod: &core::Pod,
+    owners: &crate::cluster_file::SpreadOwners,
+) -> Result<(Option<LabelSelector>, Option<String>), ConvertError> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
+    let in_namespace =
+        |meta: &meta::ObjectMeta| meta.namespace.as_deref().unwrap_or("default") == namespace;
+    let mut match_labels: Vec<(String, String)> = Vec::new();
+    let mut merge = |set: &std::collections::BTreeMap<String, String>| {
+        for (k, v) in set {
+            match match_labels.iter_mut().find(|(key, _)| key == k) {
+                Some(entry) => entry.1.clone_from(v),
+                None => match_labels.push((k.clone(), v.clone())),
+            }
+        }
+    };
+    for service in &owners.services {
+        let Some(selector) = service.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
+            continue;
+        };
+        if in_namespace(&service.metadata)
+            && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+        {
+            merge(selector);
+        }
+    }
+    let mut match_expressions = Vec::new();
+    let mut missing = None;
+    let controller = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    if let Some(owner) = controller {
+        let named = |meta: &meta::ObjectMeta| {
+            in_namespace(meta) && meta.name.as_deref() == Some(owner.name.as_str())
+        };
+        let ctx = Ctx::new(format!("{} {namespace}/{}", owner.kind, owner.name));
+        let mut add = |sel: Option<&meta::LabelSelector>| -> Result<(), ConvertError> {
+            if let Some(sel) = sel {
+                let sel = label_selector(&ctx, "spec.selector", sel)?;
+                match_expressions.extend(sel.match_labels.into_iter().map(|(key, value)| {
+                    LabelSelectorRequirement {
+                        key,
+                        operator: LabelSelectorOperator::In,
+                        values: vec![value],
+                    }
+                }));
+                match_expressions.extend(sel.match_expressions);
+            }
+            Ok(())
+        };
+        match (owner.api_version.as_str(), owner.kind.as_str()) {
+            ("v1", "ReplicationController") => {
+                match owners
+                    .replication_controllers
+                    .iter()
+                    .find(|rc| named(&rc.metadata))
+                {
+                    Some(rc) => {
+                        if let Some(sel) = rc.spec.as_ref().and_then(|s| s.selector.as_ref()) {
+                            merge(sel);
+                        }
+                    }
+                    None => {
+                        missing = Some(format!("ReplicationController {namespace}/{}", owner.name))
+                    }
+                }
+            }
+            ("apps/v1", "ReplicaSet") => {
+                match owners.replica_sets.iter().find(|rs| named(&rs.metadata)) {
+                    Some(rs) => add(rs.spec.as_ref().map(|s| &s.selector))?,
+                    None => missing = Some(format!("ReplicaSet {namespace}/{}", owner.name)),
+                }
+            }
+            ("apps/v1", "StatefulSet") => {
+                match owners.stateful_sets.iter().find(|ss| named(&ss.metadata)) {
+                    Some(ss) => add(ss.spec.as_ref().map(|s| &s.selector))?,
+                    None => missing = Some(format!("StatefulSet {namespace}/{}", owner.name)),
+                }
+            }
+            _ => {}
+        }
+    }
+    let selector = LabelSelector {
+        match_labels,
+        match_expressions,
+    };
+    let empty = selector.match_labels.is_empty() && selector.match_expressions.is_empty();
+    Ok(((!empty).then_some(selector), missing))
 }
 
 /// Whether a pod is being deleted, and whether a scheduler's preemption is
@@ -1304,6 +1471,108 @@ spec:
     }
 
     #[test]
+    fn topology_spread_constraints() {
+        let p = pod_spec(&pod("metadata: {name: p, namespace: ns, labels: {app: x}}
+spec:
+  containers: [{name: c}]
+  topologySpreadConstraints:
+  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: x}}, minDomains: 2, nodeAffinityPolicy: Ignore, nodeTaintsPolicy: Honor, matchLabelKeys: [pod-template-hash]}
+  - {maxSkew: 3, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}
+"))
+        .unwrap();
+        assert_eq!(
+            p.topology_spread,
+            vec![
+                TopologySpreadConstraint {
+                    max_skew: 1,
+                    topology_key: "topology.kubernetes.io/zone".into(),
+                    when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                    label_selector: Some(LabelSelector::equals("app", "x")),
+                    min_domains: Some(2),
+                    node_affinity_policy: Some(NodeInclusionPolicy::Ignore),
+                    node_taints_policy: Some(NodeInclusionPolicy::Honor),
+                    match_label_keys: vec!["pod-template-hash".into()],
+                },
+                TopologySpreadConstraint {
+                    max_skew: 3,
+                    topology_key: "kubernetes.io/hostname".into(),
+                    when_unsatisfiable: WhenUnsatisfiable::ScheduleAnyway,
+                    label_selector: None,
+                    min_domains: None,
+                    node_affinity_policy: None,
+                    node_taints_policy: None,
+                    match_label_keys: vec![],
+                },
+            ]
+        );
+        // The daemon does not know the pod's Services and owners.
+        assert_eq!(p.default_spread_selector, None);
+    }
+
+    #[test]
+    fn default_spread_selectors_come_from_services_and_the_controller() {
+        use crate::cluster_file::SpreadOwners;
+        let owners = SpreadOwners {
+            services: vec![
+                serde_yaml_ng::from_str("metadata: {name: web, namespace: ns}\nspec: {selector: {app: web}}").unwrap(),
+                // Another namespace, no selector, or not matching: ignored.
+                serde_yaml_ng::from_str("metadata: {name: x, namespace: other}\nspec: {selector: {app: web}}").unwrap(),
+                serde_yaml_ng::from_str("metadata: {name: y, namespace: ns}\nspec: {}").unwrap(),
+                serde_yaml_ng::from_str("metadata: {name: z, namespace: ns}\nspec: {selector: {app: db}}").unwrap(),
+            ],
+            stateful_sets: vec![serde_yaml_ng::from_str(
+                "metadata: {name: ss, namespace: ns}\nspec: {serviceName: s, selector: {matchLabels: {app: web}, matchExpressions: [{key: tier, operator: Exists}]}, template: {}}",
+            )
+            .unwrap()],
+            ..SpreadOwners::default()
+        };
+        let with_owner = |kind: &str, name: &str| {
+            pod(&format!(
+                "metadata:
+  name: p
+  namespace: ns
+  labels: {{app: web, tier: a}}
+  ownerReferences: [{{apiVersion: apps/v1, kind: {kind}, name: {name}, uid: u, controller: true}}]
+spec: {{containers: [{{name: c}}]}}"
+            ))
+        };
+        let (sel, missing) =
+            default_spread_selector(&with_owner("StatefulSet", "ss"), &owners).unwrap();
+        let exists = LabelSelectorRequirement {
+            key: "tier".into(),
+            operator: LabelSelectorOperator::Exists,
+            values: vec![],
+        };
+        let app_in = LabelSelectorRequirement {
+            key: "app".into(),
+            operator: LabelSelectorOperator::In,
+            values: vec!["web".into()],
+        };
+        assert_eq!(
+            sel,
+            Some(LabelSelector {
+                match_labels: vec![("app".into(), "web".into())],
+                match_expressions: vec![app_in, exists],
+            })
+        );
+        assert_eq!(missing, None);
+        // A ReplicaSet the file lacks: the Service's selector alone, and
+        // the missing owner named.
+        let (sel, missing) =
+            default_spread_selector(&with_owner("ReplicaSet", "rs"), &owners).unwrap();
+        assert_eq!(sel, Some(LabelSelector::equals("app", "web")));
+        assert_eq!(missing.as_deref(), Some("ReplicaSet ns/rs"));
+        // Nothing selects a bare pod in another namespace: no selector.
+        let bare = pod(
+            "metadata: {name: p, namespace: other2, labels: {app: web}}\nspec: {containers: [{name: c}]}",
+        );
+        assert_eq!(
+            default_spread_selector(&bare, &owners).unwrap(),
+            (None, None)
+        );
+    }
+
+    #[test]
     fn pod_errors_name_the_field() {
         let cases = [
             (
@@ -1333,6 +1602,18 @@ spec: {containers: [], initContainers: [{name: i, resources: {requests: {cpu: '-
             (
                 "metadata: {name: p}\nspec: {containers: [], tolerations: [{key: k}, {key: k, operator: Like}]}",
                 "pod default/p: spec.tolerations[1].operator: unknown operator \"Like\"",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], topologySpreadConstraints: [{maxSkew: 1, topologyKey: z, whenUnsatisfiable: Maybe}]}",
+                "pod default/p: spec.topologySpreadConstraints[0].whenUnsatisfiable: unknown value \"Maybe\"",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], topologySpreadConstraints: [{maxSkew: 0, topologyKey: z, whenUnsatisfiable: DoNotSchedule}]}",
+                "pod default/p: spec.topologySpreadConstraints[0].maxSkew: must be at least 1, not 0",
+            ),
+            (
+                "metadata: {name: p}\nspec: {containers: [], topologySpreadConstraints: [{maxSkew: 1, topologyKey: z, whenUnsatisfiable: DoNotSchedule, nodeTaintsPolicy: Maybe}]}",
+                "pod default/p: spec.topologySpreadConstraints[0].nodeTaintsPolicy: unknown policy \"Maybe\"",
             ),
             (
                 "metadata: {name: p}\nspec: {containers: [], tolerations: [{key: k, effect: Sometimes}]}",

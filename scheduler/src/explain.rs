@@ -96,21 +96,42 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
     let (cluster, build_warnings) = cluster_file::build_cluster(&file, &roles)?;
     warnings.extend(build_warnings);
     let pod = cluster_file::load_pod(&input.pod)?;
-    let spec = convert::pod_spec(&pod).map_err(|source| ExplainError::Pod {
+    let mut spec = convert::pod_spec(&pod).map_err(|source| ExplainError::Pod {
         file: input.pod.display().to_string(),
         source: Box::new(source),
     })?;
-    let hard_spread = pod.spec.as_ref().is_some_and(|spec| {
-        spec.topology_spread_constraints
-            .iter()
-            .flatten()
-            .any(|c| c.when_unsatisfiable == "DoNotSchedule")
-    });
-    if hard_spread {
+    // The selector of PodTopologySpread's default constraints, from the
+    // Services and the controller in the cluster file (the daemon, which
+    // does not watch them, has none).
+    let (selector, missing) =
+        convert::default_spread_selector(&pod, &file.owners).map_err(|source| {
+            ExplainError::Pod {
+                file: input.cluster.display().to_string(),
+                source: Box::new(source),
+            }
+        })?;
+    spec.default_spread_selector = selector;
+    let spread_filter = profile.filter_enabled(score::profile::FilterPlugin::PodTopologySpread);
+    let spread_score = profile
+        .score_weight(score::profile::ScorePlugin::PodTopologySpread)
+        .is_some();
+    let defaults_act = profile
+        .spread
+        .defaults()
+        .iter()
+        .any(|c| match c.when_unsatisfiable {
+            score::model::WhenUnsatisfiable::DoNotSchedule => spread_filter,
+            score::model::WhenUnsatisfiable::ScheduleAnyway => spread_score,
+        });
+    if let Some(owner) = missing
+        && defaults_act
+        && spec.topology_spread.is_empty()
+    {
         warnings.push(format!(
-            "{}: spec.topologySpreadConstraints with whenUnsatisfiable DoNotSchedule are \
-             ignored: PodTopologySpread is not implemented by user-scheduler yet",
-            input.pod.display()
+            "{}: its controller {owner} is not in {}: PodTopologySpread's default \
+             constraints select pods without its selector (kube-scheduler would use it)",
+            input.pod.display(),
+            input.cluster.display()
         ));
     }
     if let Err(e) = convert::check_schedulable(&pod) {

@@ -1,7 +1,7 @@
 //! `user-scheduler explain` as an operator runs it: the binary on the
 //! committed examples.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn root() -> PathBuf {
@@ -98,13 +98,86 @@ fn the_z2jh_config_is_accepted() {
     // pod's preferred node-purpose affinity.
     assert_eq!(v["nodes"][1]["scores"]["NodeAffinity"], 100);
     assert_eq!(v["selected"], "user-1");
-    // Its warnings (PodTopologySpread's score) name the file once.
+    // Its warnings (PodTopologySpread's default constraints, which the
+    // daemon cannot apply) name the file once.
     let out = explain("user.yaml", &["--config", config.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("PodTopologySpread"), "{err}");
     for line in err.lines() {
         assert_eq!(line.matches("z2jh-config.yaml").count(), 1, "{line}");
     }
+}
+
+/// `explain` with the z2jh chart's config, on files under
+/// `scheduler/tests/fixtures`.
+fn explain_fixture(cluster: &Path, pod: &str) -> Output {
+    let fixtures = root().join("scheduler/tests/fixtures");
+    Command::new(env!("CARGO_BIN_EXE_user-scheduler"))
+        .arg("explain")
+        .arg("--cluster")
+        .arg(cluster)
+        .arg("--pod")
+        .arg(fixtures.join(pod))
+        .arg("--config")
+        .arg(fixtures.join("z2jh-config.yaml"))
+        .args(["--format", "json"])
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn the_z2jh_config_spreads_placeholders_like_kube() {
+    let cluster = root().join("scheduler/tests/fixtures/z2jh-spread-cluster.yaml");
+    let out = explain_fixture(&cluster, "z2jh-spread-placeholder.yaml");
+    let v = json(&out);
+    let spread = |i: usize| v["nodes"][i]["scores"]["PodTopologySpread"].as_i64();
+    // core-1 is tainted. The placeholder's StatefulSet selects 2, 1 and 0
+    // placeholders on user-a, -b, -c; kube's system default on hostname
+    // (maxSkew 3) over 3 feasible nodes weighs ln 5 = 1.61: raw round(2 ×
+    // 1.61 + 2) = 5, round(3.61) = 4, 2 (the zone default reads no zone
+    // label); normalized 100 × (5 + 2 − s) / 5 = 40, 60, 100.
+    assert_eq!(v["nodes"][0]["feasible"], false);
+    assert_eq!(
+        [spread(1), spread(2), spread(3)],
+        [Some(40), Some(60), Some(100)]
+    );
+    // Weight 2 in z2jh's profile; everything else ties (empty user nodes
+    // but for 1G per placeholder: MostAllocated prefers user-a by a
+    // point or two, 121 each, which outweighs 2 × 60).
+    let total = |i: usize| v["nodes"][i]["total"].as_i64().unwrap();
+    let fit = |i: usize| {
+        v["nodes"][i]["scores"]["NodeResourcesFit"]
+            .as_i64()
+            .unwrap()
+    };
+    for i in 1..4 {
+        assert_eq!(
+            total(i) - 121 * fit(i) - 2 * spread(i).unwrap(),
+            total(1) - 121 * fit(1) - 2 * spread(1).unwrap(),
+            "only NodeResourcesFit and PodTopologySpread differ"
+        );
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("not implemented"), "{err}");
+    // Without the StatefulSet in the cluster file, explain says why the
+    // defaults select nothing, and no node gets a spread score.
+    let text = std::fs::read_to_string(&cluster).unwrap();
+    let start = text.find("- apiVersion: apps/v1").unwrap();
+    let end = text.find("- apiVersion: v1\n  kind: Node").unwrap();
+    let without = temp_file(
+        "spread-without-sts.yaml",
+        format!("{}{}", &text[..start], &text[end..]).as_bytes(),
+    );
+    let out = explain_fixture(&without, "z2jh-spread-placeholder.yaml");
+    let v = json(&out);
+    for i in 1..4 {
+        assert_eq!(v["nodes"][i]["scores"]["PodTopologySpread"], 0);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("its controller StatefulSet jhub/user-placeholder is not in"),
+        "{err}"
+    );
 }
 
 #[test]

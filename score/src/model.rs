@@ -324,6 +324,47 @@ pub enum Terminating {
     ByPreemption,
 }
 
+/// What a topology spread constraint does when it cannot be met.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WhenUnsatisfiable {
+    /// A filter (PodTopologySpread's Filter).
+    #[default]
+    DoNotSchedule,
+    /// A preference (PodTopologySpread's Score).
+    ScheduleAnyway,
+}
+
+/// `nodeAffinityPolicy` / `nodeTaintsPolicy` of a spread constraint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeInclusionPolicy {
+    /// Count only the nodes the pod's node affinity (or tolerations) admit.
+    Honor,
+    /// Count every node.
+    Ignore,
+}
+
+/// A `spec.topologySpreadConstraints` entry (or a default constraint of
+/// PodTopologySpreadArgs, which has no selector).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopologySpreadConstraint {
+    /// `maxSkew` (≥ 1).
+    pub max_skew: i32,
+    /// `topologyKey`.
+    pub topology_key: String,
+    /// `whenUnsatisfiable`.
+    pub when_unsatisfiable: WhenUnsatisfiable,
+    /// `labelSelector`; none matches no pod.
+    pub label_selector: Option<LabelSelector>,
+    /// `minDomains` (kube: 1 when unset).
+    pub min_domains: Option<i32>,
+    /// `nodeAffinityPolicy` (kube: Honor when unset).
+    pub node_affinity_policy: Option<NodeInclusionPolicy>,
+    /// `nodeTaintsPolicy` (kube: Ignore when unset).
+    pub node_taints_policy: Option<NodeInclusionPolicy>,
+    /// `matchLabelKeys`: the pod's values of these keys are ANDed into the selector.
+    pub match_label_keys: Vec<String>,
+}
+
 /// A pod as the engine sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodSpec {
@@ -370,6 +411,15 @@ pub struct PodSpec {
     pub claims: Vec<String>,
     /// Whether it is being deleted.
     pub terminating: Terminating,
+    /// `spec.topologySpreadConstraints`.
+    pub topology_spread: Vec<TopologySpreadConstraint>,
+    /// The selector kube's PodTopologySpread gives the default constraints
+    /// of a pod without its own: the selectors of the Services,
+    /// ReplicationControllers, ReplicaSets and StatefulSets that select or
+    /// own the pod, merged (kube's `helper.DefaultSelector`). `None` when
+    /// unknown (the daemon does not watch those objects; see README) or
+    /// empty: then no default constraint applies.
+    pub default_spread_selector: Option<LabelSelector>,
 }
 
 impl PodSpec {

@@ -24,13 +24,15 @@ pub enum FilterPlugin {
     NodePorts,
     /// Resource requests and pod count.
     NodeResourcesFit,
+    /// DoNotSchedule topology spread constraints.
+    PodTopologySpread,
     /// Required pod affinity and anti-affinity.
     InterPodAffinity,
 }
 
 impl FilterPlugin {
     /// Every filter plugin, in run order.
-    pub const ALL: [FilterPlugin; 8] = [
+    pub const ALL: [FilterPlugin; 9] = [
         FilterPlugin::NodePurpose,
         FilterPlugin::NodeUnschedulable,
         FilterPlugin::NodeName,
@@ -38,6 +40,7 @@ impl FilterPlugin {
         FilterPlugin::NodeAffinity,
         FilterPlugin::NodePorts,
         FilterPlugin::NodeResourcesFit,
+        FilterPlugin::PodTopologySpread,
         FilterPlugin::InterPodAffinity,
     ];
 
@@ -53,6 +56,7 @@ impl FilterPlugin {
             FilterPlugin::NodePorts => "NodePorts",
             FilterPlugin::NodeResourcesFit => "NodeResourcesFit",
             FilterPlugin::InterPodAffinity => "InterPodAffinity",
+            FilterPlugin::PodTopologySpread => "PodTopologySpread",
         }
     }
 
@@ -80,11 +84,15 @@ pub enum ScorePlugin {
     InterPodAffinity,
     /// Images already on the node.
     ImageLocality,
+    /// Balanced cpu and memory use (kube's NodeResourcesBalancedAllocation).
+    NodeResourcesBalancedAllocation,
+    /// ScheduleAnyway topology spread constraints (and the default ones).
+    PodTopologySpread,
 }
 
 impl ScorePlugin {
     /// Every score plugin.
-    pub const ALL: [ScorePlugin; 7] = [
+    pub const ALL: [ScorePlugin; 9] = [
         ScorePlugin::NodePurpose,
         ScorePlugin::RealUserColocation,
         ScorePlugin::NodeResourcesFit,
@@ -92,6 +100,8 @@ impl ScorePlugin {
         ScorePlugin::TaintToleration,
         ScorePlugin::InterPodAffinity,
         ScorePlugin::ImageLocality,
+        ScorePlugin::NodeResourcesBalancedAllocation,
+        ScorePlugin::PodTopologySpread,
     ];
 
     /// The plugin's name in configuration files and in `explain`.
@@ -105,6 +115,8 @@ impl ScorePlugin {
             ScorePlugin::TaintToleration => "TaintToleration",
             ScorePlugin::InterPodAffinity => "InterPodAffinity",
             ScorePlugin::ImageLocality => "ImageLocality",
+            ScorePlugin::NodeResourcesBalancedAllocation => "NodeResourcesBalancedAllocation",
+            ScorePlugin::PodTopologySpread => "PodTopologySpread",
         }
     }
 
@@ -167,6 +179,23 @@ impl Default for FitArgs {
     }
 }
 
+/// NodeResourcesBalancedAllocation arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalancedArgs {
+    /// The resources whose requested fractions are balanced (kube ignores
+    /// the weights; they are kept as given).
+    pub resources: Vec<ResourceWeight>,
+}
+
+impl Default for BalancedArgs {
+    /// kube's default: cpu and memory, weight 1 each.
+    fn default() -> Self {
+        BalancedArgs {
+            resources: FitArgs::default().resources,
+        }
+    }
+}
+
 /// Node affinity added to every pod of the profile (NodeAffinityArgs `addedAffinity`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddedAffinity {
@@ -219,6 +248,10 @@ pub struct Profile {
     pub scores: Vec<(ScorePlugin, i64)>,
     /// NodeResourcesFit arguments.
     pub fit: FitArgs,
+    /// NodeResourcesBalancedAllocation arguments.
+    pub balanced: BalancedArgs,
+    /// PodTopologySpread arguments.
+    pub spread: crate::plugins::pod_topology_spread::SpreadArgs,
     /// InterPodAffinity `hardPodAffinityWeight` (0..=100, default 1).
     pub hard_pod_affinity_weight: i64,
     /// NodeAffinity `addedAffinity`.
@@ -262,6 +295,8 @@ impl Profile {
                 strategy: ScoringStrategy::MostAllocated,
                 ..FitArgs::default()
             },
+            balanced: BalancedArgs::default(),
+            spread: crate::plugins::pod_topology_spread::SpreadArgs::default(),
             hard_pod_affinity_weight: 1,
             added_affinity: AddedAffinity::default(),
             node_purpose: NodePurposeArgs::default(),
@@ -272,8 +307,9 @@ impl Profile {
     }
 
     /// The filters kube-scheduler's default profile enables, with kube's default
-    /// score plugins and weights that this engine implements (TaintToleration 3,
-    /// NodeAffinity 2, InterPodAffinity 2, NodeResourcesFit 1, ImageLocality 1).
+    /// score plugins and weights (TaintToleration 3, NodeAffinity 2,
+    /// PodTopologySpread 2, InterPodAffinity 2, NodeResourcesFit 1,
+    /// NodeResourcesBalancedAllocation 1, ImageLocality 1).
     /// A `KubeSchedulerConfiguration` profile starts from this.
     #[must_use]
     pub fn kube_default(scheduler_name: &str) -> Profile {
@@ -286,11 +322,15 @@ impl Profile {
             scores: vec![
                 (ScorePlugin::TaintToleration, 3),
                 (ScorePlugin::NodeAffinity, 2),
+                (ScorePlugin::PodTopologySpread, 2),
                 (ScorePlugin::InterPodAffinity, 2),
                 (ScorePlugin::NodeResourcesFit, 1),
+                (ScorePlugin::NodeResourcesBalancedAllocation, 1),
                 (ScorePlugin::ImageLocality, 1),
             ],
             fit: FitArgs::default(),
+            balanced: BalancedArgs::default(),
+            spread: crate::plugins::pod_topology_spread::SpreadArgs::default(),
             hard_pod_affinity_weight: 1,
             added_affinity: AddedAffinity::default(),
             node_purpose: NodePurposeArgs {

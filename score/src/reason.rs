@@ -66,6 +66,10 @@ pub enum Reason {
     NotEnoughStorage,
     /// VolumeZone.
     NoVolumeZone,
+    /// PodTopologySpread: a DoNotSchedule constraint's skew would exceed maxSkew.
+    SpreadConstraints,
+    /// PodTopologySpread: the node lacks a constraint's topology key.
+    SpreadMissingLabel,
 }
 
 impl Reason {
@@ -84,7 +88,8 @@ impl Reason {
             | Reason::VolumeNodeAffinityConflict
             | Reason::NoVolumeToBind
             | Reason::NotEnoughStorage
-            | Reason::NoVolumeZone => true,
+            | Reason::NoVolumeZone
+            | Reason::SpreadMissingLabel => true,
             Reason::Insufficient {
                 exceeds_allocatable,
                 ..
@@ -93,7 +98,8 @@ impl Reason {
             | Reason::TooManyPods
             | Reason::PodAntiAffinity
             | Reason::ExistingPodsAntiAffinity
-            | Reason::TooManyVolumes => false,
+            | Reason::TooManyVolumes
+            | Reason::SpreadConstraints => false,
         }
     }
 
@@ -140,6 +146,13 @@ impl Reason {
             }
             Reason::NotEnoughStorage => "node(s) did not have enough free storage".into(),
             Reason::NoVolumeZone => "node(s) had no available volume zone".into(),
+            Reason::SpreadConstraints => {
+                "node(s) didn't match pod topology spread constraints".into()
+            }
+            Reason::SpreadMissingLabel => {
+                "node(s) didn't match pod topology spread constraints (missing required label)"
+                    .into()
+            }
         }
     }
 }

@@ -5,8 +5,8 @@
 //! looks its label and taint verdicts up per node *class* (computed at most once
 //! per class per pod), so a pod's node affinity, tolerations and node-purpose
 //! rule cost one table lookup per node. Only pods that name a node, use host
-//! ports, have affinity on the hostname label, or have inter-pod affinity take
-//! slower per-node paths. Every buffer lives in [`Scratch`], reused across
+//! ports, have affinity on the hostname label, have inter-pod affinity or
+//! topology spread constraints take slower per-node paths. Every buffer lives in [`Scratch`], reused across
 //! decisions: the loop allocates nothing per node (but for a node holding room
 //! for pods nominated to it).
 //!
@@ -24,6 +24,7 @@
 use crate::cluster::{Cluster, ImageColumn, NodeCold, NodeHot, PodRole, class_label};
 use crate::message;
 use crate::model::PodSpec;
+use crate::plugins::balanced_allocation::{self, BalancedResource};
 use crate::plugins::image_locality::{self, normalized_image_name};
 use crate::plugins::inter_pod_affinity::InterPodAffinityState;
 use crate::plugins::node_affinity::{CompiledPreferred, CompiledRequired, NodeLabels};
@@ -32,6 +33,7 @@ use crate::plugins::node_purpose::PurposeLabel;
 use crate::plugins::node_resources_fit::{self, FitRequest, ScoredResource};
 use crate::plugins::node_unschedulable::tolerates_unschedulable;
 use crate::plugins::normalize::{default_normalize, default_normalized, min_max_normalize};
+use crate::plugins::pod_topology_spread::SpreadState;
 use crate::plugins::real_user_colocation;
 use crate::plugins::taint_toleration::{
     CompiledToleration, first_untolerated, intolerable_prefer_no_schedule,
@@ -214,6 +216,12 @@ struct Prepared<'a> {
     scored: Vec<(ScoredResource, i64)>,
     /// MostAllocated over exactly cpu and memory: (pod cpu, pod memory, weights).
     most_cpu_mem: Option<(u64, u64, (i64, i64))>,
+    /// NodeResourcesBalancedAllocation's resources, `None` when the plugin
+    /// is off or the pod requests none of them (kube skips it: 0 for all).
+    balanced: Option<Vec<BalancedResource>>,
+    /// The balanced resources when they are exactly cpu and memory: (pod
+    /// cpu, pod memory), real requests.
+    balanced_cpu_mem: Option<(u64, u64)>,
     tolerations: Vec<CompiledToleration>,
     tolerates_unschedulable: bool,
     required: CompiledRequired,
@@ -226,6 +234,9 @@ struct Prepared<'a> {
     images: Vec<(Sym, &'a ImageColumn)>,
     containers: usize,
     ipa: Option<InterPodAffinityState>,
+    /// PodTopologySpread's counts, when the pod has constraints (its own or
+    /// defaults) the profile uses.
+    spread: Option<SpreadState>,
     /// The pod's claims, when it mounts any (the volume filters).
     volumes: Option<crate::plugins::volumes::PodVolumes<'a>>,
     pod: &'a PodSpec,
@@ -352,6 +363,19 @@ fn prepare<'a>(
     } else {
         None
     };
+    let spread_filter = profile.filter_enabled(FilterPlugin::PodTopologySpread);
+    let spread_score = profile
+        .score_weight(ScorePlugin::PodTopologySpread)
+        .is_some();
+    // Most pods have no constraint and no default selector: nothing to
+    // prepare (and no allocation).
+    let spread = if (spread_filter || spread_score)
+        && (!pod.topology_spread.is_empty() || pod.default_spread_selector.is_some())
+    {
+        SpreadState::prepare(cluster, profile, pod, &required, &tolerations)
+    } else {
+        None
+    };
     let purpose = PurposeLabel {
         key: symbols.lookup(&profile.node_purpose.key),
         value: symbols.lookup(&profile.node_purpose.value),
@@ -366,11 +390,29 @@ fn prepare<'a>(
         ) => Some((c, m, (wc, wm))),
         _ => None,
     };
+    let balanced = balanced_resources(cluster, profile, requests);
+    let balanced_cpu_mem = match balanced.as_deref() {
+        Some(
+            &[
+                BalancedResource::Cpu { pod: c },
+                BalancedResource::Memory { pod: m },
+            ],
+        )
+        | Some(
+            &[
+                BalancedResource::Memory { pod: m },
+                BalancedResource::Cpu { pod: c },
+            ],
+        ) => Some((c, m)),
+        _ => None,
+    };
     Prepared {
         role: cluster.roles().classify(&pod.labels),
         fit,
         scored,
         most_cpu_mem,
+        balanced,
+        balanced_cpu_mem,
         tolerations,
         tolerates_unschedulable,
         required,
@@ -383,6 +425,7 @@ fn prepare<'a>(
         images,
         containers: pod.containers.len() + pod.init_containers.len(),
         ipa,
+        spread,
         volumes: crate::plugins::volumes::PodVolumes::prepare(cluster, pod),
         pod,
         filter_purpose: profile.filter_enabled(FilterPlugin::NodePurpose)
@@ -394,6 +437,59 @@ fn prepare<'a>(
         filter_ports: profile.filter_enabled(FilterPlugin::NodePorts),
         filter_fit: profile.filter_enabled(FilterPlugin::NodeResourcesFit),
     }
+}
+
+/// NodeResourcesBalancedAllocation's resources for a pod: real requests
+/// (kube's `useRequested`), extended resources the pod does not request
+/// left out; `None` when the plugin is off or the pod is best effort for
+/// these resources (kube's PreScore skips it).
+fn balanced_resources(
+    cluster: &Cluster,
+    profile: &Profile,
+    requests: &PodRequests,
+) -> Option<Vec<BalancedResource>> {
+    profile.score_weight(ScorePlugin::NodeResourcesBalancedAllocation)?;
+    let resources: Vec<BalancedResource> = profile
+        .balanced
+        .resources
+        .iter()
+        .filter_map(|r| {
+            Some(match r.name.as_str() {
+                "cpu" => BalancedResource::Cpu {
+                    pod: requests.cpu_milli,
+                },
+                "memory" => BalancedResource::Memory {
+                    pod: requests.memory,
+                },
+                "ephemeral-storage" => BalancedResource::Ephemeral {
+                    pod: requests.ephemeral_storage,
+                },
+                name => {
+                    let pod = requests
+                        .extended
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(0, |(_, v)| *v);
+                    if pod == 0 {
+                        return None;
+                    }
+                    BalancedResource::Extended {
+                        name: cluster.symbols.lookup(name),
+                        pod,
+                    }
+                }
+            })
+        })
+        .collect();
+    let best_effort = resources.iter().all(|r| {
+        matches!(
+            r,
+            BalancedResource::Cpu { pod: 0 }
+                | BalancedResource::Memory { pod: 0 }
+                | BalancedResource::Ephemeral { pod: 0 }
+        )
+    });
+    (!best_effort).then_some(resources)
 }
 
 /// What NodeResourcesFit checks for a pod (ignored extended resources removed).
@@ -630,7 +726,7 @@ fn status_code(reason: Reason) -> u8 {
         NodeStatus::Unresolvable as u8
     } else if matches!(
         reason,
-        Reason::PodAntiAffinity | Reason::ExistingPodsAntiAffinity
+        Reason::PodAntiAffinity | Reason::ExistingPodsAntiAffinity | Reason::SpreadConstraints
     ) {
         NodeStatus::Affinity as u8
     } else {
@@ -758,6 +854,7 @@ struct Pass<'a> {
     per_node: bool,
     check_ports: bool,
     ipa_filter: Option<&'a InterPodAffinityState>,
+    spread_filter: Option<&'a SpreadState>,
     /// Resource rejections are counted per failure pattern (see
     /// [`FitPattern`]).
     fit_patterns: bool,
@@ -783,14 +880,16 @@ impl<'a> Pass<'a> {
                 .ipa
                 .as_ref()
                 .filter(|s| s.filtering && profile.filter_enabled(FilterPlugin::InterPodAffinity)),
+            spread_filter: p.spread.as_ref().filter(|s| s.filtering()),
             fit_patterns: p.filter_fit && p.fit.extended.is_empty() && !explaining,
             fused,
         }
     }
 
     /// Whether this is the common decision (no node name, host ports,
-    /// nominated pods, extended resources, claims, inter-pod affinity or
-    /// per-node affinity; fused scores), which takes a copy of the loop with
+    /// nominated pods, extended resources, claims, inter-pod affinity,
+    /// spread constraints or per-node affinity; fused scores), which takes a
+    /// copy of the loop with
     /// those branches compiled out, and which the [`DecisionCache`] serves.
     fn simple(&self) -> bool {
         !self.per_node
@@ -799,6 +898,7 @@ impl<'a> Pass<'a> {
             && self.fit_patterns
             && self.p.volumes.is_none()
             && self.ipa_filter.is_none()
+            && self.spread_filter.is_none()
             && self.fused.is_some_and(Fused::simple)
     }
 
@@ -815,6 +915,7 @@ impl<'a> Pass<'a> {
             per_node,
             check_ports,
             ipa_filter,
+            spread_filter,
             fit_patterns,
             fused,
         } = *self;
@@ -929,6 +1030,14 @@ impl<'a> Pass<'a> {
                 record(histogram, log, status, i, reason);
                 continue;
             }
+            // kube runs PodTopologySpread's filter before InterPodAffinity's.
+            if !SIMPLE
+                && let Some(state) = spread_filter
+                && let Some(reason) = state.filter(cluster, i)
+            {
+                record(histogram, log, status, i, reason);
+                continue;
+            }
             if !SIMPLE
                 && let Some(state) = ipa_filter
                 && let Some(reason) = state.filter(cluster, i)
@@ -1023,6 +1132,16 @@ enum FitScore {
     General,
 }
 
+/// How a fused decision scores NodeResourcesBalancedAllocation.
+enum BalancedScore {
+    /// Not in the profile, or the pod is best effort.
+    Off,
+    /// Over cpu and memory: (pod cpu, pod memory).
+    CpuMem(u64, u64),
+    /// Anything else, through the general score.
+    General,
+}
+
 /// How a fused decision scores ImageLocality.
 enum ImageScore<'a> {
     /// Weighted score per combination of the pod's images present on a
@@ -1038,7 +1157,9 @@ enum ImageScore<'a> {
 
 /// The score plugins of a profile summed node by node during the filter
 /// pass, for pods and profiles where every plugin is either per node and
-/// cheap (RealUserColocation, NodeResourcesFit, ImageLocality) or per node
+/// cheap (RealUserColocation, NodeResourcesFit,
+/// NodeResourcesBalancedAllocation, ImageLocality; PodTopologySpread when
+/// the pod has no constraint it scores) or per node
 /// class (NodePurpose; NodeAffinity and TaintToleration, which are
 /// normalized after the pass, per class). Integer sums do not depend on the
 /// order of their terms, so the totals equal [`score_columns`]'s.
@@ -1052,6 +1173,8 @@ struct Fused<'a> {
     colocation: i64,
     fit_weight: i64,
     fit: FitScore,
+    balanced_weight: i64,
+    balanced: BalancedScore,
     image_weight: i64,
     image: ImageScore<'a>,
     /// Any NodeAffinity or TaintToleration in the profile.
@@ -1073,6 +1196,8 @@ impl<'a> Fused<'a> {
             colocation: 0,
             fit_weight: 0,
             fit: FitScore::Off,
+            balanced_weight: 0,
+            balanced: BalancedScore::Off,
             image_weight: 0,
             image: ImageScore::General,
             normalized: false,
@@ -1091,7 +1216,19 @@ impl<'a> Fused<'a> {
                     }
                 }
                 ScorePlugin::NodeResourcesFit => f.fit_weight += weight,
+                ScorePlugin::NodeResourcesBalancedAllocation => {
+                    if p.balanced.is_some() {
+                        f.balanced_weight += weight;
+                    }
+                }
                 ScorePlugin::ImageLocality => f.image_weight += weight,
+                ScorePlugin::PodTopologySpread => {
+                    // Depends on which nodes are feasible: scored after the
+                    // filter pass, column by column.
+                    if p.spread.as_ref().is_some_and(SpreadState::scoring) {
+                        return None;
+                    }
+                }
                 ScorePlugin::NodeAffinity | ScorePlugin::TaintToleration => f.normalized = true,
                 ScorePlugin::InterPodAffinity => {
                     // Without scoring terms every node scores 0.
@@ -1105,6 +1242,12 @@ impl<'a> Fused<'a> {
             f.fit = match p.most_cpu_mem {
                 Some((c, m, w)) => FitScore::MostCpuMem(c, m, w),
                 None => FitScore::General,
+            };
+        }
+        if f.balanced_weight != 0 {
+            f.balanced = match p.balanced_cpu_mem {
+                Some((c, m)) => BalancedScore::CpuMem(c, m),
+                None => BalancedScore::General,
             };
         }
         if p.images.is_empty() || f.image_weight == 0 {
@@ -1144,10 +1287,15 @@ impl<'a> Fused<'a> {
     }
 
     /// Whether [`node_score`](Self::node_score) may take its simple form:
-    /// MostAllocated over cpu and memory (or no NodeResourcesFit) and images
-    /// scored from the table.
+    /// MostAllocated over cpu and memory (or no NodeResourcesFit),
+    /// BalancedAllocation over cpu and memory (or none) and images scored
+    /// from the table.
     fn simple(&self) -> bool {
         matches!(self.fit, FitScore::MostCpuMem(..) | FitScore::Off)
+            && matches!(
+                self.balanced,
+                BalancedScore::CpuMem(..) | BalancedScore::Off
+            )
             && matches!(self.image, ImageScore::Table { .. })
     }
 
@@ -1176,6 +1324,21 @@ impl<'a> Fused<'a> {
                     )
             }
             _ => 0,
+        };
+        total += match self.balanced {
+            BalancedScore::Off => 0,
+            BalancedScore::CpuMem(c, m) => {
+                self.balanced_weight * balanced_allocation::score_cpu_mem(hot, c, m)
+            }
+            BalancedScore::General if !SIMPLE => {
+                self.balanced_weight
+                    * balanced_allocation::score(
+                        self.p.balanced.as_deref().unwrap_or_default(),
+                        hot,
+                        &cluster.cold[i],
+                    )
+            }
+            BalancedScore::General => 0,
         };
         total += match &self.image {
             ImageScore::Table { columns, weighted } => {
@@ -1379,6 +1542,37 @@ fn score_columns(
             ScorePlugin::InterPodAffinity => {
                 for (j, &i) in nodes.iter().enumerate() {
                     emit(j, ipa_score.map_or(0, |s| s.score(cluster, i as usize)));
+                }
+            }
+            ScorePlugin::PodTopologySpread => {
+                // Already normalized: the score depends on every feasible
+                // node.
+                let mut normalized = Vec::new();
+                if let Some(state) = &p.spread {
+                    state.scores(cluster, nodes, &mut normalized);
+                }
+                for j in 0..nodes.len() {
+                    emit(j, normalized.get(j).copied().unwrap_or(0));
+                }
+            }
+            ScorePlugin::NodeResourcesBalancedAllocation => {
+                match (p.balanced.as_deref(), p.balanced_cpu_mem) {
+                    (None, _) => {
+                        for j in 0..nodes.len() {
+                            emit(j, 0);
+                        }
+                    }
+                    (Some(_), Some((c, m))) => {
+                        for (j, &i) in nodes.iter().enumerate() {
+                            emit(j, balanced_allocation::score_cpu_mem(hot(i), c, m));
+                        }
+                    }
+                    (Some(resources), None) => {
+                        for (j, &i) in nodes.iter().enumerate() {
+                            let cold = &cluster.cold[i as usize];
+                            emit(j, balanced_allocation::score(resources, hot(i), cold));
+                        }
+                    }
                 }
             }
             ScorePlugin::ImageLocality => {

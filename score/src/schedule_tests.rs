@@ -1,7 +1,7 @@
 //! Scenario tests of whole decisions, and property tests.
 
 use crate::Cluster;
-use crate::model::{NodeSelectorOperator, TaintEffect};
+use crate::model::{NodeSelectorOperator, TaintEffect, WhenUnsatisfiable};
 use crate::profile::{
     AddedAffinity, FilterPlugin, NodePurposeMode, Profile, ScorePlugin, ScoringStrategy,
 };
@@ -23,7 +23,7 @@ fn place(c: &mut Cluster, p: crate::testing::PodBuilder, node: &str) {
 
 /// The z2jh chart's profile: NodeAffinity 14631, InterPodAffinity 1331,
 /// NodeResourcesFit 121 (MostAllocated cpu 1 / memory 1), ImageLocality 11,
-/// TaintToleration 3 (left at kube's default).
+/// TaintToleration 3 and PodTopologySpread 2 (left at kube's defaults).
 fn z2jh_profile() -> Profile {
     let mut p = Profile::kube_default("jhub-user-scheduler");
     p.scores = vec![
@@ -32,6 +32,7 @@ fn z2jh_profile() -> Profile {
         (ScorePlugin::InterPodAffinity, 1331),
         (ScorePlugin::NodeResourcesFit, 121),
         (ScorePlugin::ImageLocality, 11),
+        (ScorePlugin::PodTopologySpread, 2),
     ];
     p.fit.strategy = ScoringStrategy::MostAllocated;
     p
@@ -267,6 +268,8 @@ fn z2jh_weights_give_kube_totals() {
     // NodeResourcesFit MostAllocated 28 (kube's worked example) × 121 = 3388
     // ImageLocality: 2e9 × (1 node / 2 nodes) = 1e9 → 100 × (1e9 − 23 MiB) / (1000 MiB − 23 MiB) = 95 → × 11 = 1045
     // TaintToleration: no PreferNoSchedule taints → 100 × 3 = 300
+    // PodTopologySpread skipped (a bare user pod has no constraints and no
+    // default selector): 0 × 2
     assert_eq!(
         user.scores,
         vec![
@@ -274,7 +277,8 @@ fn z2jh_weights_give_kube_totals() {
             ("NodeAffinity", 100),
             ("InterPodAffinity", 0),
             ("NodeResourcesFit", 28),
-            ("ImageLocality", 95)
+            ("ImageLocality", 95),
+            ("PodTopologySpread", 0)
         ]
     );
     assert_eq!(user.total, Some(1_463_100 + 3388 + 1045 + 300));
@@ -682,6 +686,8 @@ mod fused_equals_columns {
         /// Bit 0: image a (one size everywhere), bit 1: image b (its size
         /// varies by node).
         images: u8,
+        /// 0: no zone label, else zone `z1` or `z2`.
+        zone: u8,
         pods: Vec<(u64, u64, u64, u8)>,
     }
 
@@ -699,26 +705,38 @@ mod fused_equals_columns {
                 0u64..(4 * GI),
                 1u64..8,
             ),
-            (0u8..3, any::<bool>(), prop::bool::weighted(0.2), 0u8..4),
+            (
+                0u8..3,
+                any::<bool>(),
+                prop::bool::weighted(0.2),
+                0u8..4,
+                prop_oneof![3 => 1u8..3, 1 => Just(0u8)],
+            ),
             prop::collection::vec(pod, 0..6),
         )
             .prop_map(
-                |((cpu, mem, eph, max_pods), (purpose, spot, dedicated, images), pods)| ArbNode {
-                    cpu,
-                    mem,
-                    eph,
-                    max_pods,
-                    purpose,
-                    spot,
-                    dedicated,
-                    images,
-                    pods,
+                |((cpu, mem, eph, max_pods), (purpose, spot, dedicated, images, zone), pods)| {
+                    ArbNode {
+                        cpu,
+                        mem,
+                        eph,
+                        max_pods,
+                        purpose,
+                        spot,
+                        dedicated,
+                        images,
+                        zone,
+                        pods,
+                    }
                 },
             )
     }
 
-    /// (cpu, memory, ephemeral, user, images, tolerates spot, prefers purpose weight).
-    type ArbPod = (u64, u64, u64, bool, u8, bool, i32);
+    /// (cpu, memory, ephemeral, user, images, tolerates spot, prefers
+    /// purpose weight, spread: 0 none, 1 hostname ScheduleAnyway, 2 zone
+    /// DoNotSchedule, 3 a default spread selector, 4 zone ScheduleAnyway and
+    /// hostname DoNotSchedule).
+    type ArbPod = (u64, u64, u64, bool, u8, bool, i32, u8);
 
     fn arb_pod() -> impl Strategy<Value = ArbPod> {
         (
@@ -729,6 +747,7 @@ mod fused_equals_columns {
             0u8..4,
             any::<bool>(),
             prop_oneof![Just(0), 1i32..100],
+            prop_oneof![2 => Just(0u8), 3 => 1u8..5],
         )
     }
 
@@ -766,6 +785,9 @@ mod fused_equals_columns {
         if n.images & 2 != 0 {
             b = b.image("jupyter/b:1", 400_000_000 + 100_000_000 * (i as u64 % 7));
         }
+        if n.zone > 0 {
+            b = b.label("topology.kubernetes.io/zone", &format!("z{}", n.zone));
+        }
         let mut spec = b.build();
         spec.allocatable.ephemeral_storage = Some(n.eph);
         spec
@@ -786,7 +808,7 @@ mod fused_equals_columns {
     }
 
     fn pending(new: ArbPod) -> PodSpec {
-        let (cpu, mem, eph, user, images, tolerate, prefer) = new;
+        let (cpu, mem, eph, user, images, tolerate, prefer, spread) = new;
         let mut b = pod("new").req(cpu, mem);
         if user {
             b = b.user();
@@ -797,6 +819,19 @@ mod fused_equals_columns {
         if tolerate {
             b = b.tolerate("spot", "true", Some(TaintEffect::PreferNoSchedule));
         }
+        // Selecting the pods with a `component` label: users and
+        // placeholders.
+        let zone = "topology.kubernetes.io/zone";
+        let host = "kubernetes.io/hostname";
+        b = match spread {
+            1 => b.spread(1, host, WhenUnsatisfiable::ScheduleAnyway, "component"),
+            2 => b.spread(2, zone, WhenUnsatisfiable::DoNotSchedule, "component"),
+            3 => b.default_spread("component"),
+            4 => b
+                .spread(1, zone, WhenUnsatisfiable::ScheduleAnyway, "component")
+                .spread(3, host, WhenUnsatisfiable::DoNotSchedule, "component"),
+            _ => b,
+        };
         if prefer > 0 {
             b = b.prefer_node(
                 prefer,
@@ -824,12 +859,41 @@ mod fused_equals_columns {
         least.fit.strategy = ScoringStrategy::LeastAllocated;
         let mut require = Profile::jupyterhub();
         require.node_purpose.mode = NodePurposeMode::Require;
+        // BalancedAllocation over cpu and memory (kube's default profile)
+        // and over three resources (the general score).
+        let mut balanced = Profile::jupyterhub();
+        balanced
+            .scores
+            .push((ScorePlugin::NodeResourcesBalancedAllocation, 7));
+        balanced
+            .balanced
+            .resources
+            .push(crate::profile::ResourceWeight {
+                name: "ephemeral-storage".into(),
+                weight: 1,
+            });
+        // PodTopologySpread with listed defaults (`defaultingType: List`):
+        // a DoNotSchedule zone constraint for pods with a default selector.
+        let mut listed = Profile::kube_default("x");
+        listed.spread.system_defaulting = false;
+        listed.spread.default_constraints = vec![crate::model::TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "topology.kubernetes.io/zone".into(),
+            when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+            label_selector: None,
+            min_domains: Some(2),
+            node_affinity_policy: None,
+            node_taints_policy: Some(crate::model::NodeInclusionPolicy::Honor),
+            match_label_keys: Vec::new(),
+        }];
         vec![
             Profile::jupyterhub(),
             Profile::kube_default("x"),
             z2jh_profile(),
             least,
             require,
+            balanced,
+            listed,
         ]
     }
 
@@ -913,7 +977,7 @@ mod fused_equals_columns {
             nodes in prop::collection::vec(arb_node(), 1..10),
             shapes in prop::collection::vec(arb_pod(), 3),
             steps in prop::collection::vec(arb_step(), 1..40),
-            which in 0usize..5,
+            which in 0usize..7,
             seed in any::<u64>(),
         ) {
             let mut c = build(&nodes);

@@ -268,6 +268,37 @@ impl PodBuilder {
         }
         self
     }
+    /// A topology spread constraint selecting the pods that have label
+    /// `selector_key` (kube tests' `fooSelector`: `Exists(foo)`).
+    #[must_use]
+    pub fn spread(
+        mut self,
+        max_skew: i32,
+        topology_key: &str,
+        when: crate::model::WhenUnsatisfiable,
+        selector_key: &str,
+    ) -> Self {
+        self.0
+            .topology_spread
+            .push(crate::model::TopologySpreadConstraint {
+                max_skew,
+                topology_key: topology_key.into(),
+                when_unsatisfiable: when,
+                label_selector: Some(exists(selector_key)),
+                min_domains: None,
+                node_affinity_policy: None,
+                node_taints_policy: None,
+                match_label_keys: Vec::new(),
+            });
+        self
+    }
+    /// The default spread selector (what kube derives from the pod's
+    /// Services and owners): pods with label `key`.
+    #[must_use]
+    pub fn default_spread(mut self, key: &str) -> Self {
+        self.0.default_spread_selector = Some(exists(key));
+        self
+    }
     /// The pod.
     #[must_use]
     pub fn build(self) -> PodSpec {
@@ -283,6 +314,17 @@ fn term(key: &str, op: NodeSelectorOperator, values: &[&str]) -> NodeSelectorTer
             values: values.iter().map(|v| (*v).to_string()).collect(),
         }],
         match_fields: Vec::new(),
+    }
+}
+
+fn exists(key: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Vec::new(),
+        match_expressions: vec![crate::model::LabelSelectorRequirement {
+            key: key.into(),
+            operator: crate::model::LabelSelectorOperator::Exists,
+            values: Vec::new(),
+        }],
     }
 }
 

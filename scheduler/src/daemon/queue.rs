@@ -217,6 +217,11 @@ impl Hints {
                 // Required affinity is met by a pod *arriving* somewhere,
                 // an event this queue does not have: any event retries it.
                 R::PodAffinity => return Hints::ALL,
+                // A skew falls when a matching pod leaves the node's domain
+                // or *arrives* in the emptiest one (raising the minimum),
+                // which this queue has no event for: any event retries it.
+                R::SpreadConstraints => return Hints::ALL,
+                R::SpreadMissingLabel => &[E::NodeAdded, E::NodeLabelsChanged],
                 R::PodAntiAffinity | R::ExistingPodsAntiAffinity => {
                     &[E::NodeAdded, E::NodeLabelsChanged, E::AssignedPodRemoved]
                 }

@@ -5,6 +5,7 @@
 //! The modules hold the pure rules; [`crate::schedule`](mod@crate::schedule) runs them over the
 //! cluster's node table.
 
+pub mod balanced_allocation;
 pub mod image_locality;
 pub mod inter_pod_affinity;
 pub mod node_affinity;
@@ -13,6 +14,7 @@ pub mod node_purpose;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod normalize;
+pub mod pod_topology_spread;
 pub mod real_user_colocation;
 pub mod taint_toleration;
 pub mod volumes;

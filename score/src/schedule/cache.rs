@@ -28,8 +28,8 @@
 //! the same decisions.
 
 use super::{
-    ClassVerdict, Decision, FitScore, Fused, ImageScore, Pass, class_adds, class_verdict_of,
-    nth_tied, pick, status_code,
+    BalancedScore, ClassVerdict, Decision, FitScore, Fused, ImageScore, Pass, class_adds,
+    class_verdict_of, nth_tied, pick, status_code,
 };
 use crate::plugins::node_resources_fit;
 use crate::profile::Profile;
@@ -73,6 +73,8 @@ struct ShapeKey {
     weights: [i64; 4],
     /// MostAllocated over cpu and memory: pod cpu, pod memory, weights.
     most: Option<(u64, u64, (i64, i64))>,
+    /// BalancedAllocation over cpu and memory: weight, pod cpu, pod memory.
+    balanced: Option<(i64, u64, u64)>,
     normalized: bool,
     /// The pod's images that some node has, and ImageLocality's weighted
     /// score per combination of them.
@@ -172,6 +174,10 @@ impl DecisionCache {
         key.most = match fused.fit {
             FitScore::MostCpuMem(c, m, w) => Some((c, m, w)),
             FitScore::Off | FitScore::General => None,
+        };
+        key.balanced = match fused.balanced {
+            BalancedScore::CpuMem(c, m) => Some((fused.balanced_weight, c, m)),
+            BalancedScore::Off | BalancedScore::General => None,
         };
         key.normalized = fused.normalized;
         key.images.clear();
