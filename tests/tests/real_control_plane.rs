@@ -15,14 +15,15 @@ use std::time::{Duration, Instant};
 
 use controlplane::{Kubelet, Options};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
 use support::real::{
     apply_deploy_rbac, apply_z2jh_rbac, bound, create, create_all, events_of, node_of, plane,
     refused, scheduler_client, with_priority_class,
 };
 use support::{
-    Daemon, NS, core_node, electing, eventually, pending_pod, start_daemon_on, user_node,
+    Daemon, NS, claim, core_node, electing, eventually, local_class, pending_pod, start_daemon_on,
+    static_volume, user_node, with_claim,
 };
 use user_scheduler::config::SchedulerConfig;
 use user_scheduler::daemon::DaemonOptions;
@@ -373,6 +374,55 @@ async fn the_daemon_works_under_the_z2jh_4x_rbac() {
             .then_some(())
     })
     .await;
+    stop(daemon).await;
+    assert_eq!(refused(&log), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_directory_on_a_static_volume_is_bound_by_the_real_volume_binder() {
+    let Some(plane) = plane(Options {
+        controller_manager: true,
+    })
+    .await
+    else {
+        return;
+    };
+    apply_deploy_rbac(&plane).await;
+    let admin = plane.admin().await.unwrap();
+    let _kubelet = Kubelet::start(admin.clone());
+    // Two user nodes; alice's home directory is a local volume only user-2
+    // can mount, in a WaitForFirstConsumer class without a provisioner.
+    create_all(
+        &plane,
+        &[
+            user_node("user-1", "4", "16Gi"),
+            user_node("user-2", "4", "16Gi"),
+            local_class("local"),
+            static_volume("home-alice", "local", "user-2"),
+            claim("claim-alice", "local"),
+        ],
+    )
+    .await;
+    let (client, log) = scheduler_client(&plane).await;
+    let daemon = start_daemon_on(client, jupyterhub_electing("us"));
+    create(
+        &admin,
+        &with_claim(pod("alice", "singleuser-server", "1Gi"), "claim-alice"),
+    )
+    .await;
+    // Our PreBind writes the volume's claimRef; kube-controller-manager's
+    // persistentvolume-binder completes the binding; then we bind the pod.
+    assert_eq!(
+        bound(&admin, "alice", Duration::from_secs(90)).await,
+        "user-2"
+    );
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(admin.clone(), NS);
+    let claim = claims.get("claim-alice").await.unwrap();
+    assert_eq!(
+        claim.spec.and_then(|s| s.volume_name).as_deref(),
+        Some("home-alice")
+    );
+    assert_eq!(claim.status.and_then(|s| s.phase).as_deref(), Some("Bound"));
     stop(daemon).await;
     assert_eq!(refused(&log), Vec::<String>::new());
 }
