@@ -1,10 +1,11 @@
 //! Shared fixtures for the benchmarks: synthetic z2jh-like clusters (from
-//! `user_scheduler::synthetic`) converted into engine clusters the way the
+//! `sandbox::synthetic`) converted into engine clusters the way the
 //! daemon converts watched objects.
 
+use sandbox::synthetic;
 use score::model::PodSpec;
 use score::{Cluster, Profile};
-use user_scheduler::{convert, synthetic};
+use user_scheduler::convert;
 
 /// The seed every benchmark uses, so runs compare like with like.
 pub const SEED: u64 = 0x5EED_2026;

@@ -1,1 +1,2 @@
-//! End-to-end tests live in `tests/tests/`.
+//! End-to-end tests live in `tests/tests/e2e/`, one test binary (`main.rs`
+//! names a module per file).

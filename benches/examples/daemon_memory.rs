@@ -21,9 +21,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sandbox::synthetic;
 use sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
-use user_scheduler::synthetic;
 
 fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");

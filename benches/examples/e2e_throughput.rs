@@ -36,6 +36,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use sandbox::synthetic;
 use sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,7 +45,6 @@ use user_scheduler::config::SchedulerConfig;
 use user_scheduler::daemon::admin::{AdminOptions, ConnectionLimits};
 use user_scheduler::daemon::auth::Access;
 use user_scheduler::daemon::{self, DaemonOptions};
-use user_scheduler::synthetic;
 
 const SEED: u64 = benches::SEED;
 

@@ -15,6 +15,8 @@
 //! - [`selector`], [`patch`], [`validation`], [`events`], [`status`], [`clock`], [`faults`]:
 //!   label/field selectors, patch formats, validation, event conversion, `Status` errors, the
 //!   scaled clock, fault injection.
+//! - [`synthetic`]: seeded, deterministic z2jh-like clusters (nodes and bound pods) and pending
+//!   pods, for `user-scheduler sandbox --synthetic-nodes`, the benchmarks and the tests.
 //! - `reviews.rs`: TokenReview (tokens given to [`Sandbox::add_token`]) and
 //!   SubjectAccessReview (decided by the stored RBAC objects).
 //!
@@ -36,6 +38,7 @@ mod serve;
 mod server;
 pub mod status;
 pub mod store;
+pub mod synthetic;
 mod table;
 pub mod validation;
 mod watch;

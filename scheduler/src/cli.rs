@@ -1,5 +1,5 @@
-//! The command line: `run` (the daemon), `explain`, `sandbox`, `demo`, and the
-//! kube-scheduler drop-in.
+//! The command line: `run` (the daemon), `explain`, `sandbox` and `demo` (with
+//! the `sandbox` feature only), and the kube-scheduler drop-in.
 //!
 //! The z2jh chart starts `/usr/local/bin/kube-scheduler
 //! --config=/etc/user-scheduler/config.yaml --authentication-skip-lookup=true
@@ -8,7 +8,7 @@
 //! for are accepted and logged ([`KUBE_SCHEDULER_IGNORED_FLAGS`]); any other
 //! unknown flag is an error.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,8 +33,10 @@ pub enum Command {
     /// Explain where a pod would be scheduled, and why.
     Explain(ExplainArgs),
     /// Serve an in-memory Kubernetes API server on loopback.
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Replay the autoscaling demonstration on the sandbox.
+    #[cfg(feature = "sandbox")]
     Demo(DemoArgs),
 }
 
@@ -129,11 +131,12 @@ pub struct ExplainArgs {
 }
 
 /// `sandbox`.
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
     /// Loopback address to listen on.
     #[arg(long, default_value = "127.0.0.1:6443")]
-    pub listen: SocketAddr,
+    pub listen: std::net::SocketAddr,
     /// Where to write a kubeconfig for kubectl and `user-scheduler run`.
     #[arg(long)]
     pub kubeconfig: PathBuf,
@@ -146,6 +149,7 @@ pub struct SandboxArgs {
 }
 
 /// `demo`.
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// How many times faster than real time the sandbox clock runs (1 to 1000).
@@ -439,5 +443,28 @@ mod tests {
         assert_eq!(args, v(&["user-scheduler", "--help"]));
         let (args, _) = normalize_args(v(&["/usr/local/bin/kube-scheduler", "--version"]));
         assert_eq!(args, v(&["/usr/local/bin/kube-scheduler", "--version"]));
+    }
+
+    /// `demo` and `sandbox` exist exactly when the `sandbox` feature is on:
+    /// without it (the image's build) they are unknown subcommands, a usage
+    /// error. `cargo test --workspace` runs the feature-on branch, `cargo test
+    /// -p user-scheduler --no-default-features` the other; .ci/run checks the
+    /// image's binary itself.
+    #[test]
+    fn the_test_world_commands_follow_the_sandbox_feature() {
+        for command in ["demo", "sandbox"] {
+            let parsed = Cli::try_parse_from(v(&["user-scheduler", command, "--help"]));
+            if cfg!(feature = "sandbox") {
+                let e = parsed.unwrap_err();
+                assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{command}");
+            } else {
+                let e = parsed.unwrap_err();
+                assert_eq!(
+                    e.kind(),
+                    clap::error::ErrorKind::InvalidSubcommand,
+                    "{command}"
+                );
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@
 //! the autoscaler's last scan to find no removable node. See docs/demo.md for why step 6 first
 //! waits for the empty node to go.
 //!
-//! [`Demo`] is the library the command and `tests/tests/demo.rs` share.
+//! [`Demo`] is the library the command and `tests/tests/e2e/demo.rs` share.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -20,7 +20,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Explain(args) => run_explain(&args),
         Command::Run(args) => user_scheduler::run::main(args, &ignored),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => user_scheduler::run::sandbox(args),
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => user_scheduler::run::demo(args),
     }
 }

@@ -1,24 +1,26 @@
-//! Entry points of the long-running commands (`run`, `sandbox`, `demo`):
-//! logging, the tokio runtime, and exit codes.
+//! Entry points of the long-running commands (`run`, and with the `sandbox`
+//! feature `sandbox` and `demo`): logging, the tokio runtime, and exit codes.
 
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{DemoArgs, RunArgs, SandboxArgs};
+use crate::cli::RunArgs;
+#[cfg(feature = "sandbox")]
+use crate::cli::{DemoArgs, SandboxArgs};
 use crate::daemon::admin::{AdminOptions, ConnectionLimits, TlsSource};
 use crate::daemon::auth::{Access, DelegationOptions};
 use crate::daemon::{self, DaemonOptions};
-use crate::synthetic;
 
 /// `user-scheduler sandbox`.
+#[cfg(feature = "sandbox")]
 #[must_use]
 pub fn sandbox(args: SandboxArgs) -> ExitCode {
     init_logging(2, crate::cli::LogFormat::Text);
     let mut opts = sandbox::ServeOptions::new(args.listen, args.kubeconfig);
     opts.cluster = args.cluster;
     if let Some(nodes) = args.synthetic_nodes {
-        match synthetic::cluster(synthetic_seed(), nodes).to_json() {
+        match sandbox::synthetic::cluster(synthetic_seed(), nodes).to_json() {
             Ok(list) => {
                 if let Some(items) = list.get("items").and_then(|i| i.as_array()) {
                     opts.objects.extend(items.iter().cloned());
@@ -47,6 +49,7 @@ pub fn sandbox(args: SandboxArgs) -> ExitCode {
 }
 
 /// The seed of `sandbox --synthetic-nodes`, fixed so two runs serve the same cluster.
+#[cfg(feature = "sandbox")]
 fn synthetic_seed() -> u64 {
     0x5EED_2026
 }
@@ -275,11 +278,13 @@ async fn wait_signal() {
 /// steps in about two seconds; faster, the scheduler and the controllers
 /// cannot keep up with the clock on a small machine and steps stop
 /// settling (300 × already did once on a loaded 2-core machine).
+#[cfg(feature = "sandbox")]
 const MAX_DEMO_SPEED: f64 = 1000.0;
 
 /// `user-scheduler demo`: the seed's autoscaling demonstration on the sandbox
 /// (`crate::demo`). Logs go to stderr at `warn` unless `RUST_LOG` says otherwise, so that the
 /// step tables on stdout stay readable.
+#[cfg(feature = "sandbox")]
 #[must_use]
 pub fn demo(args: DemoArgs) -> ExitCode {
     use tracing_subscriber::EnvFilter;

@@ -2,7 +2,9 @@
 //! a runtime stage on a base without a shell, the binary under both names
 //! (`kube-scheduler` for the z2jh chart's command line), user 65534, the
 //! entrypoint; and `.ci/run` builds the same target with the same command,
-//! so the static build the image relies on is exercised in CI.
+//! so the static build the image relies on is exercised in CI. Both build
+//! without the default `sandbox` feature, and without it the scheduler does
+//! not depend on the `sandbox` crate (the test world stays out of the image).
 
 use std::path::PathBuf;
 
@@ -63,8 +65,8 @@ fn stages(text: &str) -> Vec<Stage> {
 }
 
 const TARGET: &str = "x86_64-unknown-linux-musl";
-const BUILD: &str =
-    "cargo build --release --locked --target x86_64-unknown-linux-musl -p user-scheduler";
+const BUILD: &str = "cargo build --release --locked --no-default-features \
+     --target x86_64-unknown-linux-musl -p user-scheduler";
 
 #[test]
 fn the_image_is_a_static_binary_on_a_shell_less_base_running_as_nobody() {
@@ -134,9 +136,18 @@ fn ci_builds_the_same_static_target_as_the_image() {
     let ci = read(".ci/run");
     assert!(ci.contains(&format!("musl_target={TARGET}")), "{TARGET}");
     assert!(
-        ci.contains(r#"cargo build --release --locked --target "$musl_target" -p user-scheduler"#),
+        ci.contains(
+            r#"cargo build --release --locked --no-default-features --target "$musl_target" -p user-scheduler"#
+        ),
         ".ci/run builds the image's binary"
     );
+    // Its fallback (no musl target) builds without the test world too, and
+    // both builds go through the check that the binary has none of it.
+    assert!(ci.contains(
+        "cargo build --release --locked --no-default-features --target x86_64-unknown-linux-gnu -p user-scheduler"
+    ));
+    assert_eq!(ci.matches("check_image_binary \"$target/").count(), 2);
+    assert!(ci.contains("cargo clippy -p user-scheduler --all-targets --no-default-features"));
     assert!(ci.contains("CC_x86_64_unknown_linux_musl=musl-gcc"));
     let docker = read("deploy/Dockerfile");
     assert!(docker.contains("ENV CC_x86_64_unknown_linux_musl=musl-gcc"));
@@ -161,4 +172,74 @@ fn ci_finds_its_builds_where_cargo_puts_them() {
             );
         }
     }
+}
+
+/// The `key = value` lines of `[name]` in a Cargo.toml, whitespace dropped
+/// (enough for the flat tables read here; no TOML parser in the tree).
+fn table(text: &str, name: &str) -> Vec<String> {
+    let header = format!("[{name}]");
+    text.lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .map(|l| l.split('#').next().unwrap_or("").replace(' ', ""))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_test_world_is_a_default_feature_the_image_leaves_out() {
+    let manifest = read("scheduler/Cargo.toml");
+    let features = table(&manifest, "features");
+    assert!(
+        features.contains(&r#"default=["sandbox"]"#.to_string()),
+        "{features:?}"
+    );
+    assert!(
+        features.contains(&r#"sandbox=["dep:sandbox"]"#.to_string()),
+        "{features:?}"
+    );
+    let deps = table(&manifest, "dependencies");
+    let sandbox: Vec<&String> = deps.iter().filter(|l| l.starts_with("sandbox")).collect();
+    assert_eq!(
+        sandbox,
+        [&"sandbox={workspace=true,optional=true}".to_string()],
+        "the sandbox crate is an optional dependency"
+    );
+}
+
+/// The crates `user-scheduler` is built with (normal dependencies only, as
+/// in a release build), with or without its default features.
+fn normal_dependencies(default_features: bool) -> Vec<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(["tree", "--locked", "--offline", "-p", "user-scheduler"])
+        .args(["-e", "normal", "--prefix", "none", "--format", "{p}"]);
+    if !default_features {
+        cmd.arg("--no-default-features");
+    }
+    let out = cmd.output().expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn without_default_features_the_scheduler_does_not_depend_on_the_sandbox() {
+    // cargo resolves features for the one package named, so this is the
+    // image's dependency tree even inside the workspace (where the e2e
+    // tests and the benches turn the feature on).
+    let with = normal_dependencies(true);
+    assert!(with.iter().any(|c| c == "sandbox"), "{with:?}");
+    let without = normal_dependencies(false);
+    assert!(without.iter().any(|c| c == "score"), "{without:?}");
+    assert!(!without.iter().any(|c| c == "sandbox"), "{without:?}");
 }

@@ -1,11 +1,16 @@
 //! The `user-scheduler` binary as an operator runs it: a bad config exits 2
-//! with one line; `sandbox` serves an API kubectl can use; `run` (under its
+//! with one line; (with the `sandbox` feature) `sandbox` serves an API kubectl can use; `run` (under its
 //! kube-scheduler name, as z2jh starts it) schedules against that sandbox and
 //! exits 0 on SIGTERM.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+#[cfg(feature = "sandbox")]
+use std::{
+    path::Path,
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_user-scheduler")
@@ -18,8 +23,10 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Kills the child when dropped (a failing test leaves no process behind).
+#[cfg(feature = "sandbox")]
 struct Guard(Child);
 
+#[cfg(feature = "sandbox")]
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -27,6 +34,7 @@ impl Drop for Guard {
     }
 }
 
+#[cfg(feature = "sandbox")]
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !ok() {
@@ -35,6 +43,7 @@ fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+#[cfg(feature = "sandbox")]
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -43,6 +52,7 @@ fn free_port() -> u16 {
         .port()
 }
 
+#[cfg(feature = "sandbox")]
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<std::process::Output> {
     Command::new("kubectl")
         .arg("--kubeconfig")
@@ -52,6 +62,7 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Option<std::process::Output> {
         .ok()
 }
 
+#[cfg(feature = "sandbox")]
 fn kubectl_available() -> bool {
     let found = Command::new("kubectl")
         .arg("version")
@@ -152,6 +163,7 @@ fn bad_settings_exit_2_before_anything_starts() {
     }
 }
 
+#[cfg(feature = "sandbox")]
 #[test]
 fn demo_speeds_out_of_range_exit_2() {
     for speed in ["1e308", "1e20", "0.5", "NaN"] {
@@ -183,6 +195,7 @@ fn bad_authorization_flags_exit_2_before_connecting() {
     }
 }
 
+#[cfg(feature = "sandbox")]
 #[test]
 fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
     if !kubectl_available() {
@@ -304,4 +317,28 @@ fn the_sandbox_command_serves_kubectl_and_the_daemon_schedules_on_it() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+/// Without the `sandbox` feature (the image's build, `--no-default-features`)
+/// the binary has no test world: `demo` and `sandbox` are unknown
+/// subcommands, a usage error (exit 2), and the help lists neither.
+#[cfg(not(feature = "sandbox"))]
+#[test]
+fn without_the_feature_demo_and_sandbox_are_usage_errors() {
+    for command in ["demo", "sandbox"] {
+        let out = Command::new(bin()).arg(command).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("unrecognized subcommand"), "{command}: {err}");
+    }
+    let help = Command::new(bin()).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("explain"), "{text}");
+    assert!(
+        !text.lines().any(|l| {
+            let word = l.split_whitespace().next();
+            word == Some("demo") || word == Some("sandbox")
+        }),
+        "{text}"
+    );
 }

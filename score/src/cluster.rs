@@ -18,7 +18,7 @@
 //! `u64` holds looks full, never empty. Taking a pod off is exact while the
 //! sum is below `u64::MAX`; once it reached `u64::MAX` the true sum is not
 //! known, so the node's sums are counted again from its remaining pods
-//! ([`Cluster::recount`]) — rare (only absurd requests saturate), and it keeps
+//! (`Cluster::recount`, private) — rare (only absurd requests saturate), and it keeps
 //! the hot record at 88 bytes and its updates at one saturating add each.
 //! Converters keep every amount at most 2^63 − 1 (kube's int64 maximum), but
 //! the engine does not rely on it.

@@ -3,11 +3,9 @@
 //! nowhere are reported as kube reports them and bound once a node fits, and
 //! pods this scheduler cannot serve (DRA claims) are reported, not bound.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users() {

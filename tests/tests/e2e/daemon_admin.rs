@@ -5,12 +5,10 @@
 //! kube-scheduler names them, times the wait for users' volumes, and shows
 //! the decision cache at work.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 use user_scheduler::daemon::auth::Access;
 
 /// One plain HTTP/1.1 GET without credentials: (status, body).

@@ -4,14 +4,12 @@
 //! preemption freed (no z2jh#1592 loop, with one scheduler or two); users
 //! arriving while victims terminate never evict those victims again.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::*;
 use sandbox::{Sandbox, SandboxOptions};
 use serde_json::json;
-use support::*;
 
 fn placeholder_on(name: &str, node: &str) -> serde_json::Value {
     let mut p = bound_pod(name, "user-placeholder", "4Gi", node);

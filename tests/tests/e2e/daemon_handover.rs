@@ -3,13 +3,11 @@
 //! a restarted scheduler that rebuilds its state from the API, and a shutdown
 //! while bindings are in flight (they finish, then the lease is released).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use sandbox::Sandbox;
-use support::*;
 
 /// Starts daemon `a` electing on the default lease and waits until it leads,
 /// then starts `b` electing on the same lease as its standby; each on a

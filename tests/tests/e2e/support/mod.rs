@@ -1,8 +1,6 @@
 //! Shared helpers of the end-to-end tests: a sandbox API server, the daemon
 //! running in-process against it, and polling with deadlines.
 
-#![allow(dead_code)]
-
 use std::future::Future;
 use std::time::Duration;
 

@@ -6,16 +6,14 @@
 //! volumes get their claimRef; attach limits hold; many users with claims at
 //! once all end bound, and no ReadWriteOnce claim serves two nodes.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::support::*;
 use sandbox::Sandbox;
 use sandbox::controllers::{FailPredicate, ProvisionerOptions};
 use serde_json::{Value, json};
-use support::*;
 
 const ZONE: &str = "topology.kubernetes.io/zone";
 

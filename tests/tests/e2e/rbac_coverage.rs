@@ -14,19 +14,17 @@
 //! store, not over HTTP) except for two node patches, removed from the log by
 //! an exact match, so every request left is the daemon's.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::*;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use sandbox::RequestRecord;
 use serde_json::{Value, json};
-use support::*;
 use user_scheduler::config;
 use user_scheduler::daemon::auth::Access;
 

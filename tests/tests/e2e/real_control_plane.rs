@@ -9,22 +9,20 @@
 //! conflict or a pod gone meanwhile: a 403 is missing RBAC, a 400 or 422 is
 //! something the sandbox let through that the real validation rejects.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::real::{
+    apply_deploy_rbac, apply_z2jh_rbac, bound, create, create_all, events_of, node_of, plane,
+    refused, scheduler_client, with_priority_class,
+};
+use crate::support::{
+    Daemon, NS, claim, core_node, electing, eventually, local_class, pending_pod, start_daemon_on,
+    static_volume, user_node, with_claim,
+};
 use controlplane::{Kubelet, Options};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
-use support::real::{
-    apply_deploy_rbac, apply_z2jh_rbac, bound, create, create_all, events_of, node_of, plane,
-    refused, scheduler_client, with_priority_class,
-};
-use support::{
-    Daemon, NS, claim, core_node, electing, eventually, local_class, pending_pod, start_daemon_on,
-    static_volume, user_node, with_claim,
-};
 use user_scheduler::config::SchedulerConfig;
 use user_scheduler::daemon::DaemonOptions;
 

@@ -3,12 +3,10 @@
 //! requests throttled with 429 and 503. Every pod still ends bound exactly
 //! once, and no node is over-committed.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 /// Counts, per pod, the bindings the daemon's client saw answered with 201.
 fn successful_bindings(log: &CallLog) -> BTreeMap<String, usize> {
