@@ -132,24 +132,32 @@ async fn the_daemon_binds_packs_and_reports_under_deploys_rbac() {
     assert_eq!(refused(&log), Vec::<String>::new());
 }
 
+/// One 2 GiB user node, a kubelet stand-in, and the daemon (as the
+/// scheduler's ServiceAccount, electing) that has bound four 512 MiB
+/// placeholders there: the node is full.
+async fn node_full_of_placeholders(
+    plane: &controlplane::ControlPlane,
+) -> (kube::Client, Kubelet, crate::support::CallLog, Daemon) {
+    let admin = plane.admin().await.unwrap();
+    let kubelet = Kubelet::start(admin.clone());
+    create_all(plane, &[user_node("user-1", "4", "2Gi")]).await;
+    let (client, log) = scheduler_client(plane).await;
+    let daemon = start_daemon_on(client, jupyterhub_electing("us"));
+    for i in 0..4 {
+        let name = format!("user-placeholder-{i}");
+        create(&admin, &pod(&name, "user-placeholder", "512Mi")).await;
+        bound(&admin, &name, Duration::from_secs(30)).await;
+    }
+    (admin, kubelet, log, daemon)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn placeholders_are_preempted_for_a_user_under_deploys_rbac() {
     let Some(plane) = plane(Options::default()).await else {
         return;
     };
     apply_deploy_rbac(&plane).await;
-    let admin = plane.admin().await.unwrap();
-    let _kubelet = Kubelet::start(admin.clone());
-    create_all(&plane, &[user_node("user-1", "4", "2Gi")]).await;
-    let (client, log) = scheduler_client(&plane).await;
-    let daemon = start_daemon_on(client, jupyterhub_electing("us"));
-
-    // Four placeholders fill the node.
-    for i in 0..4 {
-        let name = format!("user-placeholder-{i}");
-        create(&admin, &pod(&name, "user-placeholder", "512Mi")).await;
-        bound(&admin, &name, Duration::from_secs(30)).await;
-    }
+    let (admin, _kubelet, log, daemon) = node_full_of_placeholders(&plane).await;
     // A user needs two of them gone.
     create(&admin, &pod("alice", "singleuser-server", "1Gi")).await;
     assert_eq!(
@@ -349,18 +357,9 @@ async fn the_daemon_works_under_the_z2jh_4x_rbac() {
         return;
     };
     apply_z2jh_rbac(&plane, "z2jh-rbac.yaml").await;
-    let admin = plane.admin().await.unwrap();
-    let _kubelet = Kubelet::start(admin.clone());
-    create_all(&plane, &[user_node("user-1", "4", "2Gi")]).await;
-    let (client, log) = scheduler_client(&plane).await;
-    let daemon = start_daemon_on(client, jupyterhub_electing("us"));
     // Placeholders, then a user that preempts two of them, then one that
     // fits nowhere: bind, events, status, delete, lease.
-    for i in 0..4 {
-        let name = format!("user-placeholder-{i}");
-        create(&admin, &pod(&name, "user-placeholder", "512Mi")).await;
-        bound(&admin, &name, Duration::from_secs(30)).await;
-    }
+    let (admin, _kubelet, log, daemon) = node_full_of_placeholders(&plane).await;
     create(&admin, &pod("alice", "singleuser-server", "1Gi")).await;
     bound(&admin, "alice", Duration::from_secs(60)).await;
     create(&admin, &pod("huge", "singleuser-server", "64Gi")).await;
