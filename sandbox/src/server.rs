@@ -398,6 +398,17 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
     let ns = url.namespace.clone().unwrap_or_default();
     let name = url.name.clone().unwrap_or_default();
     let yaml = content_type.contains("yaml");
+    // Bodies are JSON or YAML only. Protobuf or CBOR (kubectl ≥ 1.3x sends `create namespace`
+    // as protobuf) get 415, on which client-go retries the request as JSON.
+    if matches!(verb, "create" | "update")
+        && !content_type.is_empty()
+        && !content_type.contains("json")
+        && !yaml
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+        )));
+    }
     let part = if url.sub.as_deref() == Some("status") {
         Part::Status
     } else {
