@@ -398,8 +398,9 @@ async fn handle_api(shared: &Arc<Shared>, req: Request, path: &str) -> Result<Re
     let ns = url.namespace.clone().unwrap_or_default();
     let name = url.name.clone().unwrap_or_default();
     let yaml = content_type.contains("yaml");
-    // Bodies are JSON or YAML only. Protobuf or CBOR (kubectl ≥ 1.3x sends `create namespace`
-    // as protobuf) get 415, on which client-go retries the request as JSON.
+    // Bodies are JSON or YAML only. Protobuf or CBOR get 415, as kube-apiserver answers a
+    // format it cannot decode. kubectl 1.37.2 sends `create namespace` as protobuf and does not
+    // retry as JSON: a difference listed in sandbox/README.md.
     if matches!(verb, "create" | "update")
         && !content_type.is_empty()
         && !content_type.contains("json")

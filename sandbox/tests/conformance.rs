@@ -270,6 +270,10 @@ async fn kube_apiserver_answers_the_same() {
             std::panic::AssertUnwindSafe(body).catch_unwind(),
         )
         .await;
+        // A panic has printed its message; a hang prints nothing else.
+        if outcome.is_err() {
+            eprintln!("{name} did not finish within 90 s");
+        }
         (name, matches!(outcome, Ok(Ok(()))))
     }))
     .await;

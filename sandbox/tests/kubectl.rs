@@ -116,7 +116,7 @@ async fn kubectl_against_the_served_sandbox() {
 
     let checks = tokio::task::spawn_blocking(move || {
         checks(&k, &dir);
-        // A difference (sandbox/README.md): kubectl ≥ 1.35 sends `create namespace` as
+        // A difference (sandbox/README.md): kubectl 1.37.2 sends `create namespace` as
         // protobuf, which the sandbox cannot decode; it answers 415 and kubectl does not retry
         // as JSON. `kubectl create -f` with YAML works.
         let (ok, _, err) = k.run(&["create", "namespace", "kubectl-check"]);
