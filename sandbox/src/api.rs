@@ -72,7 +72,9 @@ impl Shared {
     }
 }
 
-/// Grace periods are capped at one year, so that timestamps and timers cannot overflow.
+/// The deletion timestamp and timer of a longer grace period are those of one year, so that
+/// they cannot overflow; `deletionGracePeriodSeconds` keeps the period asked for, as
+/// kube-apiserver does.
 const MAX_GRACE_SECONDS: i64 = 365 * 24 * 3600;
 
 /// Parsed `DeleteOptions` (body and query merged; the query wins).
@@ -264,12 +266,51 @@ fn pod_spec_change_forbidden(old: &Value, new: &Value) -> bool {
     masked(old.get("spec")) != masked(new.get("spec"))
 }
 
+/// kube-apiserver's defaulting of a pod that the scheduler sees: a container (or init
+/// container) with a limit but no request for a resource requests its limit.
+fn default_pod(pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec") else {
+        return;
+    };
+    for list in ["containers", "initContainers"] {
+        let Some(Value::Array(cs)) = spec.get_mut(list) else {
+            continue;
+        };
+        for c in cs {
+            let Some(Value::Object(limits)) = c.pointer("/resources/limits").cloned() else {
+                continue;
+            };
+            let Some(Value::Object(resources)) = c.get_mut("resources") else {
+                continue;
+            };
+            let requests = resources
+                .entry("requests")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if requests.is_null() {
+                *requests = Value::Object(Map::new());
+            }
+            if let Value::Object(requests) = requests {
+                for (k, v) in limits {
+                    requests.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
 /// Validates a whole object about to be stored.
 fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     let strict = !matches!(def.store, "events" | "leases");
     let mut errs: Vec<FieldError> = validation::metadata(obj, strict);
     if def.store == "pods" {
-        errs.extend(validation::pod_resources(obj));
+        let quantities = validation::pod_resources(obj);
+        if let Some(why) = validation::unparsable(&quantities) {
+            let (kind, version) = (def.kind, def.version);
+            return Err(ApiError::BadRequest(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}"
+            )));
+        }
+        errs.extend(quantities);
         if let Some(cs) = obj.pointer("/spec/containers") {
             if cs.as_array().is_none_or(|a| a.is_empty()) {
                 errs.push(FieldError {
@@ -389,6 +430,9 @@ pub(crate) fn create(
         .flatten()
         .filter(|g| !g.is_empty());
     prepare_new(shared, def, &mut obj, true);
+    if def.store == "pods" {
+        default_pod(&mut obj);
+    }
     shared.store.transact(|txn| {
         ensure_namespace(txn, def, ns)?;
         for _ in 0..8 {
@@ -456,7 +500,35 @@ fn commit_update(
     match part {
         Part::Status => {
             let status = new.get("status").cloned();
+            // kube-apiserver's pod status strategy keeps the written metadata (labels and
+            // annotations change through pods/status too) but not the owner references or
+            // what only the server sets; for other kinds the sandbox keeps all metadata.
+            let written = (def.store == "pods")
+                .then(|| new.get("metadata").cloned())
+                .flatten();
             new = (**old).clone();
+            if let Some(mut meta) = written {
+                let old_meta = old.get("metadata").cloned().unwrap_or_default();
+                if let Value::Object(m) = &mut meta {
+                    for k in [
+                        "uid",
+                        "creationTimestamp",
+                        "deletionTimestamp",
+                        "deletionGracePeriodSeconds",
+                        "generation",
+                        "namespace",
+                        "name",
+                        "ownerReferences",
+                        "resourceVersion",
+                    ] {
+                        match old_meta.get(k) {
+                            Some(v) => m.insert(k.into(), v.clone()),
+                            None => m.remove(k),
+                        };
+                    }
+                }
+                new["metadata"] = meta;
+            }
             match status {
                 Some(s) => new["status"] = s,
                 None => {
@@ -492,6 +564,9 @@ fn commit_update(
                     Some(v) => m.insert(k.into(), v.clone()),
                     None => m.remove(k),
                 };
+            }
+            if def.store == "pods" {
+                default_pod(&mut new);
             }
             if def.store == "pods" && pod_spec_change_forbidden(old, &new) {
                 return Err(ApiError::invalid(
@@ -678,6 +753,16 @@ pub(crate) fn patch(
             PatchType::Json => patch::json_patch(&mut doc, &p).map_err(patch_error)?,
         }
         if !doc.is_object() {
+            // kube-apiserver cannot decode the patched document: 422 with this message after
+            // a JSON patch (a merge patch that is not an object is refused earlier, 400).
+            if ptype == PatchType::Json {
+                return Err(ApiError::Custom {
+                    code: 422,
+                    reason: "Invalid".into(),
+                    message: "the server rejected our request due to an error in our request"
+                        .into(),
+                });
+            }
             return Err(ApiError::BadRequest(
                 "the patch turns the object into something other than a JSON object".into(),
             ));
@@ -752,7 +837,7 @@ fn delete_in(
                         .and_then(Value::as_i64)
                 })
                 .unwrap_or(30)
-                .clamp(0, MAX_GRACE_SECONDS)
+                .max(0)
         }
     } else {
         0
@@ -785,7 +870,7 @@ fn delete_in(
         return Ok(old);
     }
     let mut new = (*old).clone();
-    let when = shared.clock.now() + Duration::from_secs(grace as u64);
+    let when = shared.clock.now() + Duration::from_secs(grace.min(MAX_GRACE_SECONDS) as u64);
     let m = meta_mut(&mut new);
     m.insert(
         "deletionTimestamp".into(),
@@ -794,7 +879,7 @@ fn delete_in(
     m.insert("deletionGracePeriodSeconds".into(), json!(grace));
     let stored = txn.put(def.store, new);
     if grace > 0 {
-        spawn_grace_timer(shared, def, ns, name, uid, grace);
+        spawn_grace_timer(shared, def, ns, name, uid, grace.min(MAX_GRACE_SECONDS));
     }
     Ok(stored)
 }

@@ -196,13 +196,13 @@ fn merge_list(
     }
     let orig = orig.cloned().unwrap_or_default();
     if merges_primitives(field) {
-        let mut out = orig;
+        let mut out = orig.clone();
         for i in patch {
             if !out.contains(i) {
                 out.push(i.clone());
             }
         }
-        return Ok(out);
+        return Ok(kube_order(out, patch, &orig, |v| Some(v.clone())));
     }
     let Some(key) = merge_key(field) else {
         let mut out = patch.to_vec();
@@ -213,7 +213,7 @@ fn merge_list(
         }
         return Ok(out);
     };
-    let mut out = orig;
+    let mut out = orig.clone();
     for item in patch {
         let Value::Object(pm) = item else {
             return Err(PatchError::Malformed(format!(
@@ -245,7 +245,49 @@ fn merge_list(
             }
         }
     }
-    Ok(out)
+    let named: Vec<Value> = patch
+        .iter()
+        .filter(|i| i.get("$patch").is_none())
+        .cloned()
+        .collect();
+    Ok(kube_order(out, &named, &orig, |v| v.get(key).cloned()))
+}
+
+/// Orders a merged list as kube-apiserver's strategic merge does (`normalizeElementOrder` in
+/// apimachinery): the items the patch names, in patch order, interleaved with the others in
+/// their original order; an item the patch does not name goes first only when both it and the
+/// next patch item were in the original list and it came first there. So a new condition
+/// patched into `[Ready, ContainersReady]` comes first, not last.
+fn kube_order(
+    merged: Vec<Value>,
+    patch: &[Value],
+    orig: &[Value],
+    id: impl Fn(&Value) -> Option<Value>,
+) -> Vec<Value> {
+    let ids = |list: &[Value]| list.iter().map(&id).collect::<Vec<_>>();
+    let (patch_ids, orig_ids) = (ids(patch), ids(orig));
+    let pos = |ids: &[Option<Value>], v: &Value| {
+        let v = id(v);
+        ids.iter().position(|i| *i == v)
+    };
+    let (mut named, server): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|v| pos(&patch_ids, v).is_some());
+    named.sort_by_key(|v| pos(&patch_ids, v));
+    let mut out = Vec::with_capacity(named.len() + server.len());
+    let (mut left, mut right) = (server.into_iter().peekable(), named.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => {
+                matches!((pos(&orig_ids, l), pos(&orig_ids, r)), (Some(i), Some(j)) if i < j)
+            }
+        };
+        out.extend(if take_left { left.next() } else { right.next() });
+    }
+    out
 }
 
 fn unescape(token: &str) -> String {
@@ -436,7 +478,8 @@ mod tests {
                          "tolerations": [{"key": "b"}], "$setElementOrder/containers": [{"name": "c2"}]}}),
         )
         .unwrap();
-        assert_eq!(o["metadata"]["finalizers"], json!(["a", "b"]));
+        // Patched items first, as kube-apiserver orders them.
+        assert_eq!(o["metadata"]["finalizers"], json!(["b", "a"]));
         assert_eq!(o["metadata"]["labels"], json!({"z": "3"}));
         assert_eq!(
             o["spec"]["containers"],
@@ -449,6 +492,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o["metadata"]["finalizers"], json!(["b"]));
+        strategic_merge_patch(
+            &mut o,
+            &json!({"status": {"conditions": [{"type": "Ready"}, {"type": "ContainersReady"}]}}),
+        )
+        .unwrap();
+        strategic_merge_patch(
+            &mut o,
+            &json!({"status": {"conditions": [{"type": "PodScheduled"}, {"type": "Ready", "status": "True"}]}}),
+        )
+        .unwrap();
+        assert_eq!(
+            o["status"]["conditions"],
+            json!([{"type": "PodScheduled"}, {"type": "Ready", "status": "True"}, {"type": "ContainersReady"}]),
+            "kube-apiserver's order"
+        );
         strategic_merge_patch(
             &mut o,
             &json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "c9"}]}}),

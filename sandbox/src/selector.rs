@@ -220,6 +220,14 @@ fn kind_fields(store: &str) -> &'static [(&'static str, &'static str)] {
             ("involvedObject.name", "/involvedObject/name"),
             ("involvedObject.namespace", "/involvedObject/namespace"),
             ("involvedObject.uid", "/involvedObject/uid"),
+            // `kubectl events --for` selects on the apiVersion too.
+            ("involvedObject.apiVersion", "/involvedObject/apiVersion"),
+            (
+                "involvedObject.resourceVersion",
+                "/involvedObject/resourceVersion",
+            ),
+            ("involvedObject.fieldPath", "/involvedObject/fieldPath"),
+            ("source", "/source/component"),
             ("reason", "/reason"),
             ("type", "/type"),
             ("reportingComponent", "/reportingComponent"),

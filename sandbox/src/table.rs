@@ -1,5 +1,6 @@
 //! Server-side `Table` output (`Accept: application/json;as=Table;g=meta.k8s.io;v=v1`), which
-//! `kubectl get` asks for: the columns kubectl shows for pods and nodes, NAME and AGE otherwise.
+//! `kubectl get` asks for: the columns kubectl shows for pods, nodes and events, NAME and AGE
+//! otherwise.
 
 use std::time::{Duration, SystemTime};
 
@@ -30,11 +31,83 @@ fn columns(def: &ResourceDef) -> Vec<Value> {
             column("Age", "string", "", 0),
             column("Version", "string", "", 0),
         ],
+        // kube-apiserver's event printer.
+        "events" => vec![
+            column("Last Seen", "string", "", 0),
+            column("Type", "string", "", 0),
+            column("Reason", "string", "", 0),
+            column("Object", "string", "", 0),
+            column("Subobject", "string", "", 1),
+            column("Source", "string", "", 1),
+            column("Message", "string", "", 0),
+            column("First Seen", "string", "", 1),
+            column("Count", "string", "", 1),
+            column("Name", "string", "name", 1),
+        ],
         _ => vec![
             column("Name", "string", "name", 0),
             column("Age", "string", "", 0),
         ],
     }
+}
+
+/// The age of timestamp `ts`, `<unknown>` without one.
+fn since(ts: &str, now: SystemTime) -> String {
+    parse_rfc3339(ts).map_or_else(
+        || "<unknown>".into(),
+        |t| human(now.duration_since(t).unwrap_or_default()),
+    )
+}
+
+/// An event's row, from its core/v1 fields or their events.k8s.io/v1 names.
+fn event_cells(obj: &Value, now: SystemTime) -> Vec<Value> {
+    let first = |pointers: &[&str]| {
+        pointers
+            .iter()
+            .map(|p| s(obj, p))
+            .find(|v| !v.is_empty())
+            .unwrap_or("")
+            .to_string()
+    };
+    let last_seen = first(&[
+        "/series/lastObservedTime",
+        "/lastTimestamp",
+        "/eventTime",
+        "/deprecatedLastTimestamp",
+    ]);
+    let first_seen = first(&["/firstTimestamp", "/eventTime", "/deprecatedFirstTimestamp"]);
+    let kind = first(&["/involvedObject/kind", "/regarding/kind"]).to_ascii_lowercase();
+    let name = first(&["/involvedObject/name", "/regarding/name"]);
+    let mut source = first(&[
+        "/source/component",
+        "/deprecatedSource/component",
+        "/reportingController",
+        "/reportingComponent",
+    ]);
+    let host = first(&["/source/host", "/deprecatedSource/host"]);
+    if !host.is_empty() {
+        source = format!("{source}, {host}");
+    }
+    let count = obj
+        .get("count")
+        .or_else(|| obj.get("deprecatedCount"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    vec![
+        json!(since(&last_seen, now)),
+        json!(s(obj, "/type")),
+        json!(s(obj, "/reason")),
+        json!(format!("{kind}/{name}")),
+        json!(first(&[
+            "/involvedObject/fieldPath",
+            "/regarding/fieldPath"
+        ])),
+        json!(source),
+        json!(first(&["/message", "/note"])),
+        json!(since(&first_seen, now)),
+        json!(count.to_string()),
+        json!(s(obj, "/metadata/name")),
+    ]
 }
 
 /// A duration as kubectl prints ages (`45s`, `12m`, `3h`, `5d`).
@@ -157,6 +230,7 @@ fn cells(def: &ResourceDef, obj: &Value, now: SystemTime) -> Vec<Value> {
                 json!(s(obj, "/status/nodeInfo/kubeletVersion")),
             ]
         }
+        "events" => event_cells(obj, now),
         _ => vec![json!(name), json!(age(obj, now))],
     }
 }

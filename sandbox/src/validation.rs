@@ -18,6 +18,23 @@ pub struct FieldError {
 
 const QUANTITY_REGEX: &str = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$";
 
+/// The `reason` of a [`FieldError`] for a quantity that does not parse. kube-apiserver fails
+/// to decode such a body (400 `BadRequest`) before it validates anything; see
+/// [`unparsable`].
+pub const UNPARSABLE: &str = "Unparsable";
+
+/// The decoding error kube-apiserver answers for `errs`' first unparsable quantity (without
+/// the `<Kind> in version "<v>" cannot be handled as a <Kind>: ` prefix), if any.
+pub fn unparsable(errs: &[FieldError]) -> Option<String> {
+    errs.iter().find(|e| e.reason == UNPARSABLE).map(|e| {
+        if e.message.ends_with("must be strings") {
+            "quantities must be strings".to_string()
+        } else {
+            format!("quantities must match the regular expression '{QUANTITY_REGEX}'")
+        }
+    })
+}
+
 /// Whether `s` follows the Kubernetes quantity grammar: an optional sign, digits with an optional
 /// fraction, then an optional suffix (`n u m k M G T P E`, `Ki Mi Gi Ti Pi Ei`, or `e`/`E` with a
 /// signed integer exponent).
@@ -92,14 +109,14 @@ fn check_resource_map(map: Option<&Value>, path: &str, errs: &mut Vec<FieldError
             }
             Some(text) => errs.push(FieldError {
                 field,
-                reason: "FieldValueInvalid",
+                reason: UNPARSABLE,
                 message: format!(
                     "Invalid value: \"{text}\": quantities must match the regular expression '{QUANTITY_REGEX}'"
                 ),
             }),
             None => errs.push(FieldError {
                 field,
-                reason: "FieldValueInvalid",
+                reason: UNPARSABLE,
                 message: format!("Invalid value: {q}: quantities must be strings"),
             }),
         }
@@ -116,7 +133,8 @@ pub fn pod_resources(pod: &Value) -> Vec<FieldError> {
     for list in ["containers", "initContainers"] {
         if let Some(cs) = spec.get(list).and_then(Value::as_array) {
             for (i, c) in cs.iter().enumerate() {
-                for kind in ["requests", "limits"] {
+                // Limits first, as kube-apiserver's validation reports them.
+                for kind in ["limits", "requests"] {
                     check_resource_map(
                         c.pointer(&format!("/resources/{kind}")),
                         &format!("spec.{list}[{i}].resources.{kind}"),
@@ -235,8 +253,8 @@ mod tests {
         assert_eq!(
             fields,
             vec![
-                "spec.containers[1].resources.requests[cpu]",
                 "spec.containers[1].resources.limits[memory]",
+                "spec.containers[1].resources.requests[cpu]",
                 "spec.initContainers[0].resources.limits[cpu]",
                 "spec.overhead[cpu]",
             ]

@@ -220,15 +220,12 @@ pub(crate) fn stream(
     let mut pending = VecDeque::new();
     let cursor = match params.since {
         Some(rv) => {
-            let current = shared.store.rv();
-            if rv > current {
-                return Err(ApiError::Custom {
-                    code: 504,
-                    reason: "Timeout".into(),
-                    message: format!("Too large resource version: {rv}, current: {current}"),
-                });
-            }
-            if let Err(e) = shared.store.events_in(params.def.store, rv, 0) {
+            // A resourceVersion the store has not reached yet is waited for, as kube-apiserver
+            // v1.37 does: the watch answers 200 and sends the events after it, if any come
+            // before the timeout.
+            if rv <= shared.store.rv()
+                && let Err(e) = shared.store.events_in(params.def.store, rv, 0)
+            {
                 pending.push_back(expired_line(e));
             }
             rv
