@@ -1,17 +1,41 @@
-//! The daemon against the sandbox: pods land on the fullest feasible node,
+//! The daemon against the sandbox (and, for the first two, the real
+//! kube-apiserver v1.37.2 with the same test body): pods land on the fullest feasible node,
 //! users pack next to users, core nodes stay free of user pods, pods that fit
 //! nowhere are reported as kube reports them and bound once a node fits, and
 //! pods this scheduler cannot serve (DRA claims) are reported, not bound.
 
 use std::time::Duration;
 
+use crate::support::backend::Backend;
 use crate::support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users() {
-    let sandbox = sandbox().await;
-    sandbox
-        .seed_objects([
+/// Runs `body` on the sandbox, then on the real kube-apiserver (skipped
+/// outside CI when its binaries cannot be had).
+macro_rules! on_both_backends {
+    ($sandbox_test:ident, $real_test:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sandbox_test() {
+            $body(Backend::sandbox().await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $real_test() {
+            if let Some(backend) = Backend::real().await {
+                $body(backend).await;
+            }
+        }
+    };
+}
+
+on_both_backends!(
+    pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users,
+    pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users_on_kube_apiserver,
+    fullest_node_and_users_with_users
+);
+
+async fn fullest_node_and_users_with_users(backend: Backend) {
+    backend
+        .create(&[
             core_node("core-1"),
             user_node("empty", "4", "16Gi"),
             user_node("placeholders", "4", "16Gi"),
@@ -21,19 +45,24 @@ async fn pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users()
             bound_pod("alice", "singleuser-server", "4Gi", "users"),
             bound_pod("bob", "singleuser-server", "4Gi", "users"),
         ])
-        .unwrap();
-    let daemon = start_daemon(&sandbox);
-    create_pod(&sandbox, &pending_pod("carol", "singleuser-server", "2Gi")).await;
+        .await;
+    let (client, log) = backend.scheduler_client().await;
+    let daemon = start_daemon_on(client, |o| o);
+    backend
+        .create(&[pending_pod("carol", "singleuser-server", "2Gi")])
+        .await;
     let node = eventually(Duration::from_secs(20), "carol bound", || async {
-        node_of(&sandbox, "carol")
+        backend.node_of("carol").await
     })
     .await;
     assert_eq!(
-        node, "users",
-        "a user goes next to users, not next to placeholders"
+        node,
+        "users",
+        "{}: a user goes next to users, not next to placeholders",
+        backend.name()
     );
     let events = eventually(Duration::from_secs(10), "a Scheduled event", || async {
-        let e = events_of(&sandbox, "carol");
+        let e = backend.events_of("carol").await;
         e.iter().any(|(r, _)| r == "Scheduled").then_some(e)
     })
     .await;
@@ -42,35 +71,57 @@ async fn pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users()
             "Scheduled".into(),
             "Successfully assigned jhub/carol to users".into()
         )),
-        "{events:?}"
+        "{}: {events:?}",
+        backend.name()
     );
-    let condition = pod_scheduled_condition(&sandbox, "carol").expect("binding sets PodScheduled");
+    let condition = backend
+        .pod_scheduled_condition("carol")
+        .await
+        .expect("binding sets PodScheduled");
     assert_eq!(condition["status"], "True");
     daemon.stop().await.unwrap();
+    assert_eq!(
+        real::refused(&log),
+        Vec::<String>::new(),
+        "{}",
+        backend.name()
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_that_fits_nowhere_is_reported_then_bound_when_a_node_arrives() {
-    let sandbox = sandbox().await;
-    sandbox
-        .seed_objects([core_node("core-1"), user_node("small", "2", "4Gi")])
-        .unwrap();
-    let daemon = start_daemon(&sandbox);
-    create_pod(&sandbox, &pending_pod("big", "singleuser-server", "8Gi")).await;
+on_both_backends!(
+    a_pod_that_fits_nowhere_is_reported_then_bound_when_a_node_arrives,
+    a_pod_that_fits_nowhere_is_reported_then_bound_when_a_node_arrives_on_kube_apiserver,
+    reported_then_bound
+);
+
+async fn reported_then_bound(backend: Backend) {
+    backend
+        .create(&[core_node("core-1"), user_node("small", "2", "4Gi")])
+        .await;
+    let (client, log) = backend.scheduler_client().await;
+    let daemon = start_daemon_on(client, |o| o);
+    backend
+        .create(&[pending_pod("big", "singleuser-server", "8Gi")])
+        .await;
     let expected = "0/2 nodes are available: 1 Insufficient memory, \
                     1 node(s) had untolerated taint {hub.jupyter.org/dedicated: core}. \
                     preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.";
     let condition = eventually(Duration::from_secs(20), "PodScheduled=False", || async {
-        pod_scheduled_condition(&sandbox, "big").filter(|c| c["status"] == "False")
+        backend
+            .pod_scheduled_condition("big")
+            .await
+            .filter(|c| c["status"] == "False")
     })
     .await;
     assert_eq!(condition["reason"], "Unschedulable");
-    assert_eq!(condition["message"], expected);
+    assert_eq!(condition["message"], expected, "{}", backend.name());
     eventually(
         Duration::from_secs(10),
         "a FailedScheduling event",
         || async {
-            events_of(&sandbox, "big")
+            backend
+                .events_of("big")
+                .await
                 .iter()
                 .any(|(r, n)| r == "FailedScheduling" && n == expected)
                 .then_some(())
@@ -78,15 +129,19 @@ async fn a_pod_that_fits_nowhere_is_reported_then_bound_when_a_node_arrives() {
     )
     .await;
     // The cluster autoscaler adds a node: the pod is bound there.
-    sandbox
-        .seed_objects([user_node("large", "8", "32Gi")])
-        .unwrap();
+    backend.create(&[user_node("large", "8", "32Gi")]).await;
     let node = eventually(Duration::from_secs(30), "big bound", || async {
-        node_of(&sandbox, "big")
+        backend.node_of("big").await
     })
     .await;
     assert_eq!(node, "large");
     daemon.stop().await.unwrap();
+    assert_eq!(
+        real::refused(&log),
+        Vec::<String>::new(),
+        "{}",
+        backend.name()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use user_scheduler::config::SchedulerConfig;
 use user_scheduler::daemon::{self, DaemonError, DaemonOptions};
 
+pub mod backend;
 pub mod real;
 
 /// The scheduler name of the default profile.
