@@ -1,4 +1,4 @@
-//! The daemon against the sandbox (and, for the first two, the real
+//! The daemon against the sandbox (and, but for the thousand pods, the real
 //! kube-apiserver v1.37.2 with the same test body): pods land on the fullest feasible node,
 //! users pack next to users, core nodes stay free of user pods, pods that fit
 //! nowhere are reported as kube reports them and bound once a node fits, and
@@ -6,26 +6,8 @@
 
 use std::time::Duration;
 
-use crate::support::backend::Backend;
+use crate::support::backend::{Backend, on_both_backends};
 use crate::support::*;
-
-/// Runs `body` on the sandbox, then on the real kube-apiserver (skipped
-/// outside CI when its binaries cannot be had).
-macro_rules! on_both_backends {
-    ($sandbox_test:ident, $real_test:ident, $body:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sandbox_test() {
-            $body(Backend::sandbox().await).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $real_test() {
-            if let Some(backend) = Backend::real().await {
-                $body(backend).await;
-            }
-        }
-    };
-}
 
 on_both_backends!(
     pods_are_bound_to_the_fullest_feasible_node_and_users_pack_with_users,
@@ -181,35 +163,50 @@ async fn a_thousand_pods_on_a_hundred_nodes_are_all_bound_without_overcommit() {
     daemon.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_with_resource_claims_is_reported_not_bound() {
+on_both_backends!(
+    a_pod_with_resource_claims_is_reported_not_bound,
+    a_pod_with_resource_claims_is_reported_not_bound_on_kube_apiserver,
+    resource_claims_reported
+);
+
+async fn resource_claims_reported(backend: Backend) {
     // Binding a pod whose DRA claims nobody allocated would leave it unable
     // to start: it is reported instead, naming the field, and never bound.
-    let sandbox = sandbox().await;
-    sandbox
-        .seed_objects([user_node("n1", "4", "16Gi")])
-        .unwrap();
-    let daemon = start_daemon(&sandbox);
+    backend.create(&[user_node("n1", "4", "16Gi")]).await;
+    let (client, log) = backend.scheduler_client().await;
+    let daemon = start_daemon_on(client, |o| o);
     let mut pod = pending_pod("gpu-user", "singleuser-server", "1Gi");
     pod["spec"]["resourceClaims"] =
         serde_json::json!([{"name": "gpu", "resourceClaimTemplateName": "one-gpu"}]);
-    create_pod(&sandbox, &pod).await;
+    backend.create(&[pod]).await;
     let condition = eventually(Duration::from_secs(20), "PodScheduled=False", || async {
-        pod_scheduled_condition(&sandbox, "gpu-user").filter(|c| c["status"] == "False")
+        backend
+            .pod_scheduled_condition("gpu-user")
+            .await
+            .filter(|c| c["status"] == "False")
     })
     .await;
     assert_eq!(condition["reason"], "SchedulerError");
     let message = condition["message"].as_str().unwrap();
     assert!(
         message.contains("spec.resourceClaims: dynamic resource allocation is not supported"),
-        "{message}"
+        "{}: {message}",
+        backend.name()
     );
     // Other pods are unaffected.
-    create_pod(&sandbox, &pending_pod("alice", "singleuser-server", "1Gi")).await;
+    backend
+        .create(&[pending_pod("alice", "singleuser-server", "1Gi")])
+        .await;
     eventually(Duration::from_secs(20), "alice bound", || async {
-        node_of(&sandbox, "alice")
+        backend.node_of("alice").await
     })
     .await;
-    assert_eq!(node_of(&sandbox, "gpu-user"), None);
+    assert_eq!(backend.node_of("gpu-user").await, None);
     daemon.stop().await.unwrap();
+    assert_eq!(
+        real::refused(&log),
+        Vec::<String>::new(),
+        "{}",
+        backend.name()
+    );
 }

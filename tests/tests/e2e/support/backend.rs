@@ -122,3 +122,23 @@ impl Backend {
             .collect()
     }
 }
+
+/// Runs `body` on the sandbox, then on the real kube-apiserver (skipped
+/// outside CI when its binaries cannot be had).
+macro_rules! on_both_backends {
+    ($sandbox_test:ident, $real_test:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sandbox_test() {
+            $body($crate::support::backend::Backend::sandbox().await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $real_test() {
+            if let Some(backend) = $crate::support::backend::Backend::real().await {
+                $body(backend).await;
+            }
+        }
+    };
+}
+
+pub(crate) use on_both_backends;
