@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::backend::{Backend, on_both_backends};
 use crate::support::*;
 use sandbox::{Sandbox, SandboxOptions};
 use serde_json::json;
@@ -57,39 +58,55 @@ fn pod_deletes(sandbox: &Sandbox) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_evicts_placeholders_and_binds_in_their_place() {
-    let sandbox = sandbox().await;
-    sandbox.seed_objects(n1_full_of_placeholders()).unwrap();
-    let daemon = start_daemon(&sandbox);
+on_both_backends!(
+    a_user_evicts_placeholders_and_binds_in_their_place,
+    a_user_evicts_placeholders_and_binds_in_their_place_on_kube_apiserver,
+    evicts_and_binds
+);
+
+async fn evicts_and_binds(backend: Backend) {
+    backend.create(&n1_full_of_placeholders()).await;
+    let (client, log) = backend.scheduler_client().await;
+    let daemon = start_daemon_on(client, |o| o);
     // 6Gi: two 4Gi placeholders must go (reprieve keeps the other two).
-    let node = create_alice_and_await_node(&sandbox, "6Gi").await;
+    backend
+        .create(&[pending_pod("alice", "singleuser-server", "6Gi")])
+        .await;
+    let node = eventually(Duration::from_secs(30), "alice bound", || async {
+        backend.node_of("alice").await
+    })
+    .await;
     assert_eq!(node, "n1");
-    let left = placeholders(&sandbox);
+    let left = backend.pods_of_component("user-placeholder").await;
     assert_eq!(
         left.len(),
         2,
-        "two placeholders evicted, two kept: {left:?}"
+        "{}: two placeholders evicted, two kept: {left:?}",
+        backend.name()
     );
     // Each victim got a Preempted event naming the preemptor's node.
-    let preempted: Vec<_> = sandbox
-        .list("events")
-        .into_iter()
-        .filter(|e| e["reason"] == "Preempted")
-        .collect();
-    assert_eq!(preempted.len(), 2, "{preempted:?}");
-    let note = preempted[0]["note"]
-        .as_str()
-        .or(preempted[0]["message"].as_str())
-        .unwrap_or_default();
+    let preempted = backend.event_notes("Preempted").await;
+    assert_eq!(preempted.len(), 2, "{}: {preempted:?}", backend.name());
     assert!(
-        note.starts_with("Preempted by pod ") && note.ends_with(" on node n1"),
-        "{note}"
+        preempted[0].starts_with("Preempted by pod ") && preempted[0].ends_with(" on node n1"),
+        "{}",
+        preempted[0]
     );
-    // The victims were deleted with a uid precondition after being marked.
-    let deletes = pod_deletes(&sandbox);
-    assert_eq!(deletes, 2);
+    // The victims were deleted (with a uid precondition after being
+    // marked), each once.
+    let deletes = log
+        .calls()
+        .iter()
+        .filter(|c| c.method == "DELETE" && c.path.contains("/pods/"))
+        .count();
+    assert_eq!(deletes, 2, "{}", backend.name());
     daemon.stop().await.unwrap();
+    assert_eq!(
+        real::refused(&log),
+        Vec::<String>::new(),
+        "{}",
+        backend.name()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,6 +113,35 @@ impl Backend {
         serde_json::to_value(c).ok()
     }
 
+    /// Names of the pods in `NS` whose `component` label is `component`.
+    pub async fn pods_of_component(&self, component: &str) -> Vec<String> {
+        let pods: Api<Pod> = Api::namespaced(self.reader(), NS);
+        let selector = format!("component={component}");
+        pods.list(&kube::api::ListParams::default().labels(&selector))
+            .await
+            .expect("pods")
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    }
+
+    /// Notes of the events (events.k8s.io/v1) in `NS` with `reason`.
+    pub async fn event_notes(&self, reason: &str) -> Vec<String> {
+        use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+        let resource =
+            ApiResource::from_gvk(&GroupVersionKind::gvk("events.k8s.io", "v1", "Event"));
+        let api: Api<DynamicObject> = Api::namespaced_with(self.reader(), NS, &resource);
+        api.list(&Default::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| e.data["reason"] == reason)
+            .map(|e| e.data["note"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Events (events.k8s.io/v1) about pod `NS/name`, as (reason, note).
     pub async fn events_of(&self, name: &str) -> Vec<(String, String)> {
         real::events_of(&self.reader(), name)
