@@ -857,16 +857,16 @@ impl Cluster {
         let hot = &mut self.hot[i];
         let cold = &mut self.cold[i];
         add_sums(hot, cold, p);
-        hot.pods += 1;
+        hot.pods = hot.pods.saturating_add(1);
         if !p.ports.is_empty() {
-            hot.port_pods += 1;
+            hot.port_pods = hot.port_pods.saturating_add(1);
         }
         match p.role {
             PodRole::RealUser => {
-                cold.real_users += 1;
+                cold.real_users = cold.real_users.saturating_add(1);
                 hot.colocation = colocation(hot, cold);
             }
-            PodRole::Placeholder => cold.placeholders += 1,
+            PodRole::Placeholder => cold.placeholders = cold.placeholders.saturating_add(1),
             PodRole::Other => {}
         }
         cold.ports.extend_from_slice(&p.ports);
@@ -883,13 +883,13 @@ impl Cluster {
         let cold = &mut self.cold[i];
         let exact = take_sums(hot, cold, p);
         let real_user = p.role == PodRole::RealUser;
-        hot.pods -= 1;
+        hot.pods = hot.pods.saturating_sub(1);
         if !p.ports.is_empty() {
-            hot.port_pods -= 1;
+            hot.port_pods = hot.port_pods.saturating_sub(1);
         }
         match p.role {
-            PodRole::RealUser => cold.real_users -= 1,
-            PodRole::Placeholder => cold.placeholders -= 1,
+            PodRole::RealUser => cold.real_users = cold.real_users.saturating_sub(1),
+            PodRole::Placeholder => cold.placeholders = cold.placeholders.saturating_sub(1),
             PodRole::Other => {}
         }
         for port in &p.ports {

@@ -409,7 +409,7 @@ fn plan_among(
             if q.terminating == Terminating::No {
                 lower.push(q);
             } else {
-                going += 1;
+                going = going.saturating_add(1);
             }
         }
         if lower.is_empty() && going == 0 {

@@ -60,10 +60,16 @@ impl Symbols {
         if let Some(&sym) = self.index.get(s) {
             return sym;
         }
-        let sym = Sym(u32::try_from(self.strings.len())
+        // 2^32 − 2^16 distinct strings would need far more memory than any
+        // cluster cache has; should it ever be reached, further strings are
+        // not interned (they read as unknown) rather than panicking.
+        let Some(sym) = u32::try_from(self.strings.len())
             .ok()
             .filter(|&n| n < Sym::LOCAL)
-            .expect("fewer than 2^32 - 2^16 distinct strings"));
+            .map(Sym)
+        else {
+            return Sym::UNKNOWN;
+        };
         self.strings.push(s.into());
         self.index.insert(s.into(), sym);
         sym

@@ -285,7 +285,8 @@ impl SpreadState {
             }
             for (k, c) in all.iter().enumerate() {
                 if c.selector.as_ref().is_some_and(|s| s.matches(&slot.labels)) {
-                    per_node[k][slot.node as usize] += 1;
+                    let n = &mut per_node[k][slot.node as usize];
+                    *n = n.saturating_add(1);
                 }
             }
         }
@@ -306,7 +307,8 @@ impl SpreadState {
                     continue;
                 }
                 let value = cluster.node_label(i, c.key).unwrap_or(state.empty);
-                *counts.entry(value).or_default() += i64::from(n);
+                let sum = counts.entry(value).or_default();
+                *sum = sum.saturating_add(i64::from(n));
             }
             // kube's critical paths start at MaxInt32: no domain, no minimum.
             let min = counts
@@ -411,7 +413,7 @@ impl SpreadState {
                 }
                 let value = cluster.node_label(i, c.key).unwrap_or(self.empty);
                 if let Some(n) = domains[k].get_mut(&value) {
-                    *n += i64::from(self.node_counts[k][i]);
+                    *n = n.saturating_add(i64::from(self.node_counts[k][i]));
                 }
             }
         }
