@@ -128,17 +128,11 @@ impl Backend {
 
     /// Notes of the events (events.k8s.io/v1) in `NS` with `reason`.
     pub async fn event_notes(&self, reason: &str) -> Vec<String> {
-        use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-        let resource =
-            ApiResource::from_gvk(&GroupVersionKind::gvk("events.k8s.io", "v1", "Event"));
-        let api: Api<DynamicObject> = Api::namespaced_with(self.reader(), NS, &resource);
-        api.list(&Default::default())
+        real::events(&self.reader())
             .await
-            .expect("events")
-            .items
             .into_iter()
-            .filter(|e| e.data["reason"] == reason)
-            .map(|e| e.data["note"].as_str().unwrap_or_default().to_string())
+            .filter(|e| e["reason"] == reason)
+            .map(|e| e["note"].as_str().unwrap_or_default().to_string())
             .collect()
     }
 

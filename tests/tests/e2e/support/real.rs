@@ -185,17 +185,23 @@ pub fn with_priority_class(mut pod: Value) -> Value {
     pod
 }
 
-/// Events (events.k8s.io/v1) about pod `NS/name`, as (reason, note,
-/// reportingController).
-pub async fn events_of(client: &kube::Client, name: &str) -> Vec<(String, String, String)> {
+/// Every event (events.k8s.io/v1) in `NS`, as JSON.
+pub async fn events(client: &kube::Client) -> Vec<Value> {
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("events.k8s.io", "v1", "Event"));
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &resource);
     let list = api.list(&Default::default()).await.expect("events");
-    list.items
+    list.items.into_iter().map(|e| e.data).collect()
+}
+
+/// Events (events.k8s.io/v1) about pod `NS/name`, as (reason, note,
+/// reportingController).
+pub async fn events_of(client: &kube::Client, name: &str) -> Vec<(String, String, String)> {
+    events(client)
+        .await
         .into_iter()
-        .filter(|e| e.data["regarding"]["name"] == name)
+        .filter(|e| e["regarding"]["name"] == name)
         .map(|e| {
-            let s = |k: &str| e.data[k].as_str().unwrap_or_default().to_string();
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
             (s("reason"), s("note"), s("reportingController"))
         })
         .collect()
