@@ -706,6 +706,30 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Creates `review` (a TokenReview or a SubjectAccessReview, named `kind`
+/// in errors) within [`REVIEW_TIMEOUT`] and returns the API server's answer.
+async fn create_review<K>(
+    client: &kube::Client,
+    review: &K,
+    kind: &'static str,
+) -> Result<K, AuthError>
+where
+    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::all(client.clone());
+    tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), review))
+        .await
+        .map_err(|_| AuthError::ReviewTimeout(kind))?
+        .map_err(|source| AuthError::Review {
+            review: kind,
+            source,
+        })
+}
+
 /// A TokenReview: `Some(user)` when the API server authenticated the token.
 async fn review_token(client: &kube::Client, token: &str) -> Result<Option<UserInfo>, AuthError> {
     const REVIEW: &str = "TokenReview";
@@ -716,14 +740,7 @@ async fn review_token(client: &kube::Client, token: &str) -> Result<Option<UserI
         },
         ..TokenReview::default()
     };
-    let api: Api<TokenReview> = Api::all(client.clone());
-    let answer = tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
-        .await
-        .map_err(|_| AuthError::ReviewTimeout(REVIEW))?
-        .map_err(|source| AuthError::Review {
-            review: REVIEW,
-            source,
-        })?;
+    let answer = create_review(client, &review, REVIEW).await?;
     let status = answer
         .status
         .ok_or(AuthError::BadAnswer("TokenReview: no status in the answer"))?;
@@ -757,14 +774,7 @@ async fn review_access(client: &kube::Client, key: &AccessKey) -> Result<AccessA
         },
         ..SubjectAccessReview::default()
     };
-    let api: Api<SubjectAccessReview> = Api::all(client.clone());
-    let answer = tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
-        .await
-        .map_err(|_| AuthError::ReviewTimeout(REVIEW))?
-        .map_err(|source| AuthError::Review {
-            review: REVIEW,
-            source,
-        })?;
+    let answer = create_review(client, &review, REVIEW).await?;
     let status = answer.status.ok_or(AuthError::BadAnswer(
         "SubjectAccessReview: no status in the answer",
     ))?;
