@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, CSIStorageCapacity, StorageClass};
+use score::schedule::Nominated;
 use score::{Cluster, RoleSelectors};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -515,6 +516,60 @@ pub fn build_cluster(
     Ok((cluster, warnings))
 }
 
+/// The room pods nominated to nodes by preemption hold (pending pods whose
+/// `status.nominatedNodeName` names a node of `cluster`), as the daemon
+/// holds it: against pods of lower or equal priority. A pod that does not
+/// convert holds none, with a warning (the daemon skips it too).
+#[must_use]
+pub fn nominations(file: &ClusterFile, cluster: &Cluster) -> (Vec<Nominated>, Vec<String>) {
+    let mut nominated = Vec::new();
+    let mut warnings = Vec::new();
+    for pod in &file.pods {
+        if let Some(n) = nomination(pod, cluster, &file.source, &mut warnings) {
+            nominated.push(n);
+        }
+    }
+    (nominated, warnings)
+}
+
+/// `pod`'s nomination, when it is pending and nominated to a node of `cluster`.
+pub fn nomination(
+    pod: &Pod,
+    cluster: &Cluster,
+    source: &str,
+    warnings: &mut Vec<String>,
+) -> Option<Nominated> {
+    let bound = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty());
+    if bound || convert::is_terminal(pod) || pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let node = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .filter(|n| !n.is_empty())?;
+    let index = cluster.node_index(node)?;
+    match convert::pod_spec(pod) {
+        Ok(spec) => {
+            let r = score::pod::pod_requests(&spec);
+            Some(Nominated {
+                uid: spec.uid.clone(),
+                priority: spec.priority,
+                node: index,
+                requests: [r.cpu_milli, r.memory, r.ephemeral_storage],
+            })
+        }
+        Err(e) => {
+            warnings.push(format!("{source}: not holding room on {node}: {e}"));
+            None
+        }
+    }
+}
+
 /// Reads the pod to place (`explain --pod FILE`): a single Pod document.
 ///
 /// The pod is also converted once, so a bad quantity or operator is reported
@@ -760,7 +815,7 @@ capacity: 5Gi
         let (cluster, _) = build_cluster(&f, &RoleSelectors::default()).unwrap();
         let mut pod = score::testing::pod("alice").mem(1 << 30).build();
         pod.claims = vec!["claim-alice".into()];
-        let e = score::schedule::explain(&cluster, &score::Profile::jupyterhub(), &pod);
+        let e = score::explain(&cluster, &score::Profile::jupyterhub(), &pod);
         assert_eq!(e.selected.as_deref(), Some("a"));
         assert_eq!(
             e.nodes.iter().find(|n| n.name == "b").unwrap().reasons,

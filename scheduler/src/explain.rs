@@ -150,8 +150,23 @@ pub fn explain(input: &ExplainInput) -> Result<Report, ExplainError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Pods nominated by preemption hold their room, as in the daemon; the
+    // pod's own nomination (from its file when the cluster file lacks it)
+    // makes its nominated node the first choice.
+    let (mut nominated, nomination_warnings) = cluster_file::nominations(&file, &cluster);
+    warnings.extend(nomination_warnings);
+    if !nominated.iter().any(|n| n.uid == spec.uid)
+        && let Some(own) = cluster_file::nomination(
+            &pod,
+            &cluster,
+            &input.pod.display().to_string(),
+            &mut warnings,
+        )
+    {
+        nominated.push(own);
+    }
     Ok(Report {
-        explanation: score::explain_with(&cluster, &profile, &spec, &pdbs),
+        explanation: score::explain_with(&cluster, &profile, &spec, &nominated, &pdbs),
         warnings,
     })
 }
@@ -187,8 +202,10 @@ struct JsonPreemption<'a> {
 struct JsonReport<'a> {
     pod: &'a str,
     nodes: Vec<JsonNode<'a>>,
+    outcome: &'static str,
     selected: Option<&'a str>,
     tied: &'a [String],
+    nominated: Option<&'a str>,
     message: Option<&'a str>,
     preemption: Option<JsonPreemption<'a>>,
 }
@@ -209,8 +226,10 @@ pub fn to_json(e: &score::Explanation) -> String {
                 total: n.total,
             })
             .collect(),
+        outcome: e.outcome.as_str(),
         selected: e.selected.as_deref(),
         tied: &e.tied,
+        nominated: e.nominated.as_deref(),
         message: e.message.as_deref(),
         preemption: e.preemption.as_ref().map(|p| JsonPreemption {
             node: &p.node,
@@ -310,24 +329,38 @@ pub fn to_text(e: &score::Explanation) -> String {
     match &e.selected {
         Some(s) => {
             let _ = writeln!(out, "selected: {}", printable(s));
-            if e.tied.len() > 1 {
-                let _ = writeln!(out, "tied: {}", list(&e.tied));
-            }
         }
         None => {
             let _ = writeln!(out, "selected: none");
         }
     }
+    if e.tied.len() > 1 {
+        let _ = writeln!(out, "tied: {}", list(&e.tied));
+    }
+    if let Some(n) = &e.nominated {
+        let _ = writeln!(out, "nominated: {}", printable(n));
+    }
+    if e.outcome != score::Outcome::Bind {
+        let _ = writeln!(out, "outcome: {}", e.outcome.as_str());
+    }
     if let Some(m) = &e.message {
         let _ = writeln!(out, "message: {}", printable(m));
     }
     if let Some(p) = &e.preemption {
-        let _ = writeln!(
-            out,
-            "preemption: evict {} on {}",
-            list(&p.victims),
-            printable(&p.node)
-        );
+        if p.victims.is_empty() {
+            let _ = writeln!(
+                out,
+                "preemption: wait for the pods terminating on {}",
+                printable(&p.node)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "preemption: evict {} on {}",
+                list(&p.victims),
+                printable(&p.node)
+            );
+        }
     }
     out
 }

@@ -7,7 +7,10 @@
 //! - [`cluster`]: the compact, incrementally updated node and pod tables.
 //! - [`profile`]: which plugins run, with which weights and arguments.
 //! - [`plugins`]: one module per filter/score plugin, with kube's arithmetic.
-//! - [`schedule`](mod@schedule): one decision (filter, score, normalize, weigh, select) and `explain`.
+//! - [`schedule`](mod@schedule): filter, score, normalize, weigh, select.
+//! - [`decide`](mod@decide): the one decision policy (schedule, nominated node, packing
+//!   preemption, Reserve, preemption) the daemon, `explain` and the simulator call.
+//! - [`explain`](mod@explain): a decision with every node's reasons and scores.
 //! - [`reason`], [`message`]: kube's reason strings and the FailedScheduling message.
 //!
 //! # Decisions of note
@@ -17,6 +20,8 @@
 //! ([`RoleSelectors`]) so packing can count real users only.
 
 pub mod cluster;
+pub mod decide;
+pub mod explain;
 pub mod message;
 pub mod model;
 pub mod plugins;
@@ -33,6 +38,9 @@ pub mod testing;
 pub mod volumes;
 
 #[cfg(test)]
+mod decide_tests;
+
+#[cfg(test)]
 mod schedule_tests;
 
 #[cfg(test)]
@@ -42,8 +50,8 @@ mod preemption_tests;
 mod volume_tests;
 
 pub use cluster::{Cluster, NodeSummary, PodRecord, PodRole, RoleSelectors};
+pub use decide::{Inputs, Verdict, decide};
+pub use explain::{Explanation, NodeExplanation, Outcome, explain, explain_with};
 pub use preemption::{Pdb, Preemption, PreemptionPlan};
 pub use profile::Profile;
-pub use schedule::{
-    Decision, Explanation, NodeExplanation, Scratch, explain, explain_with, schedule,
-};
+pub use schedule::{Decision, Scratch, schedule};

@@ -1,12 +1,13 @@
 //! kube's preemption cases, and where we differ.
 
 use crate::Cluster;
+use crate::explain::explain_with;
 use crate::model::Terminating;
 use crate::model::{LabelSelector, PodSpec};
 use crate::pod::pod_requests;
 use crate::preemption::{Pdb, Preemption, plan, waits_for_victims};
 use crate::profile::Profile;
-use crate::schedule::{Nominated, Scratch, explain_with, schedule, schedule_with_nominated};
+use crate::schedule::{Nominated, Scratch, schedule, schedule_with_nominated};
 use crate::testing::{GI, PodBuilder, node, pod};
 
 fn cluster(nodes: &[(&str, u64)]) -> Cluster {
@@ -100,7 +101,7 @@ fn unresolvable_nodes_are_not_candidates() {
         victims(&preempt(&c, &user, &[])),
         ("n1".into(), vec!["ph".into()])
     );
-    let e = explain_with(&c, &Profile::jupyterhub(), &user, &[]);
+    let e = explain_with(&c, &Profile::jupyterhub(), &user, &[], &[]);
     let p = e.preemption.expect("explain reports the plan");
     assert_eq!(
         (p.node.as_str(), p.victims),

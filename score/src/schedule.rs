@@ -77,13 +77,13 @@ pub struct Scratch {
     /// Per class: what the normalized plugins add (fused decisions).
     class_add: Vec<i64>,
     /// Node indices of the feasible nodes, in node order.
-    feasible: Vec<u32>,
+    pub(crate) feasible: Vec<u32>,
     /// Per enabled score plugin (profile order), per feasible node: the score.
-    scores: Vec<Vec<i64>>,
-    totals: Vec<i64>,
+    pub(crate) scores: Vec<Vec<i64>>,
+    pub(crate) totals: Vec<i64>,
     histogram: Vec<(Reason, u32)>,
     /// (node, reason) of every rejection, kept only when explaining.
-    log: Option<Vec<(u32, Reason)>>,
+    pub(crate) log: Option<Vec<(u32, Reason)>>,
     /// Per node: how it was rejected ([`NodeStatus`] as a byte).
     status: Vec<u8>,
     /// Per feasible node: the preferred node affinity, when it could not be
@@ -96,7 +96,7 @@ pub struct Scratch {
     prefilter: Option<String>,
     /// The decision-local names its reasons may print (see
     /// [`crate::symbols::Names`]).
-    local_names: Vec<Box<str>>,
+    pub(crate) local_names: Vec<Box<str>>,
     /// Per-node results of recent pod shapes, when enabled.
     cache: Option<Box<DecisionCache>>,
     /// The cache entry that decided the last decision, if one did.
@@ -121,6 +121,16 @@ pub enum NodeStatus {
 }
 
 impl Scratch {
+    /// A scratch that keeps what `explain` needs: every plugin's scores and a
+    /// log of every rejection (decisions take the column-by-column path).
+    #[must_use]
+    pub fn explaining() -> Scratch {
+        Scratch {
+            log: Some(Vec::new()),
+            ..Scratch::default()
+        }
+    }
+
     /// A scratch with a [`DecisionCache`]: a pod shaped like a recent one is
     /// decided from that pod's per-node results, redone only on the nodes
     /// that changed since. Decisions are the same as without it. After a
@@ -144,16 +154,6 @@ impl Scratch {
         self.served
             .and(self.cache.as_ref())
             .map(|cache| cache.judged())
-    }
-
-    /// A scratch that keeps what `explain` needs: every plugin's scores and a
-    /// log of every rejection (decisions take the column-by-column path).
-    #[cfg(test)]
-    pub(crate) fn explaining() -> Scratch {
-        Scratch {
-            log: Some(Vec::new()),
-            ..Scratch::default()
-        }
     }
 
     /// The weighted totals of the last decision, per feasible node.
@@ -1736,133 +1736,4 @@ pub fn failure_message(
         }
     }
     message::failed_scheduling(cluster.node_count(), &histogram, postfilter)
-}
-
-/// What `explain` reports for one node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeExplanation {
-    /// Node name.
-    pub name: String,
-    /// Whether it passed every filter.
-    pub feasible: bool,
-    /// kube's reason strings, in filter order.
-    pub reasons: Vec<String>,
-    /// Normalized score (before weight) of each enabled score plugin, feasible nodes only.
-    pub scores: Vec<(&'static str, i64)>,
-    /// Weighted sum, feasible nodes only.
-    pub total: Option<i64>,
-}
-
-/// A full account of one decision.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Explanation {
-    /// `namespace/name`.
-    pub pod: String,
-    /// Every node, in node order.
-    pub nodes: Vec<NodeExplanation>,
-    /// The chosen node (the first of the tied ones).
-    pub selected: Option<String>,
-    /// Every node with the best total.
-    pub tied: Vec<String>,
-    /// The FailedScheduling message when nothing is feasible.
-    pub message: Option<String>,
-    /// When nothing is feasible and evicting lower-priority pods would help:
-    /// the node and the victims.
-    pub preemption: Option<PreemptionExplanation>,
-}
-
-/// The preemption `explain` reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PreemptionExplanation {
-    /// The node the pod would be nominated to.
-    pub node: String,
-    /// `namespace/name` of each victim.
-    pub victims: Vec<String>,
-}
-
-/// Explains where `pod` would go and why; deterministic (ties go to the first
-/// node in node order).
-#[must_use]
-pub fn explain(cluster: &Cluster, profile: &Profile, pod: &PodSpec) -> Explanation {
-    explain_with(cluster, profile, pod, &[])
-}
-
-/// [`explain`], with the PodDisruptionBudgets preemption must respect.
-#[must_use]
-pub fn explain_with(
-    cluster: &Cluster,
-    profile: &Profile,
-    pod: &PodSpec,
-    pdbs: &[crate::preemption::Pdb],
-) -> Explanation {
-    let mut scratch = Scratch {
-        log: Some(Vec::new()),
-        ..Scratch::default()
-    };
-    let decision = schedule(cluster, profile, pod, &mut scratch, None);
-    let purpose = (
-        profile.node_purpose.key.as_str(),
-        profile.node_purpose.value.as_str(),
-    );
-    let mut nodes: Vec<NodeExplanation> = (0..cluster.node_count())
-        .map(|i| NodeExplanation {
-            name: cluster.node_name(i).to_string(),
-            feasible: false,
-            reasons: Vec::new(),
-            scores: Vec::new(),
-            total: None,
-        })
-        .collect();
-    let names = Names::new(&cluster.symbols, &scratch.local_names);
-    for &(i, reason) in scratch.log.as_deref().unwrap_or_default() {
-        nodes[i as usize]
-            .reasons
-            .push(reason.render(&names, purpose));
-    }
-    let best = decision.best_total;
-    let mut tied = Vec::new();
-    for (k, &i) in scratch.feasible.iter().enumerate() {
-        let node = &mut nodes[i as usize];
-        node.feasible = true;
-        node.scores = profile
-            .scores
-            .iter()
-            .enumerate()
-            .map(|(p, &(plugin, _))| (plugin.name(), scratch.scores[p][k]))
-            .collect();
-        node.total = Some(scratch.totals[k]);
-        if scratch.totals[k] == best {
-            tied.push(node.name.clone());
-        }
-    }
-    let (message, preemption) = if decision.selected.is_some() {
-        (None, None)
-    } else {
-        let requests = pod_requests(pod);
-        match crate::preemption::plan(cluster, profile, pod, &requests, &scratch, pdbs) {
-            crate::preemption::Preemption::Plan(plan) => (
-                Some(failure_message(cluster, profile, &scratch, None)),
-                Some(PreemptionExplanation {
-                    node: plan.node_name,
-                    victims: plan
-                        .victims
-                        .iter()
-                        .map(|v| format!("{}/{}", v.namespace, v.name))
-                        .collect(),
-                }),
-            ),
-            crate::preemption::Preemption::NotHelpful(post) => (
-                Some(failure_message(cluster, profile, &scratch, Some(&post))),
-                None,
-            ),
-        }
-    };
-    Explanation {
-        pod: pod.key(),
-        nodes,
-        selected: decision.selected.map(|i| cluster.node_name(i).to_string()),
-        tied,
-        message,
-        preemption,
-    }
 }

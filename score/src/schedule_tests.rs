@@ -1,12 +1,13 @@
 //! Scenario tests of whole decisions, and property tests.
 
 use crate::Cluster;
+use crate::explain::explain;
 use crate::model::{NodeSelectorOperator, TaintEffect, WhenUnsatisfiable};
 use crate::profile::{
     AddedAffinity, FilterPlugin, NodePurposeMode, Profile, ScorePlugin, ScoringStrategy,
 };
 use crate::rng::SplitMix64;
-use crate::schedule::{NodeStatus, Scratch, explain, failure_message, schedule};
+use crate::schedule::{NodeStatus, Scratch, failure_message, schedule};
 use crate::testing::{GI, node, pod};
 
 fn cluster(nodes: Vec<crate::model::NodeSpec>) -> Cluster {

@@ -1,9 +1,9 @@
 //! The volume filters on whole decisions.
 
 use crate::Cluster;
+use crate::explain::explain;
 use crate::model::{NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PodSpec};
 use crate::profile::Profile;
-use crate::schedule::explain;
 use crate::testing::{GI, node, pod};
 use crate::volumes::{AccessMode, BindingMode, Claim, StorageClass, Volume};
 

@@ -14,9 +14,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use score::Preemption;
+use score::decide::{Inputs, NominationChange, Verdict, decide};
 use score::rng::SplitMix64;
-use score::schedule::{NodeStatus, Scratch, failure_message, schedule_with_nominated};
+use score::schedule::Scratch;
 use score::volumes::ClaimBinding;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
@@ -119,29 +119,7 @@ async fn schedule_one(
         let mut st = ctx.lock();
         let profile = st.profiles[pending.profile].clone();
         let role = st.cluster.roles().classify(&pending.spec.labels);
-        let nominated = st.nominated();
-        let mut decision = schedule_with_nominated(
-            &st.cluster,
-            &profile,
-            &pending.spec,
-            &pending.requests,
-            &nominated,
-            scratch,
-            Some(rng),
-        );
-        // A nominated pod goes to its nominated node when that node fits
-        // (kube tries it first): preemption made the room there.
-        // The score logged with the decision: the best total, unless the
-        // nominated node was taken for it.
-        let mut score = Some(decision.best_total);
-        if let Some(n) = st.nomination(&popped.uid)
-            && let Some(i) = st.cluster.node_index(&n.node)
-            && scratch.node_status(i) == NodeStatus::Feasible
-            && decision.selected != Some(i)
-        {
-            decision.selected = Some(i);
-            score = None;
-        }
+        let verdict = decide_on_cache(&st, &pending, scratch, Some(rng));
         ctx.metrics
             .scheduling_algorithm_duration
             .observe(started.elapsed().as_secs_f64());
@@ -151,75 +129,14 @@ async fn schedule_one(
                 .metrics
                 .count_nodes_evaluated(st.cluster.node_count(), false),
         }
-        // Packing preemption (opt-in): rather than start filling a node
-        // with fewer real users, evict placeholders where more users are.
-        let packing = match decision.selected {
-            Some(i) if profile.packing_preemption && st.nomination(&popped.uid).is_none() => {
-                let pdbs = st.pdbs();
-                score::preemption::packing_plan(
-                    &st.cluster,
-                    &profile,
-                    &pending.spec,
-                    &pending.requests,
-                    scratch,
-                    &pdbs,
-                    i,
-                )
-            }
-            _ => None,
-        };
-        let outcome = match (decision.selected, packing) {
-            (Some(_), Some(plan)) => {
-                let r = &pending.requests;
-                st.nominate(
-                    &popped.uid,
-                    Nomination {
-                        node: plan.node_name.clone(),
-                        priority: pending.spec.priority,
-                        requests: [r.cpu_milli, r.memory, r.ephemeral_storage],
-                    },
-                );
-                st.add_victims(plan.victims.iter().map(|v| v.uid.as_str()));
-                ctx.metrics.preemption_attempts.inc();
-                let message = format!(
-                    "packing: evicting {} placeholder(s) on node {} to place this user next to real users",
-                    plan.victims.len(),
-                    plan.node_name
-                );
-                Outcome::Preempt(plan, message)
-            }
-            (Some(i), None) => {
-                let node = st.cluster.node_name(i).to_string();
-                let summary = st.cluster.summary(i);
-                // Reserve: how the pod's unbound claims bind there.
-                match score::volumes::claim_bindings(&st.cluster, &pending.spec, i) {
-                    Ok(volumes) => {
-                        st.assume(&pending, &node);
-                        st.reserve_volumes(&popped.uid, &node, &volumes);
-                        st.clear_nomination(&popped.uid);
-                        Outcome::Assumed {
-                            node,
-                            score,
-                            real_users: summary.real_users,
-                            placeholders: summary.placeholders,
-                            volumes,
-                            bind_timeout: Duration::from_secs(profile.volume_bind_timeout_seconds),
-                        }
-                    }
-                    Err(why) => Outcome::Error(format!(
-                        "running Reserve plugin \"VolumeBinding\": node {node:?}: {why}"
-                    )),
-                }
-            }
-            (None, _) => preempt_or_report(
-                &mut st,
-                &ctx.metrics,
-                &profile,
-                &pending,
-                &popped.uid,
-                scratch,
-            ),
-        };
+        let outcome = carry_out(
+            &mut st,
+            &ctx.metrics,
+            &profile,
+            &pending,
+            &popped.uid,
+            verdict,
+        );
         (outcome, profile.scheduler_name, role)
     };
     match outcome {
@@ -456,41 +373,63 @@ fn fail_attempt(
     });
 }
 
-/// No node fits: plan a preemption, or say why none helps.
-fn preempt_or_report(
+/// The daemon's decision for `pending` on the cache as it is: the one policy
+/// ([`score::decide`]) with the cache's nominations and disruption budgets.
+pub(crate) fn decide_on_cache(
+    st: &State,
+    pending: &super::state::Pending,
+    scratch: &mut Scratch,
+    rng: Option<&mut SplitMix64>,
+) -> Verdict {
+    let nominated = st.nominated();
+    let pdbs = st.pdbs();
+    decide(
+        &Inputs {
+            cluster: &st.cluster,
+            profile: &st.profiles[pending.profile],
+            pod: &pending.spec,
+            requests: &pending.requests,
+            nominated: &nominated,
+            pdbs: &pdbs,
+        },
+        scratch,
+        rng,
+    )
+}
+
+/// Applies a verdict to the cache — assume the pod (and Reserve its claims),
+/// nominate it and mark its victims terminating, or drop its nomination —
+/// and says what the cycle does next.
+fn carry_out(
     st: &mut State,
     metrics: &Metrics,
     profile: &score::Profile,
     pending: &super::state::Pending,
     uid: &str,
-    scratch: &Scratch,
+    verdict: Verdict,
 ) -> Outcome {
-    let fit = failure_message(&st.cluster, profile, scratch, None);
-    // kube: no second round of evictions while the first victims are still
-    // terminating on the nominated node.
-    if let Some(n) = st.nomination(uid)
-        && let Some(i) = st.cluster.node_index(&n.node)
-        && score::preemption::waits_for_victims(&st.cluster, &pending.spec, i, scratch)
-    {
-        let post = "preemption: not eligible due to a terminating pod on the nominated node.";
-        return Outcome::Unschedulable(
-            failure_message(&st.cluster, profile, scratch, Some(post)),
-            NominationUpdate::Keep,
-        );
-    }
-    if !pending.spec.preemption_never {
-        metrics.preemption_attempts.inc();
-    }
-    let pdbs = st.pdbs();
-    match score::preemption::plan(
-        &st.cluster,
-        profile,
-        &pending.spec,
-        &pending.requests,
-        scratch,
-        &pdbs,
-    ) {
-        Preemption::Plan(plan) => {
+    match verdict {
+        Verdict::Assume {
+            node: i,
+            score,
+            claims,
+        } => {
+            let node = st.cluster.node_name(i).to_string();
+            let summary = st.cluster.summary(i);
+            st.assume(pending, &node);
+            st.reserve_volumes(uid, &node, &claims);
+            st.clear_nomination(uid);
+            Outcome::Assumed {
+                node,
+                score,
+                real_users: summary.real_users,
+                placeholders: summary.placeholders,
+                volumes: claims,
+                bind_timeout: Duration::from_secs(profile.volume_bind_timeout_seconds),
+            }
+        }
+        Verdict::Preempt { plan, message, .. } => {
+            metrics.preemption_attempts.inc();
             let r = &pending.requests;
             st.nominate(
                 uid,
@@ -501,20 +440,23 @@ fn preempt_or_report(
                 },
             );
             st.add_victims(plan.victims.iter().map(|v| v.uid.as_str()));
-            Outcome::Preempt(plan, fit)
+            Outcome::Preempt(plan, message)
         }
-        Preemption::NotHelpful(post) => {
-            // kube clears the nomination when preemption does not help.
-            let nomination = if st.clear_nomination(uid) {
-                NominationUpdate::Clear
-            } else {
-                NominationUpdate::Keep
+        Verdict::Unschedulable {
+            message,
+            preemption_attempted,
+            nomination,
+        } => {
+            if preemption_attempted {
+                metrics.preemption_attempts.inc();
+            }
+            let nomination = match nomination {
+                NominationChange::Clear if st.clear_nomination(uid) => NominationUpdate::Clear,
+                _ => NominationUpdate::Keep,
             };
-            Outcome::Unschedulable(
-                failure_message(&st.cluster, profile, scratch, Some(&post)),
-                nomination,
-            )
+            Outcome::Unschedulable(message, nomination)
         }
+        Verdict::Error(message) => Outcome::Error(message),
     }
 }
 

@@ -25,6 +25,9 @@ pub mod queue;
 pub mod state;
 pub mod watch;
 
+#[cfg(test)]
+mod policy_tests;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

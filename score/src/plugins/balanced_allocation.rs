@@ -138,8 +138,8 @@ mod tests {
     #[test]
     fn kube_default_profile_scores_it() {
         use crate::Cluster;
+        use crate::explain::explain;
         use crate::profile::Profile;
-        use crate::schedule::explain;
         use crate::testing::{node, pod};
         let mut c = Cluster::default();
         c.upsert_node(&node("node1").capacity(4000, 10000).build());

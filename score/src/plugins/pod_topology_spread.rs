@@ -480,9 +480,9 @@ pub fn normalize(scores: &mut [i64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::explain::explain;
     use crate::model::{NodeSpec, TaintEffect, WhenUnsatisfiable::*};
     use crate::profile::{Profile, ScorePlugin};
-    use crate::schedule::explain;
     use crate::testing::{PodBuilder, node, pod};
 
     /// A profile scoring with PodTopologySpread alone.
