@@ -4,3 +4,5 @@
 //! caller advances). The sandbox's autoscaler controller and
 //! `user-scheduler simulate` both use these models, so the project has one
 //! autoscaler model.
+
+pub mod trace;
