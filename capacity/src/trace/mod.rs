@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - [`csv`]: the CSV contract, parsed and written.
+//! - [`lifetimes`]: server lifetimes fitted to the published distributions.
+//! - [`profiles`]: the requests of each profile and how often each is picked.
 //!
 //! # Compactness
 //! A 30-day trace of a large hub holds hundreds of thousands of sessions, so
@@ -15,10 +17,14 @@
 //! interned once per trace ([`UserId`], [`ProfileId`]).
 
 pub mod csv;
+pub mod lifetimes;
+pub mod profiles;
 
 use std::collections::HashMap;
 
 pub use csv::{TraceError, parse};
+pub use lifetimes::Lifetimes;
+pub use profiles::{ProfileMix, ProfileShare};
 
 /// One server start: when, for how long, and what it requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
