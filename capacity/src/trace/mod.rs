@@ -3,12 +3,15 @@
 //! A [`Trace`] is the workload the simulator replays: one [`Session`] per
 //! server start, sorted by start time. Traces come from a CSV file
 //! ([`parse`], written back by [`Trace::to_csv`]; the format is described in
-//! `docs/capacity.md`, "Trace files").
+//! `docs/capacity.md`, "Trace files") or from the two seeded generators,
+//! [`generate_campus`] and [`generate_mybinder`].
 //!
 //! # Layout
 //! - [`csv`]: the CSV contract, parsed and written.
 //! - [`lifetimes`]: server lifetimes fitted to the published distributions.
 //! - [`profiles`]: the requests of each profile and how often each is picked.
+//! - [`campus`], [`mybinder`]: the two generators; [`generate`] holds what
+//!   they share (their options' error, arrival counts).
 //!
 //! # Compactness
 //! A 30-day trace of a large hub holds hundreds of thousands of sessions, so
@@ -16,14 +19,20 @@
 //! years), requests exact `u64` amounts, and user and profile names are
 //! interned once per trace ([`UserId`], [`ProfileId`]).
 
+pub mod campus;
 pub mod csv;
+pub mod generate;
 pub mod lifetimes;
+pub mod mybinder;
 pub mod profiles;
 
 use std::collections::HashMap;
 
+pub use campus::{CampusOptions, ClassBlock, generate_campus};
 pub use csv::{TraceError, parse};
+pub use generate::GenerateError;
 pub use lifetimes::Lifetimes;
+pub use mybinder::{MybinderOptions, generate_mybinder};
 pub use profiles::{ProfileMix, ProfileShare};
 
 /// One server start: when, for how long, and what it requests.
