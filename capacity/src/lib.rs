@@ -14,3 +14,5 @@
 //!   to its own cluster.
 
 pub mod autoscaler;
+pub mod sim;
+pub mod trace;
