@@ -703,6 +703,49 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_and_errors_are_real() {
+        let doc = include_str!("../../../docs/capacity.md");
+        let example = doc
+            .split("```csv\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/capacity.md has a csv example");
+        let t = ok(example);
+        assert_eq!(t.len(), 3);
+        let carol = t.sessions()[2];
+        assert_eq!(t.user_name(carol.user.unwrap()), Some("carol"));
+        assert_eq!(
+            (carol.start, carol.cpu, carol.memory),
+            (3600, Some(225), Some(1_825_000_000))
+        );
+        // The error examples, each on the line the doc shows.
+        let good = "0,1,,1G\n";
+        let at = |line: usize, bad: &str| {
+            format!(
+                "start,duration,cpu,memory\n{}{bad}\n",
+                good.repeat(line - 2)
+            )
+        };
+        for (text, want) in [
+            (
+                at(7, "0,-5,,"),
+                "trace.csv:7: column duration: negative number \"-5\"",
+            ),
+            (
+                at(9, "0,1,2 cores,"),
+                "trace.csv:9: column cpu: invalid quantity \"2 cores\": unexpected \" cores\" after the number",
+            ),
+            (
+                at(12, "0,1,"),
+                "trace.csv:12: column memory: the line has 3 fields, the header 4",
+            ),
+        ] {
+            assert_eq!(parse("trace.csv", &text).unwrap_err().to_string(), want);
+            assert!(doc.contains(want), "docs/capacity.md shows {want}");
+        }
+    }
+
+    #[test]
     fn to_csv_round_trips() {
         let text = "start,duration,cpu,memory,user,profile\n\
                     9,1,2,1G,\" lead\",\"a,b\"\n\
