@@ -38,6 +38,9 @@ pub enum Command {
     /// Replay the autoscaling demonstration on the sandbox.
     #[cfg(feature = "sandbox")]
     Demo(DemoArgs),
+    /// Simulate a hub over days under several policies: node-hours, waits, evictions.
+    #[cfg(feature = "simulate")]
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// Log formats.

@@ -14,4 +14,6 @@ pub mod daemon;
 pub mod demo;
 pub mod explain;
 pub mod run;
+#[cfg(feature = "simulate")]
+pub mod simulate;
 pub mod yaml_input;

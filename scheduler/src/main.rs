@@ -24,7 +24,37 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => user_scheduler::run::sandbox(args),
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => user_scheduler::run::demo(args),
+        #[cfg(feature = "simulate")]
+        Command::Simulate(args) => run_simulate(&args),
     }
+}
+
+#[cfg(feature = "simulate")]
+fn run_simulate(args: &user_scheduler::simulate::SimulateArgs) -> ExitCode {
+    use user_scheduler::simulate::{self, Format};
+    let plan = match simulate::plan(args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("error: {}", explain::printable(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
+    let (compared, runs) = simulate::run(&plan);
+    if let Some(path) = &args.plot {
+        let first: Vec<_> = runs.iter().filter_map(|r| r.first()).collect();
+        if let Err(e) = std::fs::write(path, capacity::sim::svg(&first)) {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    print!(
+        "{}",
+        match args.format {
+            Format::Text => compared.to_text(),
+            Format::Json => compared.to_json(),
+        }
+    );
+    ExitCode::SUCCESS
 }
 
 fn run_explain(args: &user_scheduler::cli::ExplainArgs) -> ExitCode {
