@@ -648,6 +648,10 @@ impl Demo {
                     ActivityKind::ScaleDownFailed { node, reason } => {
                         format!("scale-down of {node} failed: {reason}")
                     }
+                    ActivityKind::GaveUp { node, waited, .. } => format!(
+                        "gave up on {node}: not registered after {}",
+                        fmt_duration(*waited)
+                    ),
                 };
                 (at, text)
             })

@@ -1,9 +1,9 @@
-//! Whether a pod fits a node, as the cluster autoscaler's simulation asks it: resources
-//! (cpu, memory, pod count), NoSchedule/NoExecute taints against tolerations, and
-//! `nodeSelector` plus required node affinity. The scheduler's own filters live in the `score`
-//! crate behind the `scheduler` crate's converters; the autoscaler model only needs the
-//! predicates that decide which node pool can hold a pod, so it keeps this small copy over
-//! plain JSON.
+//! Whether a pod may go to a node or a pool's new node, as the autoscaler model asks it
+//! ([`capacity::autoscaler::Admission`]): NoSchedule/NoExecute taints against tolerations, and
+//! `nodeSelector` plus required node affinity; and pod requests and node allocatable as the
+//! model's [`Resources`]. The scheduler's own filters live in the `score` crate behind the
+//! `scheduler` crate's converters; the autoscaler only needs the predicates that decide which
+//! node pool can hold a pod, so the sandbox keeps this small copy over plain JSON.
 
 use std::collections::BTreeMap;
 
@@ -11,38 +11,13 @@ use serde_json::Value;
 
 use super::str_at;
 
-/// An amount of cpu (millicores), memory (bytes) and pods.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Resources {
-    /// CPU in millicores.
-    pub cpu_milli: u64,
-    /// Memory in bytes.
-    pub memory: u64,
-    /// Pod slots.
-    pub pods: u64,
-}
-
-impl Resources {
-    /// Adds `other` to `self`.
-    pub fn add(&mut self, other: Resources) {
-        self.cpu_milli += other.cpu_milli;
-        self.memory += other.memory;
-        self.pods += other.pods;
-    }
-
-    /// Whether `self + extra` stays within `limit` on every resource.
-    pub fn fits(&self, extra: Resources, limit: Resources) -> bool {
-        self.cpu_milli + extra.cpu_milli <= limit.cpu_milli
-            && self.memory + extra.memory <= limit.memory
-            && self.pods + extra.pods <= limit.pods
-    }
-}
+pub use capacity::autoscaler::Resources;
 
 fn quantity(v: Option<&Value>, milli: bool) -> u64 {
     let Some(s) = v.and_then(Value::as_str) else {
         return v
             .and_then(Value::as_u64)
-            .map_or(0, |n| if milli { n * 1000 } else { n });
+            .map_or(0, |n| if milli { n.saturating_mul(1000) } else { n });
     };
     score::quantity::parse(s)
         .ok()

@@ -1,7 +1,8 @@
 //! Controllers that make the sandbox behave like a small cluster: a workload controller
 //! (Deployments and StatefulSets keep their pods), a kubelet stand-in (bound pods start,
-//! pods on vanished nodes are collected) and a cluster-autoscaler model (node pools grow for
-//! unschedulable pods and shrink when nodes are unneeded), and, when asked for, a volume
+//! pods on vanished nodes are collected) and a node autoscaler (node pools grow for
+//! unschedulable pods and shrink when nodes are unneeded, as the `capacity` crate's
+//! autoscaler model decides), and, when asked for, a volume
 //! provisioner stand-in (claims get provisioned PersistentVolumes and are bound).
 //!
 //! They run as tokio tasks beside the server, read the store directly (an always-current
