@@ -106,7 +106,11 @@ pub enum Format {
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
     /// A trace file (CSV: start, duration, cpu, memory[, user, profile]).
-    #[arg(long, conflicts_with = "generate", required_unless_present = "generate")]
+    #[arg(
+        long,
+        conflicts_with = "generate",
+        required_unless_present = "generate"
+    )]
     pub trace: Option<PathBuf>,
     /// Generate a trace instead.
     #[arg(long, value_enum)]
@@ -300,7 +304,9 @@ fn autoscaler(args: &SimulateArgs) -> Result<Model, SimulateError> {
                 o.max_node_provision_time = v;
             }
             if o.scan_interval.is_zero() {
-                return Err(SimulateError::Usage("--scan-interval must be above 0".into()));
+                return Err(SimulateError::Usage(
+                    "--scan-interval must be above 0".into(),
+                ));
             }
             Model::ClusterAutoscaler(o)
         }
@@ -419,10 +425,18 @@ pub fn load_pools(path: &Path) -> Result<Vec<PoolSpec>, SimulateError> {
             .to_int_ceil()
             .map_err(|e| bad(format!("{}: {e}", at("memory"))))?;
         if p.min > p.max {
-            return Err(bad(format!("{}: min {} is above max {}", at("min"), p.min, p.max)));
+            return Err(bad(format!(
+                "{}: min {} is above max {}",
+                at("min"),
+                p.min,
+                p.max
+            )));
         }
         if !(p.price_per_hour.is_finite() && p.price_per_hour >= 0.0) {
-            return Err(bad(format!("{}: must be a non-negative number", at("pricePerHour"))));
+            return Err(bad(format!(
+                "{}: must be a non-negative number",
+                at("pricePerHour")
+            )));
         }
         let taints = p
             .taints
@@ -458,7 +472,9 @@ pub fn load_pools(path: &Path) -> Result<Vec<PoolSpec>, SimulateError> {
         });
     }
     if !pools.iter().any(|p| p.users) {
-        return Err(bad("no pool has `users: true`: users would have nowhere to run".into()));
+        return Err(bad(
+            "no pool has `users: true`: users would have nowhere to run".into(),
+        ));
     }
     Ok(pools)
 }

@@ -192,7 +192,7 @@ fn the_test_world_is_a_default_feature_the_image_leaves_out() {
     let manifest = read("scheduler/Cargo.toml");
     let features = table(&manifest, "features");
     assert!(
-        features.contains(&r#"default=["sandbox"]"#.to_string()),
+        features.contains(&r#"default=["sandbox","simulate"]"#.to_string()),
         "{features:?}"
     );
     assert!(
@@ -242,4 +242,7 @@ fn without_default_features_the_scheduler_does_not_depend_on_the_sandbox() {
     let without = normal_dependencies(false);
     assert!(without.iter().any(|c| c == "score"), "{without:?}");
     assert!(!without.iter().any(|c| c == "sandbox"), "{without:?}");
+    // Nor the simulator and its autoscaler models.
+    assert!(with.iter().any(|c| c == "capacity"), "{with:?}");
+    assert!(!without.iter().any(|c| c == "capacity"), "{without:?}");
 }

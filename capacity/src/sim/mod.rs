@@ -32,6 +32,8 @@
 mod plot;
 mod report;
 mod run;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -86,7 +86,11 @@ impl Axes {
                 r##"<text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{label}</text>"##,
                 self.top + PANEL + 14.0
             );
-            h += if self.hours > 72.0 { (hs / 24.0).ceil().max(1.0) * 24.0 } else { hs };
+            h += if self.hours > 72.0 {
+                (hs / 24.0).ceil().max(1.0) * 24.0
+            } else {
+                hs
+            };
         }
     }
 }
@@ -107,10 +111,7 @@ fn polyline(out: &mut String, axes: &Axes, points: impl Iterator<Item = (f64, f6
 /// first seed), and users running and waiting beneath (from the first run).
 #[must_use]
 pub fn svg(runs: &[&RunStats]) -> String {
-    let hours = runs
-        .iter()
-        .map(|r| r.horizon_hours)
-        .fold(0.0_f64, f64::max);
+    let hours = runs.iter().map(|r| r.horizon_hours).fold(0.0_f64, f64::max);
     let total = |s: &super::report::Sample| f64::from(s.nodes.iter().sum::<u32>());
     let max_nodes = runs
         .iter()

@@ -155,6 +155,8 @@ pub fn run(trace: &Trace, options: &SimOptions, policy: &Policy, seed: u64) -> R
         user_pool,
     };
     sim.start();
+    // The placeholders are in place before the first user comes.
+    sim.schedule_pass();
     let horizon = trace.end().saturating_mul(SECOND).saturating_add(TAIL);
     while let Some(Reverse((at, _, event))) = sim.events.pop() {
         if at > horizon {
@@ -237,7 +239,10 @@ impl Sim<'_> {
 
     fn new_node(&mut self, pool: usize) -> u32 {
         self.node_counter[pool] += 1;
-        let name = format!("{}-{}", self.options.pools[pool].name, self.node_counter[pool]);
+        let name = format!(
+            "{}-{}",
+            self.options.pools[pool].name, self.node_counter[pool]
+        );
         self.nodes.push(NodeRec {
             name,
             pool,
@@ -445,7 +450,10 @@ impl Sim<'_> {
             Event::Autoscale => self.autoscale(),
             Event::Sample => {
                 self.sample();
-                self.push(self.now + ms(self.options.sample_every).max(1), Event::Sample);
+                self.push(
+                    self.now + ms(self.options.sample_every).max(1),
+                    Event::Sample,
+                );
             }
         }
     }
@@ -560,7 +568,8 @@ impl Sim<'_> {
                         self.stats.user_evictions += 1;
                     }
                     self.pods[vk as usize].terminating = true;
-                    self.cluster.set_terminating(&v.uid, Terminating::ByPreemption);
+                    self.cluster
+                        .set_terminating(&v.uid, Terminating::ByPreemption);
                     let at = self.now + ms(self.options.victim_grace);
                     self.push(at, Event::VictimGone(vk));
                 }
@@ -568,8 +577,7 @@ impl Sim<'_> {
             }
             Verdict::Unschedulable { nomination, .. } => {
                 self.pods[k as usize].unschedulable = true;
-                if nomination == NominationChange::Clear && self.nominations.remove(&k).is_some()
-                {
+                if nomination == NominationChange::Clear && self.nominations.remove(&k).is_some() {
                     self.retry_all = true;
                 }
             }
