@@ -1,6 +1,6 @@
 //! `user-scheduler simulate`: how many node-hours a hub spends under each
 //! scheduling policy, replayed through the daemon's own decision
-//! ([`score::decide`]) with an autoscaler model ([`capacity::sim`]).
+//! ([`score::decide()`]) with an autoscaler model ([`capacity::sim`]).
 //!
 //! This module resolves the command line once — the trace (a file or a
 //! generator), the pools, the autoscaler and its flags, the policies (config

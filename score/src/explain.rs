@@ -1,4 +1,4 @@
-//! `explain`: the [`decide`](crate::decide) verdict with every node's
+//! `explain`: the [`decide()`](crate::decide::decide) verdict with every node's
 //! reasons and scores, for people.
 //!
 //! It runs the daemon's own decision ([`crate::decide::decide`]) with

@@ -1,7 +1,7 @@
 //! A discrete-event simulation of a hub: users spawn and stop servers from a
 //! [`Trace`](crate::trace::Trace), placeholders hold room, an autoscaler
 //! ([`crate::autoscaler`]) adds and removes nodes, and **every placement is
-//! the daemon's own decision** ([`score::decide`]): nominations, preemption
+//! the daemon's own decision** ([`score::decide()`]): nominations, preemption
 //! and packing preemption included. Nothing here reads a clock; a run is a
 //! pure function of its inputs and seed.
 //!

@@ -374,7 +374,7 @@ fn fail_attempt(
 }
 
 /// The daemon's decision for `pending` on the cache as it is: the one policy
-/// ([`score::decide`]) with the cache's nominations and disruption budgets.
+/// ([`score::decide()`]) with the cache's nominations and disruption budgets.
 pub(crate) fn decide_on_cache(
     st: &State,
     pending: &super::state::Pending,

@@ -1,7 +1,7 @@
 //! The daemon's cycle and `explain` reach the same verdict on the same
 //! cluster: both load the objects (the daemon through its watch handlers,
 //! `explain` through the cluster file) and call the one policy
-//! ([`score::decide`]), nominations, terminating victims and packing
+//! ([`score::decide()`]), nominations, terminating victims and packing
 //! preemption included.
 
 use std::fmt::Write as _;
