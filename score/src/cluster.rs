@@ -454,6 +454,13 @@ impl Cluster {
             .filter_map(|&slot| self.pods[slot as usize].as_ref())
     }
 
+    /// How many real users node `index` holds (no allocation, unlike
+    /// [`Cluster::summary`]).
+    #[must_use]
+    pub fn real_users(&self, index: usize) -> u32 {
+        self.cold[index].real_users
+    }
+
     /// Figures of node `index`.
     #[must_use]
     pub fn summary(&self, index: usize) -> NodeSummary {

@@ -114,6 +114,8 @@ struct Sim<'a> {
     retry_all: bool,
     nominations: BTreeMap<u32, u32>,
     nodes: Vec<NodeRec>,
+    /// Live nodes by name.
+    by_name: std::collections::HashMap<String, u32>,
     node_counter: Vec<usize>,
     autoscaler: Autoscaler,
     ties: SplitMix64,
@@ -145,6 +147,7 @@ pub fn run(trace: &Trace, options: &SimOptions, policy: &Policy, seed: u64) -> R
         retry_all: false,
         nominations: BTreeMap::new(),
         nodes: Vec::new(),
+        by_name: std::collections::HashMap::new(),
         node_counter: vec![0; options.pools.len()],
         autoscaler: Autoscaler::new(options.autoscaler.clone(), Duration::ZERO),
         ties: SplitMix64::new(seeds.next_u64()),
@@ -213,7 +216,7 @@ impl Sim<'_> {
             if node.registered.is_some()
                 && let Some(i) = self.cluster.node_index(&node.name)
             {
-                let users = self.cluster.summary(i).real_users;
+                let users = self.cluster.real_users(i);
                 if (1..=2).contains(&users) {
                     self.stats.sparse_node_hours += hours;
                 }
@@ -243,6 +246,8 @@ impl Sim<'_> {
             "{}-{}",
             self.options.pools[pool].name, self.node_counter[pool]
         );
+        let id = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.by_name.insert(name.clone(), id);
         self.nodes.push(NodeRec {
             name,
             pool,
@@ -251,7 +256,7 @@ impl Sim<'_> {
             image_at: None,
             removed: false,
         });
-        u32::try_from(self.nodes.len() - 1).unwrap_or(u32::MAX)
+        id
     }
 
     fn node_spec(&self, id: u32) -> NodeSpec {
@@ -299,6 +304,7 @@ impl Sim<'_> {
     fn remove_node(&mut self, id: u32) {
         let name = self.nodes[id as usize].name.clone();
         self.nodes[id as usize].removed = true;
+        self.by_name.remove(&name);
         let on_it: Vec<u32> = self
             .live
             .iter()
@@ -534,22 +540,15 @@ impl Sim<'_> {
         );
         match verdict {
             Verdict::Assume { node, .. } => {
-                let name = self.cluster.node_name(node).to_string();
-                let Some(id) = self.nodes.iter().position(|n| !n.removed && n.name == name) else {
+                let Some(&id) = self.by_name.get(self.cluster.node_name(node)) else {
                     return;
                 };
-                let id = u32::try_from(id).unwrap_or(u32::MAX);
                 self.bind(k, id);
             }
             Verdict::Preempt { plan, kind, .. } => {
-                let Some(target) = self
-                    .nodes
-                    .iter()
-                    .position(|n| !n.removed && n.name == plan.node_name)
-                else {
+                let Some(&target) = self.by_name.get(&plan.node_name) else {
                     return;
                 };
-                let target = u32::try_from(target).unwrap_or(u32::MAX);
                 let priority = self.pods[k as usize].spec.priority;
                 let pods = &self.pods;
                 self.nominations.retain(|&pk, &mut n| {
@@ -662,14 +661,14 @@ impl Sim<'_> {
                 }
             }
             Action::RemoveNode { node, .. } => {
-                if let Some(id) = self.nodes.iter().position(|n| !n.removed && n.name == node) {
+                if let Some(&id) = self.by_name.get(&node) {
                     self.stats.scale_downs += 1;
-                    self.remove_node(u32::try_from(id).unwrap_or(u32::MAX));
+                    self.remove_node(id);
                 }
             }
             Action::GiveUp { node, .. } => {
-                if let Some(id) = self.nodes.iter().position(|n| !n.removed && n.name == node) {
-                    self.nodes[id].removed = true;
+                if let Some(id) = self.by_name.remove(&node) {
+                    self.nodes[id as usize].removed = true;
                 }
             }
         }
