@@ -12,6 +12,11 @@
 //!   drain and remove a node, give up a node that never registered). The
 //!   sandbox performs them through its API server; the simulator applies them
 //!   to its own cluster.
+//! - [`trace`]: hub traces — the CSV contract operators export from their hub,
+//!   and seeded campus and mybinder generators with the published lifetime
+//!   distribution.
+//! - [`sim`]: the discrete-event simulation of a hub behind
+//!   `user-scheduler simulate`; every placement is `score::decide`'s.
 
 pub mod autoscaler;
 pub mod sim;
